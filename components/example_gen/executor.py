@@ -1,0 +1,120 @@
+"""ExampleGen executor for newline-delimited text: one tf.Example with a `name` per line."""
+
+from __future__ import annotations
+
+import collections
+import os
+from typing import Any
+
+import apache_beam as beam
+import tensorflow as tf
+from absl import logging
+from tfx.components.example_gen.base_example_gen_executor import BaseExampleGenExecutor
+from tfx.types import artifact_utils, standard_component_specs
+from tfx.utils import proto_utils
+
+from pipeline import configs
+
+BOM = "\ufeff"
+KEPT, BLANK, TOO_LONG = "kept", "blank", "too_long"
+
+
+class IngestError(ValueError):
+    """The input file cannot be read as UTF-8 names."""
+
+
+def clean_line(raw: bytes) -> str:
+    """Decode one line and strip a BOM, CR/LF and surrounding whitespace (UnicodeDecodeError)."""
+    return raw.decode("utf-8").replace(BOM, "").strip()
+
+
+def classify(name: str, max_length: int = configs.MAX_NAME_LENGTH) -> str:
+    if not name:
+        return BLANK
+    if len(name) > max_length:
+        return TOO_LONG
+    return KEPT
+
+
+def scan_file(path: str, max_length: int = configs.MAX_NAME_LENGTH) -> collections.Counter:
+    """Count kept and dropped lines; raise IngestError naming the file and line on bad UTF-8."""
+    counts: collections.Counter = collections.Counter()
+    distinct: set[str] = set()
+    with tf.io.gfile.GFile(path, "rb") as f:
+        for number, raw in enumerate(f, start=1):
+            try:
+                name = clean_line(raw)
+            except UnicodeDecodeError as error:
+                raise IngestError(
+                    f"{path}, line {number}: not valid UTF-8 ({error.reason} at byte "
+                    f"{error.start} of the line: {raw[max(0, error.start - 8):error.end + 8]!r})"
+                ) from None
+            kind = classify(name, max_length)
+            counts[kind] += 1
+            if kind == KEPT:
+                distinct.add(name)
+    counts["lines"] = sum(counts[k] for k in (KEPT, BLANK, TOO_LONG))
+    counts["distinct"] = len(distinct)
+    return counts
+
+
+def _to_example(name: str) -> tf.train.Example:
+    feature = tf.train.Feature(bytes_list=tf.train.BytesList(value=[name.encode("utf-8")]))
+    return tf.train.Example(features=tf.train.Features(feature={configs.NAME_FEATURE: feature}))
+
+
+@beam.ptransform_fn
+@beam.typehints.with_input_types(beam.Pipeline)
+@beam.typehints.with_output_types(tf.train.Example)
+def _NamesToExample(  # noqa: N802 (Beam transform naming)
+    pipeline: beam.Pipeline, exec_properties: dict[str, Any], split_pattern: str
+) -> beam.pvalue.PCollection:
+    """Read lines as bytes, clean them, keep non-blank names within the cap."""
+    pattern = os.path.join(exec_properties[standard_component_specs.INPUT_BASE_KEY], split_pattern)
+    return (
+        pipeline
+        | "ReadLines" >> beam.io.ReadFromText(pattern, coder=beam.coders.BytesCoder())
+        | "Clean" >> beam.Map(clean_line)
+        | "KeepNames" >> beam.Filter(lambda name: classify(name) == KEPT)
+        | "ToExample" >> beam.Map(_to_example)
+    )
+
+
+class Executor(BaseExampleGenExecutor):
+    """FileBasedExampleGen executor for one-name-per-line text files."""
+
+    def GetInputSourceToExamplePTransform(self) -> beam.PTransform:  # noqa: N802
+        return _NamesToExample
+
+    def Do(self, input_dict, output_dict, exec_properties) -> None:  # noqa: N802
+        counts = self._scan_inputs(exec_properties)
+        logging.info(
+            "ExampleGen: %d lines, %d names kept (%d distinct), dropped %d blank and %d longer "
+            "than %d characters",
+            counts["lines"], counts[KEPT], counts["distinct"], counts[BLANK], counts[TOO_LONG],
+            configs.MAX_NAME_LENGTH,
+        )
+        super().Do(input_dict, output_dict, exec_properties)
+        examples = artifact_utils.get_single_instance(
+            output_dict[standard_component_specs.EXAMPLES_KEY]
+        )
+        for key in ("lines", KEPT, "distinct", BLANK, TOO_LONG):
+            examples.set_int_custom_property(f"num_{key}", int(counts[key]))
+
+    @staticmethod
+    def _scan_inputs(exec_properties: dict[str, Any]) -> collections.Counter:
+        from tfx.proto import example_gen_pb2
+
+        input_config = example_gen_pb2.Input()
+        proto_utils.json_to_proto(
+            exec_properties[standard_component_specs.INPUT_CONFIG_KEY], input_config
+        )
+        base = exec_properties[standard_component_specs.INPUT_BASE_KEY]
+        total: collections.Counter = collections.Counter()
+        for split in input_config.splits:
+            paths = sorted(tf.io.gfile.glob(os.path.join(base, split.pattern)))
+            if not paths:
+                raise IngestError(f"no input file matches {os.path.join(base, split.pattern)}")
+            for path in paths:
+                total.update(scan_file(path))
+        return total

@@ -1,0 +1,256 @@
+"""Trainer run_fn: a custom GradientTape loop with masked loss, checkpoints and TensorBoard."""
+
+from __future__ import annotations
+
+import glob
+import json
+import math
+import os
+import sys
+import time
+
+import numpy as np
+import tensorflow as tf
+import tensorflow_transform as tft
+import tf_keras
+from tfx.components.trainer.fn_args_utils import FnArgs
+
+from components.trainer import export
+from components.trainer.model import NameModel, build_model, sequence_loss, shift_right
+from pipeline import configs
+
+HISTORY_FILE = "history.json"
+
+
+def load_split(file_patterns: list[str], tft_output) -> np.ndarray:
+    """All transformed id sequences of a split, as an int64 array [names, SEQUENCE_LENGTH]."""
+    files = sorted(f for pattern in file_patterns for f in glob.glob(pattern))
+    spec = {configs.IDS_FEATURE: tft_output.transformed_feature_spec()[configs.IDS_FEATURE]}
+    dataset = tf.data.TFRecordDataset(files, compression_type="GZIP").batch(4096)
+    parts = [
+        tf.io.parse_example(records, spec)[configs.IDS_FEATURE].numpy() for records in dataset
+    ]
+    if not parts:
+        return np.zeros([0, configs.SEQUENCE_LENGTH], np.int64)
+    ids = np.concatenate(parts)
+    return ids[np.lexsort(ids.T[::-1])]  # a canonical order: file order depends on the runner
+
+
+def batches(
+    ids: np.ndarray, batch_size: int, rng: np.random.Generator | None, bucket: bool
+) -> list[np.ndarray]:
+    """Batches of id sequences. With bucket, similar lengths share a batch and padding is cut."""
+    order = rng.permutation(len(ids)) if rng is not None else np.arange(len(ids))
+    lengths = (ids != configs.PAD_ID).sum(axis=1)
+    if bucket:
+        chunk = batch_size * 16
+        order = np.concatenate([
+            order[i:i + chunk][np.argsort(lengths[order[i:i + chunk]], kind="stable")]
+            for i in range(0, len(order), chunk)
+        ]) if len(order) else order
+    result = []
+    for start in range(0, len(order), batch_size):
+        rows = ids[order[start:start + batch_size]]
+        width = int(lengths[order[start:start + batch_size]].max()) if bucket else ids.shape[1]
+        result.append(rows[:, :width])
+    if rng is not None:
+        rng.shuffle(result)
+    return result
+
+
+def make_optimizer(hp: dict, steps_per_epoch: int) -> tf_keras.optimizers.Optimizer:
+    learning_rate = hp["learning_rate"]
+    if hp["lr_schedule"] == "cosine":
+        total = max(1, hp["epochs"] * steps_per_epoch)
+        warmup = min(total - 1, hp["warmup_epochs"] * steps_per_epoch)
+        learning_rate = tf_keras.optimizers.schedules.CosineDecay(
+            initial_learning_rate=learning_rate * 0.1 if warmup else learning_rate,
+            decay_steps=total - warmup,
+            alpha=0.05,
+            warmup_target=learning_rate if warmup else None,
+            warmup_steps=warmup,
+        )
+    elif hp["lr_schedule"] != "constant":
+        raise ValueError(f"unknown lr_schedule {hp['lr_schedule']!r}: use constant or cosine")
+    if hp["weight_decay"]:
+        return tf_keras.optimizers.AdamW(learning_rate, weight_decay=hp["weight_decay"])
+    return tf_keras.optimizers.Adam(learning_rate)
+
+
+class Trainer:
+    """Trains a NameModel with a tf.function GradientTape step; resumable from checkpoints."""
+
+    def __init__(self, model: NameModel, hp: dict, steps_per_epoch: int, run_dir: str):
+        self.model, self.hp, self.run_dir = model, hp, run_dir
+        self.optimizer = make_optimizer(hp, steps_per_epoch)
+        self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False)
+        self.best_eval = tf.Variable(math.inf, dtype=tf.float64, trainable=False)
+        self.best_epoch = tf.Variable(0, dtype=tf.int64, trainable=False)
+        self.best_weights = [tf.Variable(w, trainable=False) for w in model.trainable_variables]
+        self.checkpoint = tf.train.Checkpoint(
+            model=model, optimizer=self.optimizer, epoch=self.epoch, best_eval=self.best_eval,
+            best_epoch=self.best_epoch, best_weights=self.best_weights,
+        )
+        self.manager = tf.train.CheckpointManager(
+            self.checkpoint, os.path.join(run_dir, "checkpoints"), max_to_keep=2
+        )
+        self.history: list[dict] = []
+        signature = [tf.TensorSpec([None, None], tf.int64)]
+        self.train_step = tf.function(self._train_step, input_signature=signature,
+                                      reduce_retracing=True)
+        self.eval_step = tf.function(self._eval_step, input_signature=signature,
+                                     reduce_retracing=True)
+
+    def _train_step(self, targets: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        with tf.GradientTape() as tape:
+            logits = self.model(shift_right(targets), training=True)
+            loss, count = sequence_loss(
+                logits, targets, self.hp["mask_padding"], self.hp["label_smoothing"]
+            )
+        variables = self.model.trainable_variables
+        gradients = tape.gradient(loss, variables)
+        if self.hp["clip_norm"]:
+            gradients, _ = tf.clip_by_global_norm(gradients, self.hp["clip_norm"])
+        self.optimizer.apply_gradients(zip(gradients, variables))
+        return loss * count, count
+
+    def _eval_step(self, targets: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        logits = self.model(shift_right(targets), training=False)
+        loss, count = sequence_loss(logits, targets, mask_padding=True)
+        return loss * count, count
+
+    def restore(self) -> int:
+        """Resume from the last checkpoint, if any; returns the epoch to start from."""
+        if self.manager.latest_checkpoint:
+            self.checkpoint.restore(self.manager.latest_checkpoint).expect_partial()
+            history_path = os.path.join(self.run_dir, HISTORY_FILE)
+            if os.path.exists(history_path):
+                with open(history_path) as f:
+                    self.history = json.load(f)[: int(self.epoch.numpy())]
+            log(f"resumed from {self.manager.latest_checkpoint} at epoch {int(self.epoch)}")
+        return int(self.epoch.numpy())
+
+    def evaluate(self, ids: np.ndarray) -> float:
+        """Mean nats per predicted character (end-of-name included) over a split."""
+        total, count = 0.0, 0.0
+        for batch in batches(ids, 256, None, bucket=True):
+            loss_sum, n = self.eval_step(tf.constant(batch))
+            total, count = total + float(loss_sum), count + float(n)
+        return total / max(count, 1.0)
+
+    def fit(self, train: np.ndarray, evaluation: np.ndarray, writer) -> list[dict]:
+        hp = self.hp
+        start_epoch = self.restore()
+        stale = start_epoch - int(self.best_epoch.numpy()) if start_epoch else 0
+        for epoch in range(start_epoch, hp["epochs"]):
+            if hp["patience"] and stale >= hp["patience"]:
+                log(f"early stop: no eval improvement for {stale} epochs")
+                break
+            rng = np.random.default_rng([hp["seed"], epoch])
+            started = time.perf_counter()
+            total, count, padded = 0.0, 0.0, 0
+            for batch in batches(train, hp["batch_size"], rng, bucket=hp["mask_padding"]):
+                loss_sum, n = self.train_step(tf.constant(batch))
+                total, count, padded = total + float(loss_sum), count + float(n), padded + batch.size
+            seconds = time.perf_counter() - started
+            train_chars = int((train != configs.PAD_ID).sum())
+            record = {
+                "epoch": epoch + 1,
+                "train_loss": total / max(count, 1.0),
+                "eval_loss": self.evaluate(evaluation),
+                "chars_per_second": train_chars / seconds,
+                "padded_chars_per_second": padded / seconds,
+                "epoch_seconds": seconds,
+                "learning_rate": float(_current_lr(self.optimizer)),
+            }
+            if record["eval_loss"] < float(self.best_eval.numpy()):
+                self.best_eval.assign(record["eval_loss"])
+                self.best_epoch.assign(epoch + 1)
+                for best, current in zip(self.best_weights, self.model.trainable_variables):
+                    best.assign(current)
+                stale = 0
+            else:
+                stale += 1
+            self.epoch.assign(epoch + 1)
+            self.history.append(record)
+            record["elapsed_seconds"] = sum(r["epoch_seconds"] for r in self.history)
+            self._save(record, writer)
+            log(
+                f"epoch {epoch + 1:3d}/{hp['epochs']}  train {record['train_loss']:.4f}  "
+                f"eval {record['eval_loss']:.4f} nats/char  "
+                f"{record['chars_per_second']:,.0f} chars/s  {record['elapsed_seconds']:.1f}s"
+            )
+        if self.history:
+            for best, current in zip(self.best_weights, self.model.trainable_variables):
+                current.assign(best)
+        return self.history
+
+    def _save(self, record: dict, writer) -> None:
+        with writer.as_default(step=record["epoch"]):
+            for key in ("train_loss", "eval_loss", "chars_per_second", "learning_rate"):
+                tf.summary.scalar(key, record[key])
+        writer.flush()
+        self.manager.save(checkpoint_number=record["epoch"])
+        path = os.path.join(self.run_dir, HISTORY_FILE)
+        with open(path + ".tmp", "w") as f:
+            json.dump(self.history, f, indent=1)
+        os.replace(path + ".tmp", path)
+
+
+def _current_lr(optimizer) -> float:
+    lr = optimizer.learning_rate
+    return float(lr(optimizer.iterations) if callable(lr) else lr)
+
+
+def log(message: str) -> None:
+    print(f"[trainer] {message}", file=sys.stderr, flush=True)
+
+
+def train_and_export(
+    train_ids: np.ndarray,
+    eval_ids: np.ndarray,
+    tft_output,
+    hp: dict,
+    run_dir: str,
+    serving_dir: str,
+) -> dict:
+    """Train on id arrays, export the best weights, and return the summary metrics."""
+    tf_keras.utils.set_random_seed(hp["seed"])
+    tf.config.experimental.enable_op_determinism()
+    vocab_size = tft_output.vocabulary_size_by_name(configs.VOCAB_NAME) + configs.NUM_OOV_BUCKETS
+    model = build_model(vocab_size, hp)
+    steps_per_epoch = math.ceil(len(train_ids) / hp["batch_size"])
+    trainer = Trainer(model, hp, steps_per_epoch, run_dir)
+    writer = tf.summary.create_file_writer(os.path.join(run_dir, "logs"))
+    log(f"{len(train_ids)} train / {len(eval_ids)} eval names, vocabulary {vocab_size}, "
+        f"{model.count_params():,} parameters, preset {hp['preset']}")
+    history = trainer.fit(train_ids, eval_ids, writer)
+    best = min(history, key=lambda r: r["eval_loss"]) if history else {}
+    metrics = {
+        "parameters": int(model.count_params()),
+        "vocab_size": int(vocab_size),
+        "epochs_trained": len(history),
+        "best_epoch": best.get("epoch"),
+        "train_loss": best.get("train_loss"),
+        "eval_nats_per_char": trainer.evaluate(eval_ids),
+        "train_nats_per_char": trainer.evaluate(train_ids),
+        "train_seconds": sum(r["epoch_seconds"] for r in history),
+        "num_train_names": int(len(train_ids)),
+        "num_eval_names": int(len(eval_ids)),
+    }
+    export.export(model, tft_output, serving_dir, {"hyperparameters": hp, "metrics": metrics,
+                                                   "history": history})
+    return metrics
+
+
+def run_fn(fn_args: FnArgs) -> None:
+    """TFX Trainer entry point (GenericExecutor)."""
+    hp = dict(fn_args.custom_config["hyperparameters"])
+    tft_output = tft.TFTransformOutput(fn_args.transform_graph_path)
+    train_ids = load_split(fn_args.train_files, tft_output)
+    eval_ids = load_split(fn_args.eval_files, tft_output)
+    if len(train_ids) == 0:
+        raise ValueError("the train split is empty: nothing to train on")
+    tf.io.gfile.makedirs(fn_args.model_run_dir)
+    train_and_export(train_ids, eval_ids, tft_output, hp, fn_args.model_run_dir,
+                     fn_args.serving_model_dir)

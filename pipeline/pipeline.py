@@ -1,0 +1,60 @@
+"""The namegen TFX pipeline as a DAG; no runner code here."""
+
+from __future__ import annotations
+
+from tfx import v1 as tfx
+from tfx.dsl.components.base import executor_spec
+
+from components.example_gen.component import names_example_gen
+from components.pusher import executor as pusher_executor
+from pipeline import configs
+
+
+def create_pipeline(
+    pipeline_root: str,
+    data_path: str,
+    serving_dir: str,
+    hyperparameters: dict,
+    metadata_connection_config=None,
+    beam_pipeline_args: list[str] | None = None,
+    enable_cache: bool = True,
+    pipeline_name: str = configs.PIPELINE_NAME,
+    schema_path: str = str(configs.PROJECT_ROOT / "pipeline" / "schema"),
+) -> tfx.dsl.Pipeline:
+    """ExampleGen -> statistics/schema/validation -> Transform -> Trainer -> Pusher."""
+    example_gen = names_example_gen(data_path)
+    statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
+    schema_gen = tfx.components.ImportSchemaGen(schema_file=f"{schema_path}/schema.pbtxt")
+    example_validator = tfx.components.ExampleValidator(
+        statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"]
+    )
+    transform = tfx.components.Transform(
+        examples=example_gen.outputs["examples"],
+        schema=schema_gen.outputs["schema"],
+        preprocessing_fn="components.transform.preprocessing.preprocessing_fn",
+    )
+    trainer = tfx.components.Trainer(
+        run_fn="components.trainer.train.run_fn",
+        examples=transform.outputs["transformed_examples"],
+        transform_graph=transform.outputs["transform_graph"],
+        schema=schema_gen.outputs["schema"],
+        custom_config={"hyperparameters": hyperparameters},
+    )
+    pusher = tfx.components.Pusher(
+        model=trainer.outputs["model"],
+        push_destination=tfx.proto.PushDestination(
+            filesystem=tfx.proto.PushDestination.Filesystem(
+                base_directory=f"{serving_dir}/{configs.MODEL_NAME}"
+            )
+        ),
+        custom_executor_spec=executor_spec.ExecutorClassSpec(pusher_executor.Executor),
+    )
+    return tfx.dsl.Pipeline(
+        pipeline_name=pipeline_name,
+        pipeline_root=str(pipeline_root),
+        components=[example_gen, statistics_gen, schema_gen, example_validator, transform,
+                    trainer, pusher],
+        enable_cache=enable_cache,
+        metadata_connection_config=metadata_connection_config,
+        beam_pipeline_args=beam_pipeline_args or [],
+    )

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Create .venv with Python 3.10 and install the pinned lock, once. Idempotent.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PYTHON=${PYTHON:-python3.10}
+stamp=.venv/.lock-sha256
+want=$(sha256sum requirements.lock pyproject.toml | sha256sum | cut -d' ' -f1)
+if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then exit 0; fi
+echo "bootstrap: creating .venv with $($PYTHON --version) and installing requirements.lock" >&2
+start=$(date +%s)
+[ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
+.venv/bin/pip install --quiet --disable-pip-version-check --no-deps -r requirements.lock
+.venv/bin/pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+echo "$want" > "$stamp"
+echo "bootstrap: done in $(( $(date +%s) - start )) s" >&2

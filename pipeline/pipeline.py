@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
+import hashlib
+
 from tfx import v1 as tfx
 from tfx.dsl.components.base import executor_spec
 
 from components.example_gen.component import names_example_gen
 from components.pusher import executor as pusher_executor
 from pipeline import configs
+
+
+def code_fingerprint() -> str:
+    """A hash of the component code, so that a code change invalidates TFX's cache."""
+    digest = hashlib.sha256()
+    for path in sorted(configs.PROJECT_ROOT.glob("components/**/*.py")) + [
+        configs.PROJECT_ROOT / "pipeline" / "configs.py"
+    ]:
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
 
 
 def create_pipeline(
@@ -22,7 +34,8 @@ def create_pipeline(
     schema_path: str = str(configs.PROJECT_ROOT / "pipeline" / "schema"),
 ) -> tfx.dsl.Pipeline:
     """ExampleGen -> statistics/schema/validation -> Transform -> Trainer -> Pusher."""
-    example_gen = names_example_gen(data_path)
+    code = {"code_fingerprint": code_fingerprint()}
+    example_gen = names_example_gen(data_path, custom_config=code)
     statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
     schema_gen = tfx.components.ImportSchemaGen(schema_file=f"{schema_path}/schema.pbtxt")
     example_validator = tfx.components.ExampleValidator(
@@ -32,13 +45,14 @@ def create_pipeline(
         examples=example_gen.outputs["examples"],
         schema=schema_gen.outputs["schema"],
         preprocessing_fn="components.transform.preprocessing.preprocessing_fn",
+        custom_config=code,
     )
     trainer = tfx.components.Trainer(
         run_fn="components.trainer.train.run_fn",
         examples=transform.outputs["transformed_examples"],
         transform_graph=transform.outputs["transform_graph"],
         schema=schema_gen.outputs["schema"],
-        custom_config={"hyperparameters": hyperparameters},
+        custom_config={"hyperparameters": hyperparameters, **code},
     )
     pusher = tfx.components.Pusher(
         model=trainer.outputs["model"],
@@ -48,6 +62,7 @@ def create_pipeline(
             )
         ),
         custom_executor_spec=executor_spec.ExecutorClassSpec(pusher_executor.Executor),
+        custom_config=code,
     )
     return tfx.dsl.Pipeline(
         pipeline_name=pipeline_name,

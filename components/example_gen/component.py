@@ -12,7 +12,7 @@ from components.example_gen import executor
 from pipeline import configs
 
 
-def names_example_gen(data_path: str) -> FileBasedExampleGen:
+def names_example_gen(data_path: str, custom_config: dict | None = None) -> FileBasedExampleGen:
     """ExampleGen over one names file (or a glob), split train:eval by hashing the name."""
     input_base, pattern = os.path.split(str(data_path))
     output_config = example_gen_pb2.Output(
@@ -31,4 +31,5 @@ def names_example_gen(data_path: str) -> FileBasedExampleGen:
         ),
         output_config=output_config,
         custom_executor_spec=executor_spec.BeamExecutorSpec(executor.Executor),
+        custom_config=custom_config,
     )

@@ -10,6 +10,9 @@ import tensorflow as tf
 from components.trainer.model import NameModel
 from pipeline import configs
 
+MAX_RETRIES = 10  # no_copy: resampling attempts per row before giving up
+_RETRY_STRIDE = 0x5DEECE66D  # seed offset per retry
+_HASH_BUCKETS = 2**62  # fingerprint space for the training-name set
 METADATA_FILE = "namegen.json"  # in assets.extra: vocabulary, tokens, lengths, preset, metrics
 
 _GOLDEN = tf.constant(0x9E3779B97F4A7C15, tf.uint64)
@@ -34,8 +37,12 @@ def _max_or_zero(values: tf.Tensor) -> tf.Tensor:
 class NameGenerator(tf.Module):
     """Holds the trained weights in a fused form and the Transform layer for raw strings."""
 
-    def __init__(self, model: NameModel, tft_layer, vocabulary: list[str]):
+    def __init__(self, model: NameModel, tft_layer, vocabulary: list[str],
+                 training_names: list[str]):
         super().__init__()
+        fingerprints = tf.strings.to_hash_bucket_fast(sorted(set(training_names)) or [""],
+                                                      _HASH_BUCKETS)
+        self.training_fingerprints = tf.Variable(tf.sort(fingerprints), trainable=False)
         self.tft_layer = tft_layer  # an attribute, so its vocabulary tables are tracked and saved
         self.vocab_size = len(vocabulary) + configs.NUM_OOV_BUCKETS
         self.oov_id = len(vocabulary)
@@ -139,56 +146,108 @@ class NameGenerator(tf.Module):
             tf.TensorSpec([None], tf.float32, name="temperature"),
             tf.TensorSpec([None], tf.int64, name="seed"),
             tf.TensorSpec([None], tf.int32, name="max_length"),
+            tf.TensorSpec([None], tf.int32, name="top_k"),
+            tf.TensorSpec([None], tf.float32, name="top_p"),
+            tf.TensorSpec([None], tf.int32, name="min_length"),
+            tf.TensorSpec([None], tf.bool, name="no_copy"),
         ]
     )
-    def generate(self, prefix, temperature, seed, max_length) -> dict[str, tf.Tensor]:
-        """Sample one name per row; the same (prefix, temperature, seed) gives the same name."""
+    def generate(self, prefix, temperature, seed, max_length, top_k, top_p, min_length, no_copy):
+        """Sample one name per row; the same inputs in a row give the same name in any batch.
+
+        Neutral values switch a control off: top_k 0, top_p 1, min_length 0, no_copy false.
+        With no_copy, a name that exactly matches a training name is resampled (bounded).
+        """
         batch = tf.shape(prefix)[0]
+        per_row = [("temperature", temperature), ("seed", seed), ("max_length", max_length),
+                   ("top_k", top_k), ("top_p", top_p), ("min_length", min_length),
+                   ("no_copy", no_copy)]
         checks = [
-            tf.debugging.assert_equal(tf.shape(temperature)[0], batch,
-                                      message="temperature must have one value per prefix"),
-            tf.debugging.assert_equal(tf.shape(seed)[0], batch,
-                                      message="seed must have one value per prefix"),
-            tf.debugging.assert_equal(tf.shape(max_length)[0], batch,
-                                      message="max_length must have one value per prefix"),
-            tf.debugging.Assert(
-                tf.reduce_all(tf.math.is_finite(temperature) & (temperature >= 0.0)),
-                ["temperature must be finite and >= 0, got", temperature], summarize=8),
-            tf.debugging.Assert(tf.reduce_all(max_length >= 0),
-                                ["max_length must be >= 0, got", max_length], summarize=8),
+            tf.debugging.assert_equal(tf.shape(value)[0], batch,
+                                      message=f"{key} must have one value per prefix")
+            for key, value in per_row
+        ] + [
+            _check(tf.math.is_finite(temperature) & (temperature >= 0.0),
+                   "temperature must be finite and >= 0, got", temperature),
+            _check(max_length >= 0, "max_length must be >= 0, got", max_length),
+            _check(top_k >= 0, "top_k must be >= 0 (0 = off), got", top_k),
+            _check((top_p > 0.0) & (top_p <= 1.0), "top_p must be in (0, 1] (1 = off), got",
+                   top_p),
+            _check(min_length >= 0, "min_length must be >= 0, got", min_length),
         ]
         with tf.control_dependencies(checks):
             prefix_ids, prefix_lengths = self._encode(prefix, "prefix")
         limit = tf.minimum(max_length, configs.MAX_NAME_LENGTH)
         with tf.control_dependencies([
-            tf.debugging.Assert(tf.reduce_all(prefix_lengths <= limit),
-                                ["prefix is longer than max_length"])
+            _check(prefix_lengths <= limit, "prefix is longer than max_length:", prefix)
         ]):
-            steps = _max_or_zero(limit) + 1
+            limit = tf.identity(limit)
+        controls = (temperature, top_k, top_p, min_length, limit)
+
+        def attempt(retry, result):
+            rows = self._sample(prefix_ids, prefix_lengths, seed + retry * _RETRY_STRIDE,
+                                *controls)
+            redo = no_copy & self._is_training_name(result["name"])
+            merged = {k: tf.where(redo, rows[k], v) for k, v in result.items()}
+            return retry + 1, merged
+
+        first = self._sample(prefix_ids, prefix_lengths, seed, *controls)
+
+        def copies_left(retry, result):
+            return (retry <= MAX_RETRIES) & tf.reduce_any(
+                no_copy & self._is_training_name(result["name"]))
+
+        _, result = tf.while_loop(copies_left, attempt, (tf.constant(1, tf.int64), first))
+        return result
+
+    def _is_training_name(self, names: tf.Tensor) -> tf.Tensor:
+        """Membership in the training names, via sorted 64-bit fingerprints (binary search)."""
+        keys = tf.strings.to_hash_bucket_fast(names, _HASH_BUCKETS)
+        found = tf.searchsorted(self.training_fingerprints, keys)
+        found = tf.minimum(found, tf.size(self.training_fingerprints) - 1)
+        return tf.gather(self.training_fingerprints, found) == keys
+
+    def _sample(self, prefix_ids, prefix_lengths, seed, temperature, top_k, top_p, min_length,
+                limit):
+        batch = tf.shape(prefix_ids)[0]
+        steps = _max_or_zero(limit) + 1
         greedy = tf.equal(temperature, 0.0)
-        inverse_t = tf.where(greedy, 1.0, 1.0 / tf.where(greedy, 1.0, temperature))[:, None]
+        inverse_t = (1.0 / tf.maximum(temperature, 1e-6))[:, None]
+        vocab = self.vocab_size
 
         def body(t, tokens, states, finished, length, log_prob, out):
             logits, states = self._step(tokens, states)
             log_probs = tf.nn.log_softmax(logits)
-            scaled = tf.nn.softmax((log_probs + self.banned) * inverse_t)
-            cumulative = tf.cumsum(scaled, axis=-1)
+            eon_banned = tf.one_hot(configs.EON_ID, vocab) * -1e9
+            banned = self.banned + tf.where((length < min_length)[:, None], eon_banned[None], 0.0)
+            allowed = log_probs + banned
+            scaled = log_probs * inverse_t + banned  # bans stay absolute at any temperature
+            ranked = tf.sort(scaled, direction="DESCENDING", axis=-1)
+            kth = tf.gather(ranked, tf.clip_by_value(top_k - 1, 0, vocab - 1), batch_dims=1)
+            scaled = tf.where((top_k[:, None] > 0) & (scaled < kth[:, None]), -1e9, scaled)
+            probs = tf.nn.softmax(scaled)
+            ranked_probs = tf.sort(probs, direction="DESCENDING", axis=-1)
+            before = tf.cumsum(ranked_probs, axis=-1, exclusive=True)
+            keep = tf.reduce_sum(tf.cast(before < top_p[:, None], tf.int32), axis=-1)
+            cutoff = tf.gather(ranked_probs, tf.maximum(keep - 1, 0), batch_dims=1)
+            probs = tf.where(probs < cutoff[:, None], 0.0, probs)
+            cumulative = tf.cumsum(probs, axis=-1)
             u = uniform_per_row(seed, t)[:, None] * cumulative[:, -1:]
             sampled = tf.minimum(
-                tf.reduce_sum(tf.cast(cumulative <= u, tf.int32), axis=-1), self.vocab_size - 1
+                tf.reduce_sum(tf.cast(cumulative <= u, tf.int32), axis=-1), vocab - 1
             )
-            best = tf.argmax(log_probs + self.banned, axis=-1, output_type=tf.int32)
+            best = tf.argmax(allowed, axis=-1, output_type=tf.int32)
             chosen = tf.where(greedy, best, sampled)
             forced = t < prefix_lengths
-            chosen = tf.where(forced, prefix_ids[:, tf.minimum(t, configs.SEQUENCE_LENGTH - 1)],
-                              chosen)
+            chosen = tf.where(
+                forced, prefix_ids[:, tf.minimum(t, configs.SEQUENCE_LENGTH - 1)], chosen
+            )
             chosen = tf.where(length >= limit, configs.EON_ID, chosen)  # at the cap: stop
             active = ~finished
             ends = tf.equal(chosen, configs.EON_ID)
             log_prob += tf.where(active & (length < limit),
                                  tf.gather(log_probs, chosen, batch_dims=1), 0.0)
-            emitted = tf.where(active & ~ends, chosen, configs.PAD_ID)
-            out = out.write(t, emitted)
+            out = out.write(t, tf.where(active & ~ends, chosen, configs.PAD_ID))
             length += tf.cast(active & ~ends, tf.int32)
             return t + 1, chosen, states, finished | ends, length, log_prob, out
 
@@ -208,10 +267,13 @@ class NameGenerator(tf.Module):
                 tf.TensorArray(tf.int32, size=0, dynamic_size=True, element_shape=[None]),
             ),
         )
-        ids = tf.transpose(out.stack())  # [batch, steps taken]
-        ids = tf.reshape(ids, [batch, -1])
+        ids = tf.reshape(tf.transpose(out.stack()), [batch, -1])
         names = tf.strings.reduce_join(tf.gather(self.id_to_char, ids), axis=1)
         return {"name": names, "log_prob": log_prob, "length": length}
+
+
+def _check(condition: tf.Tensor, message: str, values: tf.Tensor) -> tf.Operation:
+    return tf.debugging.Assert(tf.reduce_all(condition), [message, values], summarize=8)
 
 
 def export(
@@ -219,12 +281,14 @@ def export(
     tft_output,
     path: str,
     metadata: dict,
+    training_names: list[str],
     extra_assets: dict[str, bytes] | None = None,
 ) -> NameGenerator:
     """Write the SavedModel with `serving_default` (generation) and `score` signatures."""
     vocabulary = [t.decode("utf-8") if isinstance(t, bytes) else t
                   for t in tft_output.vocabulary_by_name(configs.VOCAB_NAME)]
-    generator = NameGenerator(model, tft_output.transform_features_layer(), vocabulary)
+    generator = NameGenerator(model, tft_output.transform_features_layer(), vocabulary,
+                              training_names)
     signatures = {
         "serving_default": generator.generate.get_concrete_function(),
         "score": generator.score.get_concrete_function(),
@@ -241,6 +305,8 @@ def export(
         eon_id=configs.EON_ID,
         oov_ids=list(range(len(vocabulary), len(vocabulary) + configs.NUM_OOV_BUCKETS)),
         max_name_length=configs.MAX_NAME_LENGTH,
+        training_name_set={"names": len(set(training_names)),
+                           "bytes": int(generator.training_fingerprints.numpy().nbytes)},
     )
     with tf.io.gfile.GFile(os.path.join(extra, METADATA_FILE), "w") as f:
         f.write(json.dumps(described, indent=2, ensure_ascii=False))

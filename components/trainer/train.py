@@ -77,6 +77,15 @@ def make_optimizer(hp: dict, steps_per_epoch: int) -> tf_keras.optimizers.Optimi
     return tf_keras.optimizers.Adam(learning_rate)
 
 
+def decode_names(ids: np.ndarray, tft_output) -> list[str]:
+    """Id sequences back to the names they encode (special tokens dropped)."""
+    vocabulary = [t.decode("utf-8") if isinstance(t, bytes) else t
+                  for t in tft_output.vocabulary_by_name(configs.VOCAB_NAME)]
+    table = np.array([t if i >= len(configs.RESERVED_TOKENS) else "" for i, t in
+                      enumerate(vocabulary)] + [""] * configs.NUM_OOV_BUCKETS, dtype=object)
+    return ["".join(table[row]) for row in ids]
+
+
 class Trainer:
     """Trains a NameModel with a tf.function GradientTape step; resumable from checkpoints."""
 
@@ -238,8 +247,9 @@ def train_and_export(
         "num_train_names": int(len(train_ids)),
         "num_eval_names": int(len(eval_ids)),
     }
-    export.export(model, tft_output, serving_dir, {"hyperparameters": hp, "metrics": metrics,
-                                                   "history": history})
+    export.export(model, tft_output, serving_dir,
+                  {"hyperparameters": hp, "metrics": metrics, "history": history},
+                  training_names=decode_names(train_ids, tft_output))
     return metrics
 
 

@@ -8,7 +8,9 @@ import tensorflow_transform as tft
 from pipeline import configs
 
 
-def preprocessing_fn(inputs: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+def preprocessing_fn(
+    inputs: dict[str, tf.Tensor], custom_config: dict | None = None
+) -> dict[str, tf.Tensor]:
     """name -> ids: character ids, then end-of-name, padded to SEQUENCE_LENGTH."""
     names = tf.reshape(inputs[configs.NAME_FEATURE], [-1])
     chars = tf.strings.unicode_split(names, "UTF-8")

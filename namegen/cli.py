@@ -125,14 +125,20 @@ def run_summary(pipeline_root: str, serving_dir: str, seconds: float) -> str:
             f"  vocabulary      {name_chars} name characters + {', '.join(configs.RESERVED_TOKENS)}"
             f" + {configs.NUM_OOV_BUCKETS} OOV = {len(vocabulary) + configs.NUM_OOV_BUCKETS} ids"
         )
-        lines.append(f"  longest name    {longest_name(graph.uri, examples)} characters "
+        transformed = metadata.latest_artifact(store, "Examples", producer="Transform")
+        lines.append(f"  longest name    {longest_name(transformed.uri)} characters "
                      f"(cap {configs.MAX_NAME_LENGTH})")
     lines.append(f"  artifacts       {pipeline_root}")
     lines.append(f"  metadata        {configs.metadata_path(pipeline_root)}")
+    blessing = metadata.latest_artifact(store, "ModelBlessing")
     version_dir = None
     if pushed is not None and metadata.custom(pushed, "pushed", 0):
         version_dir = metadata.custom(pushed, "pushed_destination")
-        lines.append(f"  pushed version  {metadata.custom(pushed, 'pushed_version')} -> {version_dir}")
+        version = metadata.custom(pushed, "pushed_version")
+        lines.append(f"  pushed version {version} -> {version_dir}")
+        lines.append(f"  gate            {metadata.custom(blessing, 'reason', '')}")
+    elif blessing is not None:
+        lines.append(f"  not pushed: {metadata.custom(blessing, 'reason', 'not blessed')}")
     if version_dir:
         info = model_dir.read_metadata(version_dir)
         m = info["metrics"]
@@ -143,19 +149,16 @@ def run_summary(pipeline_root: str, serving_dir: str, seconds: float) -> str:
         )
         lines.append("")
         lines.append("Ten names from the pushed model (temperature 0.8):")
-        for row in generate_local(version_dir, "", 10, 0.8, 0):
+        for row in generate_local(version_dir, 10, temperature=0.8):
             lines.append(f"  {row['name']}")
     return "\n".join(lines)
 
 
-def longest_name(transform_graph_uri: str, examples) -> int:
-    """The tft.max of name lengths recorded by Transform (first transformed example)."""
-    import glob
-
+def longest_name(transformed_examples_uri: str) -> int:
+    """The tft.max of name lengths that Transform recorded in every transformed example."""
     import tensorflow as tf
 
-    files = glob.glob(os.path.join(os.path.dirname(transform_graph_uri), "..", "transformed_examples",
-                                   "*", "Split-train", "*.gz"))
+    files = tf.io.gfile.glob(os.path.join(transformed_examples_uri, "Split-train", "*"))
     for record in tf.data.TFRecordDataset(sorted(files)[:1], compression_type="GZIP").take(1):
         example = tf.train.Example.FromString(record.numpy())
         return int(example.features.feature[configs.LONGEST_FEATURE].int64_list.value[0])
@@ -163,18 +166,16 @@ def longest_name(transform_graph_uri: str, examples) -> int:
 
 
 # --- generate and score ---------------------------------------------------------------------
-def generate_local(model: str, prefix: str, n: int, temperature: float, seed: int,
-                   max_length: int = configs.MAX_NAME_LENGTH) -> list[dict]:
+def generate_local(model: str, n: int, seed: int = 0, **controls) -> list[dict]:
+    """n names from a local SavedModel; controls are serving_default inputs (prefix, ...)."""
     import tensorflow as tf
 
+    from components.trainer.export import generation_request
     from serving import model_dir
 
     loaded = tf.saved_model.load(str(model_dir.resolve(model)))
     outputs = loaded.signatures["serving_default"](
-        prefix=tf.constant([prefix] * n),
-        temperature=tf.constant([temperature] * n, tf.float32),
-        seed=tf.constant([seed + i for i in range(n)], tf.int64),
-        max_length=tf.constant([max_length] * n, tf.int32),
+        **generation_request(n, seeds=list(range(seed, seed + n)), **controls)
     )
     return [
         {"name": name.decode("utf-8"), "log_prob": float(lp), "length": int(length)}
@@ -221,39 +222,33 @@ def read_names(path: str) -> list[str]:
 
 def split_names(pipeline_root: str, split: str) -> list[str]:
     """The names ExampleGen put in a split of the latest run."""
-    import glob
-
-    import tensorflow as tf
-
+    from components.example_gen.executor import read_split
     from pipeline import metadata
 
     examples = metadata.latest_artifact(metadata.open_store(pipeline_root), "Examples",
                                         producer="FileBasedExampleGen")
     if examples is None:
         raise UserError(f"no ExampleGen output in {pipeline_root}: run `namegen run` first")
-    files = sorted(glob.glob(os.path.join(examples.uri, f"Split-{split}", "*.gz")))
-    if not files:
-        raise UserError(f"no split {split!r} in {examples.uri}")
-    names = []
-    for record in tf.data.TFRecordDataset(files, compression_type="GZIP"):
-        example = tf.train.Example.FromString(record.numpy())
-        names.append(example.features.feature[configs.NAME_FEATURE].bytes_list.value[0]
-                     .decode("utf-8"))
+    names = read_split(examples.uri, split)
+    if not names:
+        raise UserError(f"no names in split {split!r} of {examples.uri}")
     return names
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
     if args.n < 1:
         raise UserError("-n must be at least 1")
+    controls = dict(prefix=args.prefix, temperature=args.temperature, max_length=args.max_length,
+                    top_k=args.top_k, top_p=args.top_p, min_length=args.min_length,
+                    no_copy=args.no_copy)
     if args.server:
         from serving import client
 
         rows = client.Client(args.server, timeout=args.timeout).generate(
-            args.prefix, args.n, args.temperature, args.seed, args.max_length
+            n=args.n, seed=args.seed, **controls
         )
     else:
-        rows = generate_local(args.model, args.prefix, args.n, args.temperature, args.seed,
-                              args.max_length)
+        rows = generate_local(args.model, args.n, args.seed, **controls)
     if args.json:
         print(json.dumps(rows, ensure_ascii=False, indent=1))
     else:
@@ -305,6 +300,11 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--temperature", type=float, default=0.8)
     generate.add_argument("--seed", type=int, default=0)
     generate.add_argument("--max-length", type=int, default=configs.MAX_NAME_LENGTH)
+    generate.add_argument("--top-k", type=int, default=0, help="0 = off")
+    generate.add_argument("--top-p", type=float, default=1.0, help="1.0 = off")
+    generate.add_argument("--min-length", type=int, default=0)
+    generate.add_argument("--no-copy", action="store_true",
+                          help="resample names that exactly match a training name")
     generate.add_argument("--json", action="store_true", help="names with log-probabilities")
     generate.set_defaults(func=cmd_generate)
 

@@ -77,8 +77,16 @@ def _coerce(key: str, value, current):
             return value.lower() in ("true", "1")
         return type(current)(value)
     except ValueError as error:
-        raise ValueError(f"hyperparameter {key}={value!r}: expected {type(current).__name__}") from error
+        expected = type(current).__name__
+        raise ValueError(f"hyperparameter {key}={value!r}: expected {expected}") from error
 
+
+# --- Data validation (NameValidator; the schema is pipeline/schema/schema.pbtxt) ------------
+VALIDATION = dict(
+    max_length=MAX_NAME_LENGTH,
+    allowed_characters="",  # e.g. "ABCabc-" to reject anything else; empty: any character
+    min_names={"train": 10, "eval": 1},
+)
 
 # --- Evaluation gate ------------------------------------------------------------------------
 GATE = dict(

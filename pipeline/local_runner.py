@@ -18,6 +18,8 @@ def run(
     hyperparameters: dict,
     runner: str = "local",
     beam_pipeline_args: list[str] | None = None,
+    gate: dict | None = None,
+    validation: dict | None = None,
 ) -> None:
     os.makedirs(pipeline_root, exist_ok=True)
     pipeline = create_pipeline(
@@ -30,6 +32,8 @@ def run(
         ),
         beam_pipeline_args=configs.BEAM_ARGS_CLI if beam_pipeline_args is None
         else beam_pipeline_args,
+        gate=gate,
+        validation=validation,
     )
     if runner == "local":
         tfx.orchestration.LocalDagRunner().run(pipeline)

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import hashlib
+import json
 
 from tfx import v1 as tfx
 from tfx.dsl.components.base import executor_spec
 
+from components.evaluator.component import NameEvaluator
 from components.example_gen.component import names_example_gen
 from components.pusher import executor as pusher_executor
+from components.validation.component import DataGate, NameValidator
 from pipeline import configs
 
 
@@ -30,10 +33,12 @@ def create_pipeline(
     metadata_connection_config=None,
     beam_pipeline_args: list[str] | None = None,
     enable_cache: bool = True,
+    gate: dict | None = None,
+    validation: dict | None = None,
     pipeline_name: str = configs.PIPELINE_NAME,
     schema_path: str = str(configs.PROJECT_ROOT / "pipeline" / "schema"),
 ) -> tfx.dsl.Pipeline:
-    """ExampleGen -> statistics/schema/validation -> Transform -> Trainer -> Pusher."""
+    """ExampleGen -> validation -> Transform -> Trainer -> evaluation gate -> Pusher."""
     code = {"code_fingerprint": code_fingerprint()}
     example_gen = names_example_gen(data_path, custom_config=code)
     statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
@@ -41,12 +46,21 @@ def create_pipeline(
     example_validator = tfx.components.ExampleValidator(
         statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"]
     )
+    name_validator = NameValidator(
+        examples=example_gen.outputs["examples"],
+        rules=json.dumps(validation or configs.VALIDATION, sort_keys=True),
+    )
+    data_gate = DataGate(
+        schema_anomalies=example_validator.outputs["anomalies"],
+        name_anomalies=name_validator.outputs["anomalies"],
+    )
     transform = tfx.components.Transform(
         examples=example_gen.outputs["examples"],
         schema=schema_gen.outputs["schema"],
         preprocessing_fn="components.transform.preprocessing.preprocessing_fn",
         custom_config=code,
     )
+    transform.add_upstream_node(data_gate)  # nothing is transformed or trained on bad data
     trainer = tfx.components.Trainer(
         run_fn="components.trainer.train.run_fn",
         examples=transform.outputs["transformed_examples"],
@@ -54,8 +68,20 @@ def create_pipeline(
         schema=schema_gen.outputs["schema"],
         custom_config={"hyperparameters": hyperparameters, **code},
     )
+    latest_blessed = tfx.dsl.Resolver(
+        strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
+        model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
+        model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
+    ).with_id("latest_blessed_model_resolver")
+    evaluator = NameEvaluator(
+        model=trainer.outputs["model"],
+        examples=example_gen.outputs["examples"],
+        baseline_model=latest_blessed.outputs["model"],
+        gate=json.dumps(gate or configs.GATE, sort_keys=True),
+    )
     pusher = tfx.components.Pusher(
         model=trainer.outputs["model"],
+        model_blessing=evaluator.outputs["blessing"],
         push_destination=tfx.proto.PushDestination(
             filesystem=tfx.proto.PushDestination.Filesystem(
                 base_directory=f"{serving_dir}/{configs.MODEL_NAME}"
@@ -67,8 +93,8 @@ def create_pipeline(
     return tfx.dsl.Pipeline(
         pipeline_name=pipeline_name,
         pipeline_root=str(pipeline_root),
-        components=[example_gen, statistics_gen, schema_gen, example_validator, transform,
-                    trainer, pusher],
+        components=[example_gen, statistics_gen, schema_gen, example_validator, name_validator,
+                    data_gate, transform, trainer, latest_blessed, evaluator, pusher],
         enable_cache=enable_cache,
         metadata_connection_config=metadata_connection_config,
         beam_pipeline_args=beam_pipeline_args or [],

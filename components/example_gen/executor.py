@@ -94,6 +94,11 @@ class Executor(BaseExampleGenExecutor):
             counts["lines"], counts[KEPT], counts["distinct"], counts[BLANK], counts[TOO_LONG],
             configs.MAX_NAME_LENGTH,
         )
+        if counts[KEPT] == 0:
+            raise IngestError(
+                f"no names found: {counts['lines']} lines, {counts[BLANK]} blank, "
+                f"{counts[TOO_LONG]} longer than {configs.MAX_NAME_LENGTH} characters"
+            )
         super().Do(input_dict, output_dict, exec_properties)
         examples = artifact_utils.get_single_instance(
             output_dict[standard_component_specs.EXAMPLES_KEY]
@@ -118,3 +123,14 @@ class Executor(BaseExampleGenExecutor):
             for path in paths:
                 total.update(scan_file(path))
         return total
+
+
+def read_split(examples_uri: str, split: str) -> list[str]:
+    """The names in one split of an ExampleGen output artifact."""
+    files = sorted(tf.io.gfile.glob(os.path.join(examples_uri, f"Split-{split}", "*")))
+    names = []
+    for record in tf.data.TFRecordDataset(files, compression_type="GZIP"):
+        example = tf.train.Example.FromString(record.numpy())
+        names.append(example.features.feature[configs.NAME_FEATURE].bytes_list.value[0]
+                     .decode("utf-8"))
+    return names

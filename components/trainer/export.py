@@ -30,6 +30,33 @@ def uniform_per_row(seed: tf.Tensor, step: tf.Tensor) -> tf.Tensor:
     return tf.cast(top53 * (2.0**-53), tf.float32)
 
 
+# The serving_default inputs, their dtypes and the neutral values that switch controls off.
+GENERATION_INPUTS: dict[str, tuple[tf.DType, object]] = {
+    "prefix": (tf.string, ""),
+    "temperature": (tf.float32, 1.0),
+    "seed": (tf.int64, 0),
+    "max_length": (tf.int32, configs.MAX_NAME_LENGTH),
+    "top_k": (tf.int32, 0),
+    "top_p": (tf.float32, 1.0),
+    "min_length": (tf.int32, 0),
+    "no_copy": (tf.bool, False),
+}
+
+
+def generation_request(n: int, seeds: list[int] | None = None, **values) -> dict[str, tf.Tensor]:
+    """Tensors for n rows of serving_default; scalars are repeated, lists used as given."""
+    unknown = set(values) - set(GENERATION_INPUTS)
+    if unknown:
+        raise ValueError(f"unknown generation inputs {sorted(unknown)}")
+    if seeds is not None:
+        values["seed"] = list(seeds)
+    request = {}
+    for key, (dtype, neutral) in GENERATION_INPUTS.items():
+        value = values.get(key, neutral)
+        request[key] = tf.constant(value if isinstance(value, list) else [value] * n, dtype)
+    return request
+
+
 def _max_or_zero(values: tf.Tensor) -> tf.Tensor:
     return tf.reduce_max(tf.concat([values, tf.zeros([1], values.dtype)], axis=0))
 

@@ -160,7 +160,8 @@ class Trainer:
             total, count, padded = 0.0, 0.0, 0
             for batch in batches(train, hp["batch_size"], rng, bucket=hp["mask_padding"]):
                 loss_sum, n = self.train_step(tf.constant(batch))
-                total, count, padded = total + float(loss_sum), count + float(n), padded + batch.size
+                total, count = total + float(loss_sum), count + float(n)
+                padded += batch.size
             seconds = time.perf_counter() - started
             train_chars = int((train != configs.PAD_ID).sum())
             record = {

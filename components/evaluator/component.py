@@ -1,0 +1,132 @@
+"""The evaluation gate: held-out nats/char, novelty, validity, length fit; blesses or rejects.
+
+TFX's Evaluator (TFMA) computes metrics from one forward pass per example; novelty, validity
+and length fit need sampled names, so this is a custom component with the same contract: the
+candidate model, the examples and the last blessed model in; ModelEvaluation and ModelBlessing
+(custom properties `blessed` and `current_model_id`, as Pusher and the resolver expect) out.
+"""
+
+
+import collections
+import json
+import os
+import time
+
+import numpy as np
+import tensorflow as tf
+from tfx import v1 as tfx
+from tfx.types.standard_artifacts import Examples, Model, ModelBlessing, ModelEvaluation
+from tfx.utils import path_utils
+
+from components.example_gen.executor import read_split
+from components.trainer.export import generation_request
+from pipeline import configs
+
+METRICS_FILE = "metrics.json"
+REPORT_TEMPERATURES = (0.2, 0.7, 1.0)
+
+
+def sample(signature, n: int, temperature: float, seed: int) -> list[str]:
+    request = generation_request(n, seeds=list(range(seed, seed + n)), temperature=temperature)
+    return [name.decode("utf-8") for name in signature(**request)["name"].numpy()]
+
+
+def nats_per_char(score_signature, names: list[str], batch_size: int = 512) -> float:
+    total, count = 0.0, 0
+    for start in range(0, len(names), batch_size):
+        out = score_signature(name=tf.constant(names[start:start + batch_size]))
+        total -= float(out["log_likelihood"].numpy().astype(np.float64).sum())
+        count += int(out["num_predictions"].numpy().sum())
+    return total / max(count, 1)
+
+
+def length_distance(generated: list[str], reference: list[str]) -> float:
+    """Total-variation distance between the two name-length distributions."""
+    a, b = collections.Counter(map(len, generated)), collections.Counter(map(len, reference))
+    keys = set(a) | set(b)
+    return 0.5 * sum(abs(a[k] / len(generated) - b[k] / len(reference)) for k in keys)
+
+
+def evaluate_model(model_dir: str, train: list[str], evaluation: list[str], gate: dict) -> dict:
+    """Every gate metric for one SavedModel."""
+    loaded = tf.saved_model.load(model_dir)
+    generate = loaded.signatures["serving_default"]
+    sample(generate, 8, 1.0, 0)  # warm up before timing
+    started = time.perf_counter()
+    samples = sample(generate, gate["num_samples"], gate["sample_temperature"], gate["sample_seed"])
+    seconds = time.perf_counter() - started
+    train_set = set(train)
+    valid = [s for s in samples if 0 < len(s) < configs.MAX_NAME_LENGTH]
+    return {
+        "eval_nats_per_char": nats_per_char(loaded.signatures["score"], evaluation),
+        "novelty": sum(s not in train_set for s in samples) / len(samples),
+        "copy_rate": sum(s in train_set for s in samples) / len(samples),
+        "validity": len(valid) / len(samples),
+        "length_tv_distance": length_distance(samples, evaluation),
+        "samples_per_second": len(samples) / seconds,
+        "num_eval_names": len(evaluation),
+        "generated_lengths": [len(s) for s in samples],
+        "samples": {str(t): sample(generate, 10, t, gate["sample_seed"])
+                    for t in REPORT_TEMPERATURES},
+    }
+
+
+def decide(candidate: dict, baseline: dict | None, gate: dict) -> tuple[bool, str]:
+    """Bless when under the absolute ceiling, not worse than the baseline, and valid."""
+    nats = candidate["eval_nats_per_char"]
+    reasons = []
+    if not nats < gate["max_nats_per_char"]:
+        reasons.append(f"eval {nats:.4f} nats/char is not under the ceiling "
+                       f"{gate['max_nats_per_char']:.4f}")
+    if baseline is not None:
+        allowed = baseline["eval_nats_per_char"] + gate["max_regression"]
+        if nats > allowed:
+            reasons.append(f"eval {nats:.4f} nats/char is worse than the blessed model's "
+                           f"{baseline['eval_nats_per_char']:.4f} by more than "
+                           f"{gate['max_regression']:.4f}")
+    if candidate["validity"] < gate["min_validity"]:
+        reasons.append(f"validity {candidate['validity']:.1%} is under "
+                       f"{gate['min_validity']:.0%}")
+    if reasons:
+        return False, "; ".join(reasons)
+    against = (f" vs blessed {baseline['eval_nats_per_char']:.4f}" if baseline else
+               " (no blessed model yet)")
+    return True, (f"eval {nats:.4f} nats/char{against}, validity {candidate['validity']:.1%}, "
+                  f"novelty {candidate['novelty']:.1%}")
+
+
+@tfx.dsl.components.component
+def NameEvaluator(  # noqa: N802 (TFX component naming)
+    model: tfx.dsl.components.InputArtifact[Model],
+    examples: tfx.dsl.components.InputArtifact[Examples],
+    evaluation: tfx.dsl.components.OutputArtifact[ModelEvaluation],
+    blessing: tfx.dsl.components.OutputArtifact[ModelBlessing],
+    gate: tfx.dsl.components.Parameter[str],
+    baseline_model: tfx.dsl.components.InputArtifact[Model] = None,
+) -> None:
+    """Scores the candidate (and the last blessed model) on the eval split and gates it."""
+    thresholds = json.loads(gate)
+    train, held_out = read_split(examples.uri, "train"), read_split(examples.uri, "eval")
+    candidate = evaluate_model(path_utils.serving_model_path(model.uri), train, held_out,
+                               thresholds)
+    baseline = None
+    if baseline_model is not None and baseline_model.id != model.id:
+        baseline = evaluate_model(path_utils.serving_model_path(baseline_model.uri), train,
+                                  held_out, thresholds)
+    blessed, reason = decide(candidate, baseline, thresholds)
+    report = {"candidate": candidate, "baseline": baseline, "gate": thresholds,
+              "blessed": blessed, "reason": reason,
+              "candidate_model_id": model.id,
+              "baseline_model_id": baseline_model.id if baseline_model is not None else None}
+    with tf.io.gfile.GFile(os.path.join(evaluation.uri, METRICS_FILE), "w") as f:
+        json.dump(report, f, indent=1, ensure_ascii=False)
+    for key in ("eval_nats_per_char", "novelty", "validity", "length_tv_distance",
+                "samples_per_second"):
+        evaluation.set_float_custom_property(key, float(candidate[key]))
+    blessing.set_int_custom_property("blessed", int(blessed))
+    blessing.set_int_custom_property("current_model_id", model.id)
+    blessing.set_string_custom_property("current_model", model.uri)
+    blessing.set_string_custom_property("reason", reason)
+    with tf.io.gfile.GFile(os.path.join(blessing.uri, "BLESSED" if blessed else "NOT_BLESSED"),
+                           "w") as f:
+        f.write(reason)

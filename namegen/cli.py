@@ -15,7 +15,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
 warnings.filterwarnings("ignore")
 
-from pipeline import configs  # noqa: E402  (after the environment is set)
+from pipeline import configs, kubeflow_runner  # noqa: E402  (after the environment is set)
+from serving import commands as serving_commands  # noqa: E402
 
 
 class UserError(Exception):
@@ -315,6 +316,8 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--pipeline-root", default=str(configs.DEFAULT_PIPELINE_ROOT))
     score.add_argument("--json", action="store_true")
     score.set_defaults(func=cmd_score)
+    serving_commands.register(commands)
+    kubeflow_runner.register(commands)
     return parser
 
 

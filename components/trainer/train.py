@@ -255,8 +255,12 @@ def train_and_export(
 
 
 def run_fn(fn_args: FnArgs) -> None:
-    """TFX Trainer entry point (GenericExecutor)."""
-    hp = dict(fn_args.custom_config["hyperparameters"])
+    """TFX Trainer entry point (GenericExecutor).
+
+    Hyperparameters come from the HyperParameters input when there is one (on Kubeflow, chosen
+    per run by RunParameters), else from custom_config.
+    """
+    hp = dict(fn_args.hyperparameters or fn_args.custom_config["hyperparameters"])
     tft_output = tft.TFTransformOutput(fn_args.transform_graph_path)
     train_ids = load_split(fn_args.train_files, tft_output)
     eval_ids = load_split(fn_args.eval_files, tft_output)

@@ -1,0 +1,160 @@
+"""The Kubeflow package: compiled by KubeflowV2DagRunner, parsed as KFP's PipelineSpec proto.
+
+The golden file is regenerated deliberately: NAMEGEN_UPDATE_GOLDEN=1 pytest tests/test_kubeflow*.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import os
+from pathlib import Path
+
+import pytest
+import yaml
+from google.protobuf import json_format
+from kfp.pipeline_spec import pipeline_spec_pb2 as pb
+
+from pipeline import kubeflow_local, kubeflow_runner
+from pipeline.kubeflow_entrypoint import COMMAND
+
+GOLDEN = Path(__file__).parent / "golden" / "kubeflow" / "pipeline.yaml"
+IMAGE = "registry.example.com/namegen:test"
+ROOT = "gs://namegen-bucket/pipeline"
+PUSH = "gs://namegen-bucket/serving"
+EDGES = {  # task -> the tasks it waits for
+    "FileBasedExampleGen": [],
+    "ImportSchemaGen": [],
+    "RunParameters": [],
+    "StatisticsGen": ["FileBasedExampleGen"],
+    "ExampleValidator": ["ImportSchemaGen", "StatisticsGen"],
+    "NameValidator": ["FileBasedExampleGen"],
+    "DataGate": ["ExampleValidator", "NameValidator"],
+    "Transform": ["DataGate", "FileBasedExampleGen", "ImportSchemaGen"],
+    "Trainer": ["ImportSchemaGen", "RunParameters", "Transform"],
+    "NameEvaluator": ["FileBasedExampleGen", "RunParameters", "Trainer"],
+    "Pusher": ["NameEvaluator", "Trainer"],
+}
+
+
+@pytest.fixture(scope="module")
+def package(tmp_path_factory) -> Path:
+    job = kubeflow_runner.compile_spec(image=IMAGE, pipeline_root=ROOT, push_uri=PUSH,
+                                       preset="tiny")
+    path = tmp_path_factory.mktemp("kubeflow") / "pipeline.yaml"
+    kubeflow_runner.write_package(job, str(path))
+    return path
+
+
+@pytest.fixture(scope="module")
+def spec(package) -> pb.PipelineSpec:
+    return kubeflow_local.load_spec(str(package))  # strict: unknown fields fail
+
+
+def executors(spec: pb.PipelineSpec) -> dict:
+    return json_format.MessageToDict(spec.deployment_spec)["executors"]
+
+
+def test_package_is_a_kfp_v2_pipeline_spec(package, spec):
+    import kfp.components
+
+    assert spec.schema_version == "2.1.0"
+    assert spec.pipeline_info.name == "namegen"
+    assert spec.default_pipeline_root == ROOT
+    assert package.read_text().startswith("# PIPELINE DEFINITION")
+    component = kfp.components.load_component_from_file(str(package))  # the KFP SDK's loader
+    assert set(component.pipeline_spec.root.dag.tasks) == set(EDGES)
+
+
+def test_dag_components_and_edges(spec):
+    tasks = spec.root.dag.tasks
+    assert {name: sorted(task.dependent_tasks) for name, task in tasks.items()} == EDGES
+    assert {name: task.component_ref.name for name, task in tasks.items()} == {
+        name: name for name in EDGES}
+    assert set(spec.components) == set(EDGES)
+    trainer_inputs = tasks["Trainer"].inputs.artifacts
+    assert trainer_inputs["examples"].task_output_artifact.producer_task == "Transform"
+    assert trainer_inputs["examples"].task_output_artifact.output_artifact_key == \
+        "transformed_examples"
+    assert trainer_inputs["hyperparameters"].task_output_artifact.producer_task == "RunParameters"
+    pusher_inputs = tasks["Pusher"].inputs.artifacts
+    assert pusher_inputs["model_blessing"].task_output_artifact.producer_task == "NameEvaluator"
+    assert "baseline_model" not in tasks["NameEvaluator"].inputs.artifacts
+
+
+def test_every_task_caches_and_runs_the_image_entrypoint(spec):
+    assert all(task.caching_options.enable_cache for task in spec.root.dag.tasks.values())
+    found = executors(spec)
+    assert set(found) == {f"{name}_executor" for name in EDGES}  # no resolver: KFP can't run one
+    for name, executor in found.items():
+        container = executor["container"]
+        assert container["image"] == IMAGE, name
+        assert container["command"] == list(COMMAND), name
+        args = container["args"]
+        assert args[args.index("--json_serialized_invocation_args") + 1] == "{{$}}"
+        assert "--json_serialized_inputs_spec_args" in args  # what the #7768 fix reads
+    assert found["Trainer_executor"]["container"]["args"][1] == \
+        "tfx.components.trainer.executor.GenericExecutor"
+    assert found["NameEvaluator_executor"]["container"]["args"][1] == \
+        "components.evaluator.component.NameEvaluator_Executor"
+
+
+def test_runtime_parameters_are_wired_to_component_inputs(spec):
+    root = spec.root.input_definitions.parameters
+    type_name = pb.ParameterType.ParameterTypeEnum.Name
+    types = {name: type_name(p.parameter_type) for name, p in root.items()}
+    assert types == {"data_root": "STRING", "preset": "STRING", "epochs": "NUMBER_INTEGER",
+                     "max_nats_per_char": "NUMBER_DOUBLE", "max_regression": "NUMBER_DOUBLE",
+                     "min_validity": "NUMBER_DOUBLE"}
+    defaults = {name: json_format.MessageToDict(p.default_value) for name, p in root.items()}
+    assert defaults == {"data_root": f"{ROOT}/data", "preset": "tiny", "epochs": 0,
+                        "max_nats_per_char": 2.2, "max_regression": 0.02, "min_validity": 0.99}
+    tasks = spec.root.dag.tasks
+
+    def wired(task: str, parameter: str) -> str:
+        return tasks[task].inputs.parameters[parameter].component_input_parameter
+
+    assert wired("FileBasedExampleGen", "input_base") == "data_root"
+    for name in ("preset", "epochs", "max_nats_per_char", "max_regression", "min_validity"):
+        assert wired("RunParameters", name) == name
+    gate = tasks["NameEvaluator"].inputs.parameters["gate"].task_output_parameter
+    assert (gate.producer_task, gate.output_parameter_key) == ("RunParameters", "gate")
+    assert "gate" in spec.components["RunParameters"].output_definitions.parameters
+    wired_anywhere = {p.component_input_parameter for t in tasks.values()
+                      for p in t.inputs.parameters.values()}
+    assert set(root) <= wired_anywhere
+
+
+def test_pusher_writes_to_the_storage_uri(spec):
+    constant = spec.root.dag.tasks["Pusher"].inputs.parameters["push_destination"]
+    destination = json.loads(constant.runtime_value.constant.string_value)
+    assert destination["filesystem"]["base_directory"] == f"{PUSH}/names"
+
+
+def test_compile_rejects_a_local_pipeline_root_and_json_packages(tmp_path):
+    with pytest.raises(ValueError, match="gs://"):
+        kubeflow_runner.compile_spec(pipeline_root="/tmp/root")
+    with pytest.raises(ValueError, match="yaml"):
+        kubeflow_runner.write_package({"pipelineSpec": {}}, str(tmp_path / "pipeline.json"))
+
+
+def normalized(text: str) -> str:
+    """The package without what changes with every code edit: the code fingerprint."""
+    from pipeline.pipeline import code_fingerprint
+
+    return text.replace(code_fingerprint(), "<code-fingerprint>")
+
+
+def test_matches_the_golden_package(package):
+    actual = normalized(package.read_text())
+    if os.environ.get("NAMEGEN_UPDATE_GOLDEN") == "1":
+        GOLDEN.write_text(actual)
+    expected = GOLDEN.read_text() if GOLDEN.exists() else ""
+    if actual != expected:
+        diff = "".join(list(difflib.unified_diff(expected.splitlines(True),
+                                                 actual.splitlines(True), str(GOLDEN),
+                                                 "compiled"))[:80])
+        pytest.fail("the compiled package differs from the golden file; if the change is "
+                    "intended, run NAMEGEN_UPDATE_GOLDEN=1 pytest tests/test_kubeflow_compile.py"
+                    f"\n{diff}")
+    assert yaml.safe_load(expected)["pipelineInfo"]["name"] == "namegen"

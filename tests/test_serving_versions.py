@@ -1,0 +1,206 @@
+"""Version lifecycle of `namegen serve`: hot reload, corrupt pushes, labels, warmup, SIGTERM."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import signal
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.serving_helpers import copy_version, http, start_local_server
+
+SCORE = json.dumps({"signature_name": "score", "inputs": ["Rex"]}).encode()
+
+
+def _wait_for(condition, seconds: float = 60.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def _states(local) -> dict[str, str]:
+    _, body = http("GET", local.rest + "/v1/models/names")
+    return {s["version"]: s["state"] for s in body["model_version_status"]}
+
+
+def test_hot_reload_without_failed_requests(tiny_model, tmp_path):
+    """Push v2 while REST and gRPC clients loop: zero failures, traffic moves to v2, v1 ends."""
+    from serving.client import Client
+
+    base = tmp_path / "names"
+    copy_version(tiny_model, base, 1)
+    local = start_local_server(base)
+    failures, versions_seen, stop = [], set(), threading.Event()
+
+    def loop(url: str) -> None:
+        client = Client(url, retries=0)
+        for _ in range(5000):  # bounded by count and by the stop event
+            if stop.is_set():
+                break
+            try:
+                client.generate("", 4, 1.0, 0)
+                if url.startswith("grpc"):
+                    versions_seen.add(_grpc_version(local))
+            except Exception as error:  # noqa: BLE001  every failure is recorded
+                failures.append(repr(error))
+
+    threads = [threading.Thread(target=loop, args=(url,))
+               for url in (local.rest, f"grpc://{local.grpc_target}")]
+    try:
+        for thread in threads:
+            thread.start()
+        time.sleep(1.0)
+        copy_version(tiny_model, base, 2)
+        assert _wait_for(lambda: _states(local) == {"2": "AVAILABLE", "1": "END"})
+        time.sleep(1.0)
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=60)
+        local.stop()
+    assert failures == []
+    assert versions_seen == {1, 2}
+
+
+def _grpc_version(local) -> int:
+    import grpc
+    from tensorflow_serving.apis import get_model_metadata_pb2, prediction_service_pb2_grpc
+
+    with grpc.insecure_channel(local.grpc_target) as channel:
+        request = get_model_metadata_pb2.GetModelMetadataRequest(metadata_field=["signature_def"])
+        request.model_spec.name = "names"
+        stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+        return stub.GetModelMetadata(request, timeout=10).model_spec.version.value
+
+
+def test_broken_versions_never_replace_the_serving_one(tiny_model, tmp_path):
+    base = tmp_path / "names"
+    copy_version(tiny_model, base, 1)
+    local = start_local_server(base)
+    try:
+        corrupt = base / "2"
+        shutil.copytree(tiny_model, corrupt)
+        (corrupt / "saved_model.pb").write_bytes(b"not a protobuf")
+        assert _wait_for(lambda: _states(local).get("2") == "END")
+        half = base / "3"
+        (half / "variables").mkdir(parents=True)  # a copy caught halfway: no saved_model.pb
+        assert _wait_for(lambda: _states(local).get("3") == "END")
+        _, body = http("GET", local.rest + "/v1/models/names")
+        by_version = {s["version"]: s for s in body["model_version_status"]}
+        assert by_version["1"]["state"] == "AVAILABLE"
+        assert by_version["2"]["status"]["error_code"] != "OK"
+        assert by_version["3"]["status"]["error_code"] == "NOT_FOUND"
+        assert "Could not find SavedModel" in by_version["3"]["status"]["error_message"]
+        status, _ = http("POST", local.rest + "/v1/models/names:predict", SCORE)
+        assert status == 200
+        status, _ = http("POST", local.rest + "/v1/models/names/versions/3:predict", SCORE)
+        assert status == 404
+        shutil.rmtree(half)  # the copy finishes: version 3 now loads and takes over
+        shutil.copytree(tiny_model, half)
+        assert _wait_for(lambda: _states(local).get("3") == "AVAILABLE")
+        assert _wait_for(lambda: _states(local).get("1") == "END")
+    finally:
+        local.stop()
+
+
+def test_config_file_policy_and_labels(tiny_model, tmp_path):
+    """The production models.config, pointed at a temp tree: latest 2, stable/canary labels."""
+    from google.protobuf import text_format
+    from tensorflow_serving.config import model_server_config_pb2
+
+    base = tmp_path / "names"
+    for version in (1, 2, 3):
+        copy_version(tiny_model, base, version)
+    config = text_format.Parse((Path("serving") / "models.config").read_text(),
+                               model_server_config_pb2.ModelServerConfig())
+    model = config.model_config_list.config[0]
+    model.base_path = str(base)
+    model.version_labels["stable"], model.version_labels["canary"] = 2, 3
+    config_file = tmp_path / "models.config"
+    config_file.write_text(text_format.MessageToString(config))
+    local = start_local_server(base, config_file=config_file)
+    try:
+        assert _states(local) == {"3": "AVAILABLE", "2": "AVAILABLE"}
+        for label, version in (("stable", 2), ("canary", 3)):
+            status, body = http("GET", f"{local.rest}/v1/models/names/labels/{label}")
+            assert status == 200 and body["model_version_status"][0]["version"] == str(version)
+            status, _ = http("POST", f"{local.rest}/v1/models/names/labels/{label}:predict",
+                             SCORE)
+            assert status == 200
+        status, body = http("GET", f"{local.rest}/v1/models/names/versions/1")
+        assert status == 404
+    finally:
+        local.stop()
+
+
+def test_warmup_file_replays(tiny_model, tmp_path):
+    """warmup_requests() bytes parse as PredictionLogs and the server replays them on load."""
+    from serving import models, warmup
+
+    version = copy_version(tiny_model, tmp_path / "names", 1)
+    (version / models.WARMUP_FILE).write_bytes(warmup.warmup_requests())
+    logs = models.read_warmup_requests(version)
+    assert [log.predict_log.request.model_spec.signature_name for log in logs] == \
+        ["serving_default"] * 3 + ["score"]
+    assert [log.predict_log.request.inputs["seed"].tensor_shape.dim[0].size
+            for log in logs[:3]] == list(warmup.WARMUP_BATCH_SIZES)
+    local = start_local_server(tmp_path / "names", warmup=True)
+    try:
+        servable = local.core.manager.servable("names")
+        assert local.core.warmup(servable) == 4
+        assert _states(local) == {"1": "AVAILABLE"}
+    finally:
+        local.stop()
+    bad = copy_version(tiny_model, tmp_path / "bad" / "names", 1)
+    logs[0].predict_log.request.inputs["prefix"].string_val[:] = ["\u00e9".encode()]
+    from tests.test_serving_configs import tfrecord_bytes
+
+    (bad / models.WARMUP_FILE).write_bytes(tfrecord_bytes([log.SerializeToString()
+                                                            for log in logs]))
+    local = start_local_server(tmp_path / "bad" / "names", warmup=True)
+    try:  # a failing warmup request makes the version not loadable, as in TF Serving
+        _, body = http("GET", local.rest + "/v1/models/names")
+        assert body["model_version_status"][0]["state"] == "END"
+        assert "outside the vocabulary" in body["model_version_status"][0]["status"][
+            "error_message"]
+    finally:
+        local.stop()
+
+
+@pytest.mark.slow
+def test_cli_serves_locally_and_drains_on_sigterm(tiny_model, tmp_path):
+    """`namegen serve` binds 127.0.0.1, and SIGTERM lets a running request finish, exit 0."""
+    from serving.bench import start_server
+
+    base = tmp_path / "names"
+    copy_version(tiny_model, base, 1)
+    process, rest, grpc_url = start_server(base, ["--drain-seconds", "20"])
+    try:
+        assert rest.startswith("http://127.0.0.1:") and grpc_url.startswith("grpc://127.0.0.1:")
+        body = json.dumps({"inputs": {"prefix": [""] * 1024, "temperature": [1.0] * 1024,
+                                      "seed": list(range(1024)), "max_length": [32] * 1024,
+                                      "top_k": [0] * 1024, "top_p": [1.0] * 1024,
+                                      "min_length": [0] * 1024,
+                                      "no_copy": [True] * 1024}}).encode()
+        results = []
+        requests = [threading.Thread(target=lambda: results.append(
+            http("POST", rest + "/v1/models/names:predict", body))) for _ in range(3)]
+        for thread in requests:
+            thread.start()
+        time.sleep(0.3)
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=60) == 0
+        for thread in requests:
+            thread.join(timeout=60)
+        assert [status for status, _ in results] == [200, 200, 200]
+        assert all(len(reply["outputs"]["name"]) == 1024 for _, reply in results)
+    finally:
+        if process.poll() is None:
+            process.kill()

@@ -1,0 +1,116 @@
+"""Trainer: masked loss, learning, parameter counts, and resume after a kill."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import tensorflow as tf
+
+from components.trainer import train
+from components.trainer.model import build_model, sequence_loss, shift_right
+from pipeline import configs
+
+
+def encode(names: list[str], alphabet: str) -> np.ndarray:
+    """Names as padded id rows with end-of-name, ids as Transform would assign them."""
+    ids = np.zeros([len(names), configs.SEQUENCE_LENGTH], np.int64)
+    for row, name in enumerate(names):
+        codes = [alphabet.index(c) + len(configs.RESERVED_TOKENS) for c in name]
+        ids[row, : len(codes) + 1] = codes + [configs.EON_ID]
+    return ids
+
+
+def test_padding_does_not_change_the_masked_loss():
+    hp = configs.hyperparameters("tiny")
+    model = build_model(10, hp)
+    targets = tf.constant(encode(["abc", "ba"], "abc")[:, :6])
+    wider = tf.pad(targets, [[0, 0], [0, 9]])  # nine more PAD columns
+    short, _ = sequence_loss(model(shift_right(targets)), targets)
+    long, _ = sequence_loss(model(shift_right(wider)), wider)
+    np.testing.assert_allclose(short.numpy(), long.numpy(), rtol=1e-6)
+    unmasked, _ = sequence_loss(model(shift_right(wider)), wider, mask_padding=False)
+    assert abs(unmasked.numpy() - long.numpy()) > 1e-3  # the tutorial's loss does change
+
+
+def test_loss_decreases_within_a_few_steps(tmp_path):
+    hp = configs.hyperparameters("tiny", {"learning_rate": 0.05})
+    model = build_model(8, hp)
+    trainer = train.Trainer(model, hp, steps_per_epoch=1, run_dir=str(tmp_path))
+    batch = tf.constant(encode(["abc", "cab", "bca", "abcab"], "abc"))
+    losses = [float(trainer.train_step(batch)[0]) for _ in range(30)]
+    assert losses[-1] < 0.7 * losses[0]
+
+
+def test_tutorial_preset_has_the_tutorials_parameter_count():
+    model = build_model(53, configs.hyperparameters("tutorial"))
+    assert model.count_params() == 4_006_197
+
+
+def test_bucketed_batches_cover_every_name_once():
+    ids = encode(["a" * n for n in range(1, 20)], "a")
+    batches = train.batches(ids, 4, np.random.default_rng(0), bucket=True)
+    rows = sorted(int((b != configs.PAD_ID).sum(axis=1)[i]) for b in batches for i in range(len(b)))
+    assert rows == sorted(int((r != configs.PAD_ID).sum()) for r in ids)
+    assert all(b.shape[1] == (b != configs.PAD_ID).sum(axis=1).max() for b in batches)
+
+
+TRAIN_SCRIPT = """
+import sys, numpy as np
+from components.trainer import train
+from components.trainer.model import build_model
+from pipeline import configs
+import tensorflow as tf
+run_dir, epochs = sys.argv[1], int(sys.argv[2])
+rng = np.random.default_rng(0)
+ids = np.zeros([512, configs.SEQUENCE_LENGTH], np.int64)
+for row in ids:
+    n = rng.integers(3, 12); row[:n] = rng.integers(2, 20, n); row[n] = configs.EON_ID
+hp = configs.hyperparameters("tiny", {"epochs": epochs, "rnn_units": 256, "batch_size": 8})
+model = build_model(20, hp)
+trainer = train.Trainer(model, hp, 64, run_dir)
+history = trainer.fit(ids, ids[:64], tf.summary.create_file_writer(run_dir))
+print("START", history[0]["epoch"] if history else None, "STEPS", int(trainer.optimizer.iterations))
+"""
+
+
+def test_training_resumes_from_the_last_checkpoint_after_a_kill(tmp_path):
+    run_dir = tmp_path / "run"
+    command = [sys.executable, "-c", TRAIN_SCRIPT, str(run_dir), "6"]
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    first = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    checkpoints = run_dir / "checkpoints"
+    deadline = time.time() + 240
+    while time.time() < deadline and not list(checkpoints.glob("ckpt-2.index")):
+        assert first.poll() is None, first.stderr.read().decode()[-2000:]
+        time.sleep(0.2)
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    history = json.loads((run_dir / "history.json").read_text())
+    done = len(history)
+    assert 2 <= done < 6, "the kill must land mid-training"
+    second = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    assert second.returncode == 0, second.stderr[-2000:]
+    assert f"resumed from {checkpoints}" in second.stderr
+    start = int(second.stdout.split("START")[1].split()[0])
+    steps = int(second.stdout.split("STEPS")[1].split()[0])
+    assert start == 1  # history restored from the checkpoint, not restarted
+    assert steps == 6 * 64  # the step count continues: 64 steps per epoch, 6 epochs in all
+    resumed_epochs = [line for line in second.stderr.splitlines() if "epoch" in line
+                      and "/6" in line]
+    assert len(resumed_epochs) == 6 - done
+    assert len(json.loads((run_dir / "history.json").read_text())) == 6
+
+
+def test_decode_names_inverts_the_encoding():
+    class Vocabulary:
+        def vocabulary_by_name(self, name):
+            return [t.encode() for t in [*configs.RESERVED_TOKENS, "a", "b", "c"]]
+
+    ids = encode(["abc", "cab", ""], "abc")
+    assert train.decode_names(ids, Vocabulary()) == ["abc", "cab", ""]

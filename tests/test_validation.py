@@ -1,0 +1,85 @@
+"""Bad input files: each either trains correctly or stops with a message, and nothing is pushed."""
+
+from __future__ import annotations
+
+import itertools
+import re
+from pathlib import Path
+
+import pytest
+
+from components.example_gen.executor import IngestError
+from components.validation.component import DataValidationError, check_names
+from pipeline import configs
+from tests.conftest import run_pipeline
+
+FIXTURES = Path(__file__).parent / "fixtures" / "bad"
+TINY = configs.hyperparameters("tiny", {"epochs": 1})
+ANY_QUALITY = dict(configs.GATE, max_nats_per_char=10.0, min_validity=0.0)  # data, not quality
+
+
+def pushed_versions(run_root: Path) -> list[str]:
+    base = run_root / "serving" / configs.MODEL_NAME
+    return sorted(p.name for p in base.iterdir() if p.name.isdigit()) if base.exists() else []
+
+
+@pytest.mark.parametrize("fixture, message", [
+    ("empty.txt", r"no names found: 0 lines"),
+    ("blank_lines.txt", r"no names found: 6 lines, 6 blank"),
+    ("binary.bin", r"binary\.bin, line 1: not valid UTF-8"),
+    ("long_line.txt", r"no names found: 1 lines, 0 blank, 1 longer than 32 characters"),
+])
+def test_unusable_files_stop_in_example_gen(tmp_path, fixture, message):
+    with pytest.raises(IngestError, match=message):
+        run_pipeline(FIXTURES / fixture, tmp_path, TINY)
+    assert pushed_versions(tmp_path) == []
+
+
+def cyrillic_half(dinos: Path, out: Path) -> Path:
+    """The dinosaur list followed by as many Cyrillic pseudo-names built from the fixture."""
+    dinos_names = dinos.read_text().split()
+    base = (FIXTURES / "cyrillic_names.txt").read_text().split()
+    made = [a[:3] + b[-4:] for a, b in itertools.product(base, base) if a != b]
+    out.write_text("\n".join(dinos_names + made[: len(dinos_names)]) + "\n")
+    return out
+
+
+def test_second_half_in_another_script_trains(tmp_path, dinos_path):
+    data = cyrillic_half(dinos_path, tmp_path / "mixed.txt")
+    run_pipeline(data, tmp_path / "run", TINY, gate=ANY_QUALITY)
+    assert pushed_versions(tmp_path / "run") == ["1"]
+
+
+def test_allowed_characters_rule_stops_before_training(tmp_path, dinos_path):
+    data = cyrillic_half(dinos_path, tmp_path / "mixed.txt")
+    latin = "".join(sorted(set(dinos_path.read_text()) - {"\n"}))
+    rules = dict(configs.VALIDATION, allowed_characters=latin)
+    with pytest.raises(DataValidationError) as error:
+        run_pipeline(data, tmp_path / "run", TINY, validation=rules)
+    message = str(error.value)
+    assert re.search(r"\[train\] NameValidator: character_not_allowed: .* \(\d+ names, e\.g\.",
+                     message)
+    assert "[eval] NameValidator: character_not_allowed" in message
+    assert pushed_versions(tmp_path / "run") == []
+    assert not (tmp_path / "run" / "pipeline" / "Trainer").exists()
+    assert (tmp_path / "run" / "pipeline" / "StatisticsGen").exists()
+
+
+def test_lowercased_names_train(tmp_path, dinos_path):
+    data = tmp_path / "lower.txt"
+    data.write_text(dinos_path.read_text().lower())
+    run_pipeline(data, tmp_path / "run", TINY, gate=ANY_QUALITY)
+    assert pushed_versions(tmp_path / "run") == ["1"]
+
+
+def test_rules_report_split_rule_count_and_examples():
+    findings = check_names(
+        {"train": ["Abc", "Abd"] * 5, "eval": ["Abz", "A" * 40]},
+        max_length=32, allowed_characters="", min_names={"train": 10, "eval": 1})
+    assert findings["train"] == []
+    rules = {f.rule: f for f in findings["eval"]}
+    assert rules["name_too_long"].count == 1
+    assert rules["character_not_in_train"].examples == ["Abz"]
+    too_few = check_names({"train": ["Ab"], "eval": []}, min_names={"train": 10, "eval": 1})
+    assert [f.rule for f in too_few["train"]] == ["too_few_names"]
+    assert [f.rule for f in too_few["eval"]] == ["too_few_names"]

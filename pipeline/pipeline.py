@@ -12,7 +12,7 @@ from components.evaluator.component import NameEvaluator
 from components.example_gen.component import names_example_gen
 from components.pusher import executor as pusher_executor
 from components.validation.component import DataGate, NameValidator
-from pipeline import configs
+from pipeline import configs, kubeflow_parameters
 
 
 def code_fingerprint() -> str:
@@ -37,10 +37,21 @@ def create_pipeline(
     validation: dict | None = None,
     pipeline_name: str = configs.PIPELINE_NAME,
     schema_path: str = str(configs.PROJECT_ROOT / "pipeline" / "schema"),
+    kubeflow: bool = False,
 ) -> tfx.dsl.Pipeline:
-    """ExampleGen -> validation -> Transform -> Trainer -> evaluation gate -> Pusher."""
+    """ExampleGen -> validation -> Transform -> Trainer -> evaluation gate -> Pusher.
+
+    kubeflow: the data folder, preset, epochs and gate thresholds become runtime parameters
+    (pipeline/kubeflow_parameters.py), and the last-blessed-model resolver is left out because
+    open-source KFP v2 cannot run resolver tasks (pipeline/KUBEFLOW.md).
+    """
     code = {"code_fingerprint": code_fingerprint()}
     example_gen = names_example_gen(data_path, custom_config=code)
+    run_parameters = None
+    if kubeflow:
+        run_parameters = kubeflow_parameters.run_parameters(hyperparameters, gate or configs.GATE)
+        example_gen.exec_properties["input_base"] = kubeflow_parameters.runtime_parameter(
+            kubeflow_parameters.DATA_ROOT, example_gen.exec_properties["input_base"])
     statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
     schema_gen = tfx.components.ImportSchemaGen(schema_file=f"{schema_path}/schema.pbtxt")
     example_validator = tfx.components.ExampleValidator(
@@ -66,9 +77,10 @@ def create_pipeline(
         examples=transform.outputs["transformed_examples"],
         transform_graph=transform.outputs["transform_graph"],
         schema=schema_gen.outputs["schema"],
-        custom_config={"hyperparameters": hyperparameters, **code},
+        hyperparameters=run_parameters.outputs["hyperparameters"] if kubeflow else None,
+        custom_config=code if kubeflow else {"hyperparameters": hyperparameters, **code},
     )
-    latest_blessed = tfx.dsl.Resolver(
+    latest_blessed = None if kubeflow else tfx.dsl.Resolver(
         strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
         model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
         model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
@@ -76,8 +88,9 @@ def create_pipeline(
     evaluator = NameEvaluator(
         model=trainer.outputs["model"],
         examples=example_gen.outputs["examples"],
-        baseline_model=latest_blessed.outputs["model"],
-        gate=json.dumps(gate or configs.GATE, sort_keys=True),
+        baseline_model=None if kubeflow else latest_blessed.outputs["model"],
+        gate=run_parameters.outputs["gate"].future()[0].value if kubeflow
+        else json.dumps(gate or configs.GATE, sort_keys=True),
     )
     pusher = tfx.components.Pusher(
         model=trainer.outputs["model"],
@@ -94,7 +107,8 @@ def create_pipeline(
         pipeline_name=pipeline_name,
         pipeline_root=str(pipeline_root),
         components=[example_gen, statistics_gen, schema_gen, example_validator, name_validator,
-                    data_gate, transform, trainer, latest_blessed, evaluator, pusher],
+                    data_gate, transform, trainer, evaluator, pusher]
+        + ([run_parameters] if kubeflow else [latest_blessed]),
         enable_cache=enable_cache,
         metadata_connection_config=metadata_connection_config,
         beam_pipeline_args=beam_pipeline_args or [],

@@ -188,8 +188,9 @@ def _from_instances(instances: list, specs: dict[str, np.dtype]) -> dict[str, np
                                f"Error: INVALID_ARGUMENT: {error.message}") from None
             columns[name].append(array)
         if named and set(item) != set(specs):
-            raise _invalid(f"Failed to process element: {index} of 'instances' list. JSON object: "
-                           f"{value_to_string(item)} must only have keys: {','.join(sorted(specs))}")
+            raise _invalid(f"Failed to process element: {index} of 'instances' list. "
+                           f"JSON object: {value_to_string(item)} must only have keys: "
+                           f"{','.join(sorted(specs))}")
     return {name: np.stack(values) for name, values in columns.items()}
 
 
@@ -228,22 +229,21 @@ def request_tensors(document: dict, specs: dict[str, np.dtype]) -> tuple[dict, s
     raise _invalid("Missing 'inputs' or 'instances' key")
 
 
-def _json_value(value, as_bytes: bool):
+def _json_value(value, as_bytes: bool, is_float: bool):
+    if isinstance(value, list):
+        return [_json_value(item, as_bytes, is_float) for item in value]
     if isinstance(value, bytes):
         if as_bytes:
             return {"b64": base64.b64encode(value).decode("ascii")}
         return value.decode("utf-8", errors="replace")
-    if isinstance(value, (np.floating, float)):
-        return float(f"{float(value):.9g}")  # float32 printed as TF Serving does (9 digits)
-    return value.item() if isinstance(value, np.generic) else value
+    if is_float:
+        return float(f"{value:.9g}")  # float32 printed as TF Serving does (9 digits)
+    return value
 
 
 def _json_tensor(name: str, array: np.ndarray):
-    as_bytes = name.endswith("_bytes")
-    if array.ndim == 0:
-        return _json_value(array.item() if array.dtype != object else array[()], as_bytes)
-    return [_json_tensor(name, item) if item.ndim else _json_value(item[()], as_bytes)
-            for item in array]
+    """Nested lists (or a scalar) of JSON values; `*_bytes` string outputs as b64 objects."""
+    return _json_value(array.tolist(), name.endswith("_bytes"), array.dtype.kind == "f")
 
 
 def response_body(outputs: dict[str, np.ndarray], form: str) -> dict:

@@ -32,7 +32,8 @@ State = get_model_status_pb2.ModelVersionStatus.State
 
 
 # --- configuration ------------------------------------------------------------------------------
-def single_model_config(name: str, base_path: str | os.PathLike) -> model_server_config_pb2.ModelConfig:
+def single_model_config(name: str,
+                        base_path: str | os.PathLike) -> model_server_config_pb2.ModelConfig:
     """What `--model_name/--model_base_path` mean: one model, the latest version served."""
     config = model_server_config_pb2.ModelConfig(
         name=name, base_path=os.path.abspath(base_path), model_platform="tensorflow")
@@ -139,7 +140,8 @@ class Servable:
         try:
             outputs = self._functions[signature_name or DEFAULT_SIGNATURE](**tensors)
         except tf.errors.OpError as error:
-            raise ServingError(code_from_value(error.error_code), clean_tf_message(error.message))
+            raise ServingError(code_from_value(error.error_code),
+                               clean_tf_message(error.message)) from None
         except (TypeError, ValueError) as error:
             raise ServingError(grpc.StatusCode.INVALID_ARGUMENT, str(error)) from None
         wanted = output_filter or list(outputs)
@@ -151,7 +153,7 @@ def _numpy_dtype(dtype_enum: int) -> np.dtype:
     return np.dtype(object) if dtype == tf.string else np.dtype(dtype.as_numpy_dtype)
 
 
-_ASSERTION = re.compile(r"assertion failed: \[(.*?)\] (.*)", re.S)
+_ASSERTION = re.compile(r"assertion failed: \[(.*)\](?: \[(.*)\])?$", re.S)
 
 
 def clean_tf_message(message: str) -> str:
@@ -162,8 +164,11 @@ def clean_tf_message(message: str) -> str:
     text = " ".join(lines).strip()
     text = re.sub(r"\s*\[\[\{\{node [^]]*\]\]", "", text)
     text = re.sub(r"\s*\[Op:[^]]*\]$", "", text)
+    text = re.sub(r" \[Condition x == y did not hold.*", "", text, flags=re.S)
     match = _ASSERTION.search(text)
-    return f"{match.group(1)} {match.group(2)}".strip() if match else text
+    if not match:
+        return text
+    return f"{match.group(1)} [{match.group(2)}]" if match.group(2) else match.group(1)
 
 
 # --- the lifecycle ------------------------------------------------------------------------------
@@ -180,11 +185,10 @@ class ModelManager:
     """Serves the versions each model's policy aspires to; polls its base path for changes."""
 
     def __init__(self, configs: list[model_server_config_pb2.ModelConfig],
-                 poll_seconds: float = 1.0, warmup: bool = False,
-                 warmup_runner=None):
+                 poll_seconds: float = 1.0, warmup_runner=None):
         self.configs = {config.name: config for config in configs}
         self.poll_seconds = poll_seconds
-        self.warmup_runner = warmup_runner if warmup else None
+        self.warmup_runner = warmup_runner  # called with each new Servable; None: no warmup
         self._versions: dict[str, dict[int, VersionState]] = {name: {} for name in self.configs}
         self._lock = threading.Lock()
         self._stop = threading.Event()

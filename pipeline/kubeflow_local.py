@@ -1,0 +1,281 @@
+"""Run a compiled KFP v2 package on this machine, task by task, the way a cluster would.
+
+For each task, in topological order of the DAG, it builds the `ExecutorInput` from the spec
+(constants, pipeline parameters, upstream output parameters and artifacts), gives every output
+artifact a local folder under the work dir as its URI, and runs the task's container command
+and arguments from the spec (`python -m pipeline.kubeflow_entrypoint ...`, which then runs
+TFX's `kubeflow_v2_run_executor`) in a subprocess from the project root, the image's WORKDIR.
+
+Limits (KUBEFLOW.md): no container, image or object store (URIs are local folders); no KFP
+driver caching; no `preCacheCheck` lifecycle hook (open-source KFP does not run it either);
+no conditions, loops or resolver/importer tasks (the namegen DAG has none); one task at a time.
+Input artifacts are passed without their type, as open-source KFP does (tensorflow/tfx#7768),
+so the entrypoint's workaround is exercised.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+
+import yaml
+from google.protobuf import json_format, struct_pb2
+from kfp.pipeline_spec import pipeline_spec_pb2 as pb
+
+from pipeline import configs
+
+EXECUTOR_INPUT_PLACEHOLDER = "{{$}}"
+ParameterType = pb.ParameterType
+
+
+class LocalRunError(RuntimeError):
+    """The package cannot run here, or a task failed."""
+
+
+@dataclasses.dataclass
+class TaskResult:
+    name: str
+    seconds: float
+    artifacts: dict[str, list[pb.RuntimeArtifact]]
+    parameters: dict[str, struct_pb2.Value]
+    log: str
+
+
+@dataclasses.dataclass
+class LocalRun:
+    run_dir: str
+    parameters: dict
+    tasks: dict[str, TaskResult]
+
+
+def load_spec(package: str) -> pb.PipelineSpec:
+    """The package as KFP's PipelineSpec proto (unknown fields are an error)."""
+    with open(package) as f:
+        documents = [d for d in yaml.safe_load_all(f) if d]
+    if not documents:
+        raise LocalRunError(f"{package} is empty")
+    return json_format.ParseDict(documents[0], pb.PipelineSpec())
+
+
+def topological_order(spec: pb.PipelineSpec) -> list[str]:
+    """Task names so that every task follows the tasks it depends on (ties by name)."""
+    tasks = spec.root.dag.tasks
+    for name, task in tasks.items():
+        for dependency in task.dependent_tasks:
+            if dependency not in tasks:
+                raise LocalRunError(f"task {name} depends on unknown task {dependency}")
+    order: list[str] = []
+    done: set[str] = set()
+    while len(order) < len(tasks):
+        ready = sorted(n for n, t in tasks.items()
+                       if n not in done and set(t.dependent_tasks) <= done)
+        if not ready:
+            raise LocalRunError(f"cycle among tasks {sorted(set(tasks) - done)}")
+        order.extend(ready)
+        done.update(ready)
+    return order
+
+
+def parse_params(pairs: list[str] | None) -> dict[str, str]:
+    """NAME=VALUE strings as a dict."""
+    values = {}
+    for pair in pairs or []:
+        name, sep, value = pair.partition("=")
+        if not sep or not name.strip():
+            raise LocalRunError(f"--param expects NAME=VALUE, got {pair!r}")
+        values[name.strip()] = value.strip()
+    return values
+
+
+def _typed(name: str, value, parameter_type: int):
+    try:
+        if parameter_type == ParameterType.NUMBER_INTEGER:
+            if isinstance(value, float) and not value.is_integer():
+                raise ValueError(value)
+            return int(value)
+        if parameter_type == ParameterType.NUMBER_DOUBLE:
+            return float(value)
+        if parameter_type == ParameterType.BOOLEAN:
+            return value if isinstance(value, bool) else str(value).lower() in ("true", "1")
+        return str(value)
+    except ValueError:
+        raise LocalRunError(f"parameter {name}={value!r}: expected "
+                            f"{ParameterType.ParameterTypeEnum.Name(parameter_type)}") from None
+
+
+def typed_parameters(spec: pb.PipelineSpec, given: dict) -> dict:
+    """Given parameter values typed as the spec declares them; unknown names are an error."""
+    definitions = spec.root.input_definitions.parameters
+    unknown = sorted(set(given) - set(definitions))
+    if unknown:
+        raise LocalRunError(f"unknown parameter(s) {unknown}; the pipeline has "
+                            f"{sorted(definitions)}")
+    return {name: _typed(name, value, definitions[name].parameter_type)
+            for name, value in given.items()}
+
+
+def pipeline_parameters(spec: pb.PipelineSpec, given: dict) -> dict:
+    """The run's parameter values: the given ones, else the spec's defaults."""
+    values = typed_parameters(spec, given)
+    for name, definition in spec.root.input_definitions.parameters.items():
+        if name in values:
+            continue
+        if definition.HasField("default_value"):
+            raw = json_format.MessageToDict(definition.default_value)
+        else:
+            raise LocalRunError(f"parameter {name} has no default: pass --param {name}=...")
+        values[name] = _typed(name, raw, definition.parameter_type)
+    return values
+
+
+def _value(python_value) -> struct_pb2.Value:
+    value = struct_pb2.Value()
+    json_format.ParseDict(python_value, value)
+    return value
+
+
+def build_executor_input(spec: pb.PipelineSpec, task_name: str, task_dir: str, run_id: str,
+                         values: dict, results: dict[str, TaskResult]) -> pb.ExecutorInput:
+    """What the KFP driver hands the task: inputs resolved, outputs given local URIs."""
+    task = spec.root.dag.tasks[task_name]
+    component = spec.components[task.component_ref.name]
+    executor_input = pb.ExecutorInput()
+    for name, source in task.inputs.parameters.items():
+        kind = source.WhichOneof("kind")
+        if kind == "runtime_value":
+            value = source.runtime_value.constant
+        elif kind == "component_input_parameter":
+            value = _value(values[source.component_input_parameter])
+        elif kind == "task_output_parameter":
+            producer = source.task_output_parameter
+            value = results[producer.producer_task].parameters[producer.output_parameter_key]
+        else:
+            raise LocalRunError(f"task {task_name}: parameter {name} of kind {kind} "
+                                "is not supported here")
+        executor_input.inputs.parameter_values[name].CopyFrom(value)
+    for name, source in task.inputs.artifacts.items():
+        if source.WhichOneof("kind") != "task_output_artifact":
+            raise LocalRunError(f"task {task_name}: artifact {name} is not a task output")
+        producer = source.task_output_artifact
+        upstream = results[producer.producer_task].artifacts[producer.output_artifact_key]
+        artifacts = executor_input.inputs.artifacts[name].artifacts
+        for artifact in upstream:
+            passed = artifacts.add()
+            passed.CopyFrom(artifact)
+            passed.ClearField("type")  # as open-source KFP hands them over (tfx#7768)
+    for name, definition in component.output_definitions.artifacts.items():
+        uri = os.path.join(task_dir, name)  # the launcher makes only the parent folder
+        executor_input.outputs.artifacts[name].artifacts.add(
+            name=f"{run_id}/{task_name}/{name}", uri=uri, type=definition.artifact_type)
+    for name in component.output_definitions.parameters:
+        executor_input.outputs.parameters[name].output_file = os.path.join(
+            task_dir, "parameters", name)
+    executor_input.outputs.output_file = os.path.join(task_dir, "executor_output.json")
+    return executor_input
+
+
+def container_command(spec: pb.PipelineSpec, task_name: str,
+                      executor_input: pb.ExecutorInput) -> list[str]:
+    """The container's command and args from the spec, placeholders filled in."""
+    component = spec.components[spec.root.dag.tasks[task_name].component_ref.name]
+    executor = json_format.MessageToDict(spec.deployment_spec)["executors"][
+        component.executor_label]
+    if "container" not in executor:
+        raise LocalRunError(f"task {task_name}: only container executors run here "
+                            f"(got {sorted(executor.keys())})")
+    container = executor["container"]
+    serialized = json_format.MessageToJson(executor_input)
+    command = []
+    for part in list(container.get("command", [])) + list(container.get("args", [])):
+        part = part.replace(EXECUTOR_INPUT_PLACEHOLDER, serialized)
+        if "{{$" in part:
+            raise LocalRunError(f"task {task_name}: placeholder in {part[:80]!r} "
+                                "is not supported here")
+        command.append(part)
+    if command and command[0] in ("python", "python3"):
+        command[0] = sys.executable  # the image's python is this project's environment
+    return command
+
+
+def read_outputs(executor_input: pb.ExecutorInput
+                 ) -> tuple[dict[str, list[pb.RuntimeArtifact]], dict[str, struct_pb2.Value]]:
+    """Output artifacts (URI from the input, metadata from the executor) and parameters."""
+    output = pb.ExecutorOutput()
+    if os.path.exists(executor_input.outputs.output_file):
+        with open(executor_input.outputs.output_file) as f:
+            json_format.Parse(f.read(), output, ignore_unknown_fields=True)
+    artifacts = {}
+    for name, artifact_list in executor_input.outputs.artifacts.items():
+        merged = []
+        for index, artifact in enumerate(artifact_list.artifacts):
+            result = pb.RuntimeArtifact()
+            result.CopyFrom(artifact)
+            reported = output.artifacts[name].artifacts if name in output.artifacts else []
+            if index < len(reported):
+                result.metadata.update(json_format.MessageToDict(reported[index].metadata))
+            merged.append(result)
+        artifacts[name] = merged
+    return artifacts, dict(output.parameter_values)
+
+
+def run(package: str, work_dir: str, given: dict | None = None,
+        log=lambda line: print(line, file=sys.stderr, flush=True)) -> LocalRun:
+    """Run every task of the package; raise LocalRunError naming the task that failed."""
+    spec = load_spec(package)
+    if spec.root.dag.tasks and any(t.HasField("trigger_policy")
+                                   for t in spec.root.dag.tasks.values()):
+        raise LocalRunError("conditional tasks are not supported here")
+    values = pipeline_parameters(spec, given or {})
+    run_id = f"run-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
+    run_dir = os.path.join(os.path.abspath(work_dir), spec.pipeline_info.name, run_id)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        [str(configs.PROJECT_ROOT)] + [p for p in [os.environ.get("PYTHONPATH")] if p]))
+    results: dict[str, TaskResult] = {}
+    log(f"run-local {package} -> {run_dir}")
+    for task_name in topological_order(spec):
+        task_dir = os.path.join(run_dir, task_name)
+        os.makedirs(task_dir, exist_ok=True)
+        executor_input = build_executor_input(spec, task_name, task_dir, run_id, values,
+                                              results)
+        command = container_command(spec, task_name, executor_input)
+        started = time.perf_counter()
+        log(f"▶ {task_name} ...")
+        log_path = os.path.join(task_dir, "log.txt")
+        with open(log_path, "w") as log_file:
+            done = subprocess.run(command, cwd=configs.PROJECT_ROOT, env=env,
+                                  stdout=log_file, stderr=subprocess.STDOUT)
+        seconds = time.perf_counter() - started
+        if done.returncode != 0:
+            with open(log_path) as f:
+                tail = "".join(f.readlines()[-25:])
+            raise LocalRunError(f"task {task_name} failed (exit {done.returncode}); "
+                                f"log {log_path}:\n{tail}")
+        artifacts, parameters = read_outputs(executor_input)
+        results[task_name] = TaskResult(task_name, seconds, artifacts, parameters, log_path)
+        log(f"✓ {task_name} ({seconds:.1f}s)")
+    return LocalRun(run_dir, values, results)
+
+
+def pushed_destination(result: LocalRun) -> str | None:
+    """Where the Pusher put the model, or None when it did not push."""
+    for task in result.tasks.values():
+        for artifact in task.artifacts.get("pushed_model", []):
+            metadata = json_format.MessageToDict(artifact.metadata)
+            if metadata.get("pushed"):
+                return metadata.get("pushed_destination")
+    return None
+
+
+def summary(result: LocalRun) -> str:
+    lines = [f"run-local finished: {len(result.tasks)} tasks in "
+             f"{sum(t.seconds for t in result.tasks.values()):.0f}s, artifacts in "
+             f"{result.run_dir}",
+             "parameters: " + json.dumps(result.parameters, sort_keys=True)]
+    destination = pushed_destination(result)
+    lines.append(f"pushed: {destination}" if destination else "not pushed (see NameEvaluator)")
+    return "\n".join(lines)

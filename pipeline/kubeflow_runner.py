@@ -1,0 +1,173 @@
+"""Compile the pipeline for Kubeflow Pipelines v2 (KubeflowV2DagRunner) and the CLI commands.
+
+The package is the PipelineSpec YAML that open-source `kfp.Client` accepts, with the pipeline
+root as `defaultPipelineRoot` and a default for every runtime parameter.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+from pipeline import configs
+
+DEFAULT_IMAGE = os.environ.get("NAMEGEN_IMAGE", "namegen:latest")
+DEFAULT_PIPELINE_ROOT = "minio://mlpipeline/v2/artifacts/namegen"
+PIPELINE_ROOT_SCHEMES = ("gs://", "s3://", "minio://")
+DATA_PATTERN = "*.txt"
+# Relative to the container's working directory, the project root (Dockerfile WORKDIR).
+SCHEMA_DIR = "pipeline/schema"
+# TensorFlow in the image writes these schemes itself; see KUBEFLOW.md for s3:// and minio://.
+TF_WRITABLE_SCHEMES = ("gs://", "/")
+
+
+def default_push_uri(pipeline_root: str) -> str:
+    return f"{pipeline_root.rstrip('/')}/serving"
+
+
+def default_data(pipeline_root: str) -> str:
+    return f"{pipeline_root.rstrip('/')}/data/{DATA_PATTERN}"
+
+
+def compile_spec(
+    image: str = DEFAULT_IMAGE,
+    pipeline_root: str = DEFAULT_PIPELINE_ROOT,
+    push_uri: str | None = None,
+    data: str | None = None,
+    preset: str = configs.DEFAULT_PRESET,
+    epochs: int | None = None,
+    beam_pipeline_args: list[str] | None = None,
+) -> dict:
+    """The PipelineJob dict from KubeflowV2DagRunner, its pipelineSpec ready for kfp.Client."""
+    from tfx.orchestration import data_types
+    from tfx.orchestration.kubeflow.v2 import kubeflow_v2_dag_runner as v2
+
+    from pipeline.kubeflow_entrypoint import COMMAND
+    from pipeline.pipeline import create_pipeline
+
+    if not pipeline_root.startswith(PIPELINE_ROOT_SCHEMES):
+        raise ValueError(f"--pipeline-root must be a {', '.join(PIPELINE_ROOT_SCHEMES)} URI, "
+                         f"got {pipeline_root!r}")
+    hp = configs.hyperparameters(preset, {"epochs": epochs} if epochs else None)
+    pipeline = create_pipeline(
+        pipeline_root=pipeline_root,
+        data_path=data or default_data(pipeline_root),
+        serving_dir=push_uri or default_push_uri(pipeline_root),
+        hyperparameters=hp,
+        beam_pipeline_args=configs.BEAM_ARGS_CLI if beam_pipeline_args is None
+        else beam_pipeline_args,
+        schema_path=SCHEMA_DIR,
+        kubeflow=True,
+    )
+    runner = v2.KubeflowV2DagRunner(
+        v2.KubeflowV2DagRunnerConfig(default_image=image, default_commands=list(COMMAND),
+                                     use_pipeline_spec_2_1=True),
+    )
+    job = runner.run(pipeline, write_out=False)
+    spec = job["pipelineSpec"]
+    spec["defaultPipelineRoot"] = pipeline_root
+    fix_output_parameter_producers(spec["root"]["dag"]["tasks"])
+    root_parameters = spec["root"]["inputDefinitions"]["parameters"]
+    for component in pipeline.components:
+        for value in component.exec_properties.values():
+            if isinstance(value, data_types.RuntimeParameter):
+                root_parameters[value.name]["defaultValue"] = value.default
+    return job
+
+
+def fix_output_parameter_producers(tasks: dict) -> None:
+    """Name the real producer task of each task output parameter (a dynamic exec property).
+
+    TFX 1.16's step builder names it `<component id>_task`, a task no DAG has; KFP would
+    reject the run and run-local fails on it.
+    """
+    for name, task in tasks.items():
+        for parameter in task.get("inputs", {}).get("parameters", {}).values():
+            source = parameter.get("taskOutputParameter")
+            if not source or source["producerTask"] in tasks:
+                continue
+            producer = source["producerTask"].removesuffix("_task")
+            if producer not in tasks:
+                raise ValueError(f"task {name}: no producer task {source['producerTask']}")
+            source["producerTask"] = producer
+            if producer not in task.setdefault("dependentTasks", []):
+                task["dependentTasks"] = sorted([*task["dependentTasks"], producer])
+
+
+def write_package(job: dict, out: str) -> None:
+    """Write the pipelineSpec as YAML (open-source kfp.Client rejects the .json PipelineJob)."""
+    from tfx import version
+    from tfx.orchestration.kubeflow.v2 import kubeflow_v2_dag_runner as v2
+
+    if not out.endswith((".yaml", ".yml")):
+        raise ValueError(f"--out must end in .yaml: kfp.Client accepts YAML packages, got {out!r}")
+    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+    v2._write_pipeline_spec_to_file(  # the runner's own writer: same header and layout
+        job, f"namegen, compiled by tfx-{version.__version__} KubeflowV2DagRunner", out)
+
+
+# --- CLI ------------------------------------------------------------------------------------
+def cmd_compile(args: argparse.Namespace) -> int:
+    push_uri = args.push_uri or default_push_uri(args.pipeline_root)
+    started = time.perf_counter()
+    job = compile_spec(args.image, args.pipeline_root, push_uri, args.data, args.preset,
+                       args.epochs, args.beam_arg)
+    write_package(job, args.out)
+    parameters = job["pipelineSpec"]["root"]["inputDefinitions"]["parameters"]
+    print(f"wrote {args.out} ({len(job['pipelineSpec']['root']['dag']['tasks'])} tasks, "
+          f"image {args.image}) in {time.perf_counter() - started:.1f}s", file=sys.stderr)
+    print("runtime parameters: " + ", ".join(
+        f"{name}={spec['defaultValue']}" for name, spec in sorted(parameters.items())),
+        file=sys.stderr)
+    if not push_uri.startswith(TF_WRITABLE_SCHEMES):
+        print(f"note: the Pusher writes {push_uri} with TensorFlow's file system; s3:// needs "
+              "tensorflow-io in the image and minio:// is not supported (KUBEFLOW.md)",
+              file=sys.stderr)
+    return 0
+
+
+def cmd_run_local(args: argparse.Namespace) -> int:
+    from pipeline import kubeflow_local
+
+    values = kubeflow_local.parse_params(args.param)
+    result = kubeflow_local.run(args.package, args.work_dir, values)
+    print(kubeflow_local.summary(result))
+    return 0
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    """Add `namegen kubeflow compile|submit|schedule|run-local`."""
+    from pipeline import kubeflow_client
+
+    kubeflow = commands.add_parser("kubeflow", help="compile, submit and schedule on Kubeflow")
+    sub = kubeflow.add_subparsers(dest="kubeflow_command", required=True)
+
+    compile_ = sub.add_parser("compile", help="write the KFP v2 pipeline package (YAML)")
+    compile_.add_argument("--image", default=DEFAULT_IMAGE,
+                          help="pipeline image for every task (default: $NAMEGEN_IMAGE or "
+                          f"{DEFAULT_IMAGE})")
+    compile_.add_argument("--pipeline-root", default=DEFAULT_PIPELINE_ROOT,
+                          help="artifact root URI: gs://, s3:// or minio://")
+    compile_.add_argument("--push-uri", help="where the Pusher writes versions; the KServe "
+                          "storageUri is this plus /names (default: PIPELINE_ROOT/serving)")
+    compile_.add_argument("--data", help="default of the data_root parameter plus the file "
+                          f"pattern (default: PIPELINE_ROOT/data/{DATA_PATTERN})")
+    compile_.add_argument("--preset", default=configs.DEFAULT_PRESET,
+                          choices=sorted(configs.PRESETS), help="default of `preset`")
+    compile_.add_argument("--epochs", type=int, help="default of `epochs` (0: the preset's)")
+    compile_.add_argument("--beam-arg", action="append", help="Beam argument (repeatable)")
+    compile_.add_argument("--out", default="pipeline.yaml")
+    compile_.set_defaults(func=cmd_compile)
+
+    kubeflow_client.register(sub)
+
+    run_local = sub.add_parser("run-local", help="run a compiled package here, task by task, "
+                               "as a KFP v2 cluster would (no cluster needed)")
+    run_local.add_argument("package", help="the compiled pipeline.yaml")
+    run_local.add_argument("--work-dir", default=str(configs.DEFAULT_ROOT / "kubeflow-local"),
+                           help="local folder standing in for the pipeline root")
+    run_local.add_argument("--param", action="append", metavar="NAME=VALUE",
+                           help="a runtime parameter (repeatable)")
+    run_local.set_defaults(func=cmd_run_local)

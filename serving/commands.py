@@ -1,0 +1,80 @@
+"""The serving subcommands: `namegen serve` and `namegen bench serve`."""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+from pipeline import configs
+from serving.limits import Limits
+
+
+def register(commands) -> None:
+    """Adds `serve` and the `bench` group (with `serve`) to the namegen subparsers."""
+    serve = commands.add_parser("serve", help="serve the pushed model over TF Serving's REST "
+                                "and gRPC APIs")
+    add_serve_arguments(serve)
+    serve.set_defaults(func=_serve)
+
+    bench = commands.add_parser("bench", help="benchmarks")
+    benches = bench.add_subparsers(dest="bench", required=True)
+    bench_serve = benches.add_parser("serve", help="load-test a local `namegen serve`")
+    add_bench_serve_arguments(bench_serve)
+    bench_serve.set_defaults(func=_bench_serve)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from serving import server
+
+    return server.serve(args)
+
+
+def _bench_serve(args: argparse.Namespace) -> int:
+    from serving import bench
+
+    return bench.run(args)
+
+
+def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--model-base-path",
+                       help="folder holding numeric versions (default: <serving dir>/<name>)")
+    where.add_argument("--model-config-file", help="a text ModelServerConfig (models.config)")
+    parser.add_argument("--model-name", default=configs.MODEL_NAME)
+    parser.add_argument("--port", type=int, default=8500, help="gRPC port (0: any free port)")
+    parser.add_argument("--rest-api-port", type=int, default=8501,
+                        help="REST port (0: any free port)")
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: local)")
+    parser.add_argument("--poll-seconds", type=float, default=1.0,
+                        help="file system poll period for new versions")
+    parser.add_argument("--enable-model-warmup", action="store_true",
+                        help="replay assets.extra/tf_serving_warmup_requests on load")
+    limits = Limits()
+    parser.add_argument("--max-request-bytes", type=int, default=limits.max_request_bytes)
+    parser.add_argument("--max-rows", type=int, default=limits.max_rows)
+    parser.add_argument("--max-length", type=int, default=limits.max_length)
+    parser.add_argument("--min-temperature", type=float, default=limits.min_temperature)
+    parser.add_argument("--max-temperature", type=float, default=limits.max_temperature)
+    parser.add_argument("--max-prefix-chars", type=int, default=limits.max_prefix_chars)
+    parser.add_argument("--max-concurrent-requests", type=int, default=os.cpu_count() or 2,
+                        help="inferences running at once")
+    parser.add_argument("--max-queued-requests", type=int, default=32,
+                        help="requests waiting for a slot before 429 / RESOURCE_EXHAUSTED")
+    parser.add_argument("--max-connections", type=int, default=256)
+    parser.add_argument("--read-timeout", type=float, default=30.0,
+                        help="seconds a REST client may take to send a request")
+    parser.add_argument("--drain-seconds", type=float, default=30.0,
+                        help="on SIGTERM, how long in-flight requests may take")
+
+
+def add_bench_serve_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", default=str(configs.DEFAULT_SERVING_DIR),
+                        help="a version folder, a model folder or a serving dir (newest version)")
+    parser.add_argument("--clients", type=int, default=8, help="concurrent clients")
+    parser.add_argument("--seconds", type=float, default=10.0, help="duration of each cell")
+    parser.add_argument("--batch-sizes", default="1,32,256")
+    parser.add_argument("--protocols", default="rest,grpc")
+    parser.add_argument("--json", default="bench-serve.json", help="where to write the results")
+    parser.add_argument("--server-arg", action="append",
+                        help="extra `namegen serve` argument (repeatable), e.g. "
+                        "--server-arg=--max-concurrent-requests=4")

@@ -1,0 +1,73 @@
+"""End to end: the pipeline on LocalDagRunner and BeamDagRunner, the CLI on its outputs."""
+
+from __future__ import annotations
+
+import json
+
+from namegen import cli
+from pipeline import configs, metadata
+from serving import model_dir
+from tests.conftest import run_pipeline
+
+HEAVY = {"FileBasedExampleGen", "StatisticsGen", "ImportSchemaGen", "ExampleValidator",
+         "NameValidator", "DataGate", "Transform", "Trainer"}
+
+
+def test_ingests_the_dinosaur_list(tiny_run):
+    store = metadata.open_store(str(tiny_run.pipeline_root))
+    examples = metadata.latest_artifact(store, "Examples", producer="FileBasedExampleGen")
+    assert metadata.custom(examples, "num_lines") == 1543
+    assert metadata.custom(examples, "num_kept") == 1543
+    assert metadata.custom(examples, "num_distinct") == 1530
+    summary = cli.run_summary(str(tiny_run.pipeline_root), str(tiny_run.serving_dir), 1.0)
+    assert "52 name characters + <pad>, <eon> + 1 OOV = 55 ids" in summary
+    assert "longest name    23 characters" in summary
+    assert "pushed version 1" in summary
+    assert len(summary.split("(temperature 0.8):")[1].split()) == 10
+
+
+def test_pushed_model_has_the_tf_serving_layout(tiny_run):
+    assert model_dir.versions(tiny_run.model_base) == [1]
+    version = tiny_run.model_base / "1"
+    assert (version / "saved_model.pb").is_file()
+    assert (version / "variables" / "variables.index").is_file()
+    info = model_dir.read_metadata(version)
+    assert info["hyperparameters"]["preset"] == "tiny"
+    assert info["vocabulary"][:2] == list(configs.RESERVED_TOKENS)
+    assert not [p for p in tiny_run.model_base.iterdir() if p.name.startswith(".incoming")]
+
+
+def test_generate_command_prints_names(tiny_run, capsys):
+    assert cli.main(["generate", "--model", str(tiny_run.serving_dir), "-n", "5",
+                     "--prefix", "Ra", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert len(rows) == 5 and all(r["name"].startswith("Ra") for r in rows)
+    assert all(r["log_prob"] < 0 for r in rows)
+
+
+def test_score_of_the_eval_split_matches_the_trainers_eval_loss(tiny_run, capsys):
+    assert cli.main(["score", "--model", str(tiny_run.serving_dir), "--pipeline-root",
+                     str(tiny_run.pipeline_root), "--split", "eval", "--json"]) == 0
+    scored = json.loads(capsys.readouterr().out)
+    trained = model_dir.read_metadata(tiny_run.version_dir)["metrics"]["eval_nats_per_char"]
+    assert abs(scored["nats_per_char"] - trained) < 1e-4
+
+
+def test_a_rerun_with_nothing_changed_executes_no_heavy_component(tiny_run):
+    store = metadata.open_store(str(tiny_run.pipeline_root))
+    before = len(store.get_executions())
+    run_pipeline(tiny_run.data_path, tiny_run.pipeline_root.parent, tiny_run.hyperparameters)
+    store = metadata.open_store(str(tiny_run.pipeline_root))
+    rerun = metadata.executions(store)[before:]
+    states = {r["component"]: r["state"] for r in rerun}
+    assert {c for c in HEAVY if states[c] == "CACHED"} == HEAVY
+    assert model_dir.versions(tiny_run.model_base) == [1]  # the same model is not pushed twice
+
+
+def test_beam_dag_runner_runs_the_same_pipeline(tmp_path, dinos_path):
+    small = tmp_path / "small.txt"
+    small.write_text("\n".join(dinos_path.read_text().split()[:300]) + "\n")
+    gate = dict(configs.GATE, max_nats_per_char=10.0, min_validity=0.0)
+    run = run_pipeline(small, tmp_path, configs.hyperparameters("tiny", {"epochs": 1}),
+                       runner="beam", gate=gate)
+    assert model_dir.versions(run.model_base) == [1]

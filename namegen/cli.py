@@ -11,12 +11,22 @@ import sys
 import time
 import warnings
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
 warnings.filterwarnings("ignore")
 
 from pipeline import configs, kubeflow_runner  # noqa: E402  (after the environment is set)
 from serving import commands as serving_commands  # noqa: E402
+
+
+def quiet_tfx_import() -> None:
+    """Import TFX once with TFMA's harmless 'Error importing: addons' stderr line muted."""
+    import contextlib
+    import io
+
+    with contextlib.redirect_stderr(io.StringIO()):
+        import tensorflow_model_analysis  # noqa: F401
+        import tfx.v1  # noqa: F401
 
 
 class UserError(Exception):
@@ -89,9 +99,42 @@ def cmd_run(args: argparse.Namespace) -> int:
           file=sys.stderr)
     _show_progress()
     started = time.perf_counter()
-    local_runner.run(str(data_path), pipeline_root, serving_dir, hp, runner=args.runner,
-                     beam_pipeline_args=args.beam_arg or None)
+    try:
+        local_runner.run(str(data_path), pipeline_root, serving_dir, hp, runner=args.runner,
+                         beam_pipeline_args=args.beam_arg or None, gate=gate_from(args))
+    except Exception as error:
+        from components.example_gen.executor import IngestError
+        from components.validation.component import DataValidationError
+
+        if isinstance(error, DataValidationError):
+            print(f"report: {_write_report(pipeline_root)}", file=sys.stderr)
+        if isinstance(error, (IngestError, DataValidationError)):
+            raise UserError(str(error)) from None
+        raise
     print(run_summary(pipeline_root, serving_dir, time.perf_counter() - started))
+    print(f"  report          {_write_report(pipeline_root)}")
+    return 0
+
+
+def gate_from(args: argparse.Namespace) -> dict:
+    gate = dict(configs.GATE)
+    for key, value in parse_overrides(args.gate).items():
+        if key not in gate:
+            raise UserError(f"unknown gate setting {key!r}; known: {sorted(gate)}")
+        gate[key] = type(gate[key])(value)
+    return gate
+
+
+def _write_report(pipeline_root: str) -> str:
+    from namegen import report
+
+    return str(report.write_report(pipeline_root))
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from namegen import report
+
+    print(report.write_report(os.path.abspath(args.pipeline_root), args.out, args.run))
     return 0
 
 
@@ -291,8 +334,16 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--serving-dir", default=str(configs.DEFAULT_SERVING_DIR))
     run.add_argument("--runner", choices=["local", "beam"], default="local")
     run.add_argument("--beam-arg", action="append", help="a Beam pipeline argument (repeatable)")
+    run.add_argument("--gate", action="append", metavar="KEY=VALUE",
+                     help=f"an evaluation gate threshold (repeatable): {', '.join(configs.GATE)}")
     add_training_args(run)
     run.set_defaults(func=cmd_run)
+
+    report = commands.add_parser("report", help="write the HTML report of a pipeline run")
+    report.add_argument("--pipeline-root", default=str(configs.DEFAULT_PIPELINE_ROOT))
+    report.add_argument("--out", help="output folder (default: <pipeline-root>/report)")
+    report.add_argument("--run", help="a pipeline run id (default: the latest)")
+    report.set_defaults(func=cmd_report)
 
     generate = commands.add_parser("generate", help="generate names from a pushed model")
     add_model_args(generate)
@@ -340,6 +391,8 @@ def add_model_args(parser: argparse.ArgumentParser) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        if args.command in ("run", "report", "kubeflow") or getattr(args, "split", None):
+            quiet_tfx_import()
         return args.func(args)
     except KeyboardInterrupt:
         print("namegen: interrupted; re-run to resume", file=sys.stderr)

@@ -9,7 +9,9 @@ if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then exit 0; fi
 echo "bootstrap: creating .venv with $($PYTHON --version) and installing requirements.lock" >&2
 start=$(date +%s)
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
-.venv/bin/pip install --quiet --disable-pip-version-check --no-deps -r requirements.lock
-.venv/bin/pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+.venv/bin/pip install --quiet --disable-pip-version-check --no-deps -r requirements.lock 2>&1 \
+  | { grep -v "^WARNING: Location" || true; }
+.venv/bin/pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e . 2>&1 \
+  | { grep -v "^WARNING: Location" || true; }
 echo "$want" > "$stamp"
 echo "bootstrap: done in $(( $(date +%s) - start )) s" >&2

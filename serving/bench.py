@@ -53,7 +53,7 @@ def stop_server(process: subprocess.Popen, timeout: float = 60.0) -> int:
         return process.wait()
 
 
-def drive(url: str, batch_size: int, clients: int, seconds: float, model: str,
+def drive(protocol: str, url: str, batch_size: int, clients: int, seconds: float, model: str,
           temperature: float = 0.8) -> dict:
     """`clients` threads each sending batches back to back for `seconds`; latency and errors."""
     latencies: list[list[float]] = [[] for _ in range(clients)]
@@ -94,7 +94,7 @@ def drive(url: str, batch_size: int, clients: int, seconds: float, model: str,
             error_counts[code] = error_counts.get(code, 0) + count
     percentile = (lambda q: float(np.percentile(done, q))) if done.size else (lambda q: None)
     return {
-        "protocol": url.split("://")[0], "batch_size": batch_size, "clients": clients,
+        "protocol": protocol, "batch_size": batch_size, "clients": clients,
         "seconds": round(elapsed, 2), "requests": int(done.size),
         "p50_ms": percentile(50), "p95_ms": percentile(95), "p99_ms": percentile(99),
         "names_per_s": done.size * batch_size / elapsed, "errors": sum(error_counts.values()),
@@ -128,7 +128,8 @@ def run(args: argparse.Namespace) -> int:
         for protocol in protocols:
             url = {"rest": rest_url, "grpc": grpc_url}[protocol]
             for batch_size in batch_sizes:
-                result = drive(url, batch_size, args.clients, args.seconds, model_base.name)
+                result = drive(protocol, url, batch_size, args.clients, args.seconds,
+                               model_base.name)
                 results.append(result)
                 print(table([result]).splitlines()[-1], file=sys.stderr, flush=True)
     finally:

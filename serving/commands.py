@@ -9,8 +9,8 @@ from pipeline import configs
 from serving.limits import Limits
 
 
-def register(commands) -> None:
-    """Adds `serve` and the `bench` group (with `serve`) to the namegen subparsers."""
+def register(commands) -> argparse._SubParsersAction:
+    """Adds `serve` and the `bench` group (with `serve`); returns the group for more benches."""
     serve = commands.add_parser("serve", help="serve the pushed model over TF Serving's REST "
                                 "and gRPC APIs")
     add_serve_arguments(serve)
@@ -21,6 +21,7 @@ def register(commands) -> None:
     bench_serve = benches.add_parser("serve", help="load-test a local `namegen serve`")
     add_bench_serve_arguments(bench_serve)
     bench_serve.set_defaults(func=_bench_serve)
+    return benches
 
 
 def _serve(args: argparse.Namespace) -> int:

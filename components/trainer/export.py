@@ -114,6 +114,19 @@ class NameGenerator(tf.Module):
             x = state
         return tf.matmul(x, self.output_kernel) + self.output_bias, new_states
 
+    def _step_rows(self, tokens: tf.Tensor, states: list[tf.Tensor],
+                   active: tf.Tensor) -> tuple[tf.Tensor, list]:
+        """_step on the active rows only (compacted), so finished rows cost no matmul.
+
+        Inactive rows keep their states and get zero logits, which callers ignore.
+        """
+        rows = tf.where(active)
+        logits, new_states = self._step(tf.gather_nd(tokens, rows),
+                                        [tf.gather_nd(state, rows) for state in states])
+        full_logits = tf.scatter_nd(rows, logits, [tf.shape(tokens)[0], self.vocab_size])
+        return full_logits, [tf.tensor_scatter_nd_update(state, rows, new)
+                             for state, new in zip(states, new_states)]
+
     def _initial_states(self, batch: tf.Tensor) -> list[tf.Tensor]:
         return [tf.zeros([batch, self.units]) for _ in self.recurrent_kernels]
 
@@ -152,7 +165,7 @@ class NameGenerator(tf.Module):
         inputs = tf.concat([tf.fill([batch, 1], configs.EON_ID), targets[:, :-1]], axis=1)
 
         def body(t, states, total):
-            logits, states = self._step(inputs[:, t], states)
+            logits, states = self._step_rows(inputs[:, t], states, t <= lengths)
             log_probs = tf.nn.log_softmax(logits)
             picked = tf.gather(log_probs, targets[:, t], batch_dims=1)
             return t + 1, states, total + tf.where(t <= lengths, picked, 0.0)
@@ -243,7 +256,7 @@ class NameGenerator(tf.Module):
         vocab = self.vocab_size
 
         def body(t, tokens, states, finished, length, log_prob, out):
-            logits, states = self._step(tokens, states)
+            logits, states = self._step_rows(tokens, states, ~finished)
             log_probs = tf.nn.log_softmax(logits)
             eon_banned = tf.one_hot(configs.EON_ID, vocab) * -1e9
             banned = self.banned + tf.where((length < min_length)[:, None], eon_banned[None], 0.0)
@@ -309,7 +322,6 @@ def export(
     path: str,
     metadata: dict,
     training_names: list[str],
-    extra_assets: dict[str, bytes] | None = None,
 ) -> NameGenerator:
     """Write the SavedModel with `serving_default` (generation) and `score` signatures."""
     vocabulary = [t.decode("utf-8") if isinstance(t, bytes) else t
@@ -337,7 +349,8 @@ def export(
     )
     with tf.io.gfile.GFile(os.path.join(extra, METADATA_FILE), "w") as f:
         f.write(json.dumps(described, indent=2, ensure_ascii=False))
-    for filename, content in (extra_assets or {}).items():
-        with tf.io.gfile.GFile(os.path.join(extra, filename), "wb") as f:
-            f.write(content)
+    from serving import warmup  # TF Serving replays these before a version takes traffic
+
+    with tf.io.gfile.GFile(os.path.join(extra, warmup.WARMUP_FILE_NAME), "wb") as f:
+        f.write(warmup.warmup_requests())
     return generator

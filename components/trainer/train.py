@@ -39,7 +39,10 @@ def load_split(file_patterns: list[str], tft_output) -> np.ndarray:
 def batches(
     ids: np.ndarray, batch_size: int, rng: np.random.Generator | None, bucket: bool
 ) -> list[np.ndarray]:
-    """Batches of id sequences. With bucket, similar lengths share a batch and padding is cut."""
+    """Batches of id sequences. With bucket, similar lengths share a batch and padding is cut.
+
+    Without it, every batch is padded to the split's longest sequence, as the tutorial pads.
+    """
     order = rng.permutation(len(ids)) if rng is not None else np.arange(len(ids))
     lengths = (ids != configs.PAD_ID).sum(axis=1)
     if bucket:
@@ -49,9 +52,10 @@ def batches(
             for i in range(0, len(order), chunk)
         ]) if len(order) else order
     result = []
+    longest = int(lengths.max()) if len(ids) else ids.shape[1]  # as the tutorial pads (issue 7)
     for start in range(0, len(order), batch_size):
         rows = ids[order[start:start + batch_size]]
-        width = int(lengths[order[start:start + batch_size]].max()) if bucket else ids.shape[1]
+        width = int(lengths[order[start:start + batch_size]].max()) if bucket else longest
         result.append(rows[:, :width])
     if rng is not None:
         rng.shuffle(result)
@@ -96,9 +100,14 @@ class Trainer:
         self.best_eval = tf.Variable(math.inf, dtype=tf.float64, trainable=False)
         self.best_epoch = tf.Variable(0, dtype=tf.int64, trainable=False)
         self.best_weights = [tf.Variable(w, trainable=False) for w in model.trainable_variables]
+        # Weight averaging: eval, early stopping and export use an exponential moving average.
+        self.ema_decay = float(hp.get("ema_decay", 0.0))
+        self.ema_weights = [tf.Variable(w, trainable=False)
+                            for w in model.trainable_variables] if self.ema_decay else []
         self.checkpoint = tf.train.Checkpoint(
             model=model, optimizer=self.optimizer, epoch=self.epoch, best_eval=self.best_eval,
             best_epoch=self.best_epoch, best_weights=self.best_weights,
+            ema_weights=self.ema_weights,
         )
         self.manager = tf.train.CheckpointManager(
             self.checkpoint, os.path.join(run_dir, "checkpoints"), max_to_keep=2
@@ -121,6 +130,11 @@ class Trainer:
         if self.hp["clip_norm"]:
             gradients, _ = tf.clip_by_global_norm(gradients, self.hp["clip_norm"])
         self.optimizer.apply_gradients(zip(gradients, variables))
+        if self.ema_weights:
+            step = tf.cast(self.optimizer.iterations, tf.float32)
+            decay = tf.minimum(self.ema_decay, step / (step + 1.0))  # plain mean at first
+            for average, weight in zip(self.ema_weights, variables):
+                average.assign(decay * average + (1.0 - decay) * weight)
         return loss * count, count
 
     def _eval_step(self, targets: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
@@ -164,6 +178,7 @@ class Trainer:
                 padded += batch.size
             seconds = time.perf_counter() - started
             train_chars = int((train != configs.PAD_ID).sum())
+            self._swap_average()
             record = {
                 "epoch": epoch + 1,
                 "train_loss": total / max(count, 1.0),
@@ -181,6 +196,7 @@ class Trainer:
                 stale = 0
             else:
                 stale += 1
+            self._swap_average()
             self.epoch.assign(epoch + 1)
             self.history.append(record)
             record["elapsed_seconds"] = sum(r["epoch_seconds"] for r in self.history)
@@ -190,10 +206,17 @@ class Trainer:
                 f"eval {record['eval_loss']:.4f} nats/char  "
                 f"{record['chars_per_second']:,.0f} chars/s  {record['elapsed_seconds']:.1f}s"
             )
-        if self.history:
+        if self.history and self.hp.get("restore_best", True):
             for best, current in zip(self.best_weights, self.model.trainable_variables):
                 current.assign(best)
         return self.history
+
+    def _swap_average(self) -> None:
+        """Exchange the live weights and their moving average (a no-op without ema_decay)."""
+        for average, weight in zip(self.ema_weights, self.model.trainable_variables):
+            live = tf.identity(weight)
+            weight.assign(average)
+            average.assign(live)
 
     def _save(self, record: dict, writer) -> None:
         with writer.as_default(step=record["epoch"]):

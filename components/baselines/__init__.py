@@ -1,0 +1,1 @@
+"""Count-based baselines (n-gram, unigram) for the quality bench."""

@@ -1,0 +1,1 @@
+"""NameTuner: hyperparameter search as a pipeline component."""

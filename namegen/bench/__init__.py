@@ -1,0 +1,1 @@
+"""Benchmarks behind `namegen bench`: perf (issue 7) and quality."""

@@ -1,0 +1,475 @@
+"""`namegen bench quality`: neural presets against count baselines on the same held-out split.
+
+For each name list: ExampleGen + Transform (the pipeline's own components) make the train/eval
+split and the vocabulary; then the `default` and `tutorial` presets (three seeds each), an
+interpolated Kneser-Ney n-gram and a unigram floor are trained on train and scored on eval with
+the same metric (nats per character, end-of-name included) and the gate's sample metrics.
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import hashlib
+import json
+import math
+import os
+import random
+import resource
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from pipeline import configs
+
+LN2 = math.log(2.0)
+SEEDS = (42, 43, 44)
+COLUMNS = ("eval_nats_per_char", "bits_per_char", "train_seconds", "parameters", "novelty",
+           "copy_rate", "validity", "length_tv_distance")
+
+
+# --- name lists made from data a PyPI package ships (faker, MIT): never stored in git --------
+def _faker_names(locale: str, attributes: tuple[str, ...]) -> list[str]:
+    import importlib
+
+    provider = importlib.import_module(f"faker.providers.person.{locale}").Provider
+    names: set[str] = set()
+    for attribute in attributes:
+        values = next((base.__dict__[attribute] for base in provider.__mro__
+                       if attribute in base.__dict__), ())
+        if isinstance(values, property):
+            continue
+        names.update(values.keys() if isinstance(values, dict) else values)
+    return sorted(n.strip() for n in names if n.strip())
+
+
+def greek_names() -> list[str]:
+    """Greek given names and surnames in Greek script (faker el_GR): ~2.2k, another alphabet."""
+    return _faker_names("el_GR", ("first_names_male", "first_names_female", "last_names_male",
+                                  "last_names_female", "first_names", "last_names"))
+
+
+def english_first_names() -> list[str]:
+    """US given names (faker en_US): ~700 short Latin names, half the size of dinos."""
+    return _faker_names("en_US", ("first_names_male", "first_names_female", "first_names"))
+
+
+def full_names(count: int, seed: int = 0) -> list[str]:
+    """`count` distinct "First Last" US names (faker en_US lists, sampled reproducibly)."""
+    first = english_first_names()
+    last = _faker_names("en_US", ("last_names",))
+    if count > len(first) * len(last):
+        raise ValueError(f"only {len(first) * len(last)} distinct full names exist")
+    rng = random.Random(seed)
+    chosen: set[str] = set()
+    while len(chosen) < count:
+        chosen.add(f"{rng.choice(first)} {rng.choice(last)}")
+    return sorted(chosen)
+
+
+def dinosaur_names() -> list[str]:
+    from data import resolve
+
+    return [line.strip() for line in resolve.resolve().read_text("utf-8").splitlines()
+            if line.strip()]
+
+
+DATASETS: dict[str, Callable[[], list[str]]] = {
+    "dinos": dinosaur_names,
+    "greek": greek_names,
+    "us-first-names": english_first_names,
+}
+
+
+# --- the pipeline's split and vocabulary ------------------------------------------------------
+class Prepared:
+    """One name list after the pipeline's ExampleGen and Transform."""
+
+    def __init__(self, root: str):
+        import tensorflow_transform as tft
+
+        from components.example_gen.executor import read_split
+        from components.trainer import train
+
+        def newest(pattern: str) -> str:
+            return max(glob.glob(os.path.join(root, pattern)),
+                       key=lambda p: int(os.path.basename(p)))
+
+        examples = newest("FileBasedExampleGen/examples/*")
+        transformed = newest("Transform/transformed_examples/*")
+        self.tft_output = tft.TFTransformOutput(newest("Transform/transform_graph/*"))
+        self.train_names = read_split(examples, "train")
+        self.eval_names = read_split(examples, "eval")
+        self.train_ids = train.load_split([f"{transformed}/Split-train/*"], self.tft_output)
+        self.eval_ids = train.load_split([f"{transformed}/Split-eval/*"], self.tft_output)
+
+
+def prepare(names: list[str], work_dir: str) -> Prepared:
+    """Run ExampleGen + Transform on the list once (cached by content) and load the result."""
+    from tfx import v1 as tfx
+
+    from components.example_gen.component import names_example_gen
+
+    digest = hashlib.sha256("\n".join(names).encode("utf-8")).hexdigest()[:12]
+    root = os.path.join(work_dir, f"data-{digest}")
+    data_dir = os.path.join(root, "input")
+    os.makedirs(data_dir, exist_ok=True)
+    data_path = os.path.join(data_dir, "names.txt")
+    if not os.path.exists(data_path):
+        with open(data_path + ".tmp", "w", encoding="utf-8") as f:
+            f.write("\n".join(names) + "\n")
+        os.replace(data_path + ".tmp", data_path)
+    pipeline_root = os.path.join(root, "pipeline")
+    if not glob.glob(os.path.join(pipeline_root, "Transform/transform_graph/*")):
+        example_gen = names_example_gen(data_path)
+        schema = tfx.components.ImportSchemaGen(
+            schema_file=str(configs.PROJECT_ROOT / "pipeline" / "schema" / "schema.pbtxt"))
+        transform = tfx.components.Transform(
+            examples=example_gen.outputs["examples"], schema=schema.outputs["schema"],
+            preprocessing_fn="components.transform.preprocessing.preprocessing_fn")
+        tfx.orchestration.LocalDagRunner().run(tfx.dsl.Pipeline(
+            pipeline_name="namegen-bench", pipeline_root=pipeline_root,
+            components=[example_gen, schema, transform], enable_cache=True,
+            metadata_connection_config=tfx.orchestration.metadata
+            .sqlite_metadata_connection_config(configs.metadata_path(pipeline_root)),
+            beam_pipeline_args=configs.BEAM_ARGS_TEST))
+    return Prepared(pipeline_root)
+
+
+# --- rows -------------------------------------------------------------------------------------
+def neural_run(prepared: Prepared, preset: str, seed: int, overrides: dict, work_dir: str,
+               gate: dict) -> dict:
+    """Train one preset with one seed through train_and_export, then the gate's metrics."""
+    from components.evaluator.component import evaluate_model
+    from components.trainer import train
+
+    hp = configs.hyperparameters(preset, overrides, seed=seed)
+    run_dir = tempfile.mkdtemp(prefix=f"{preset}-{seed}-", dir=work_dir)
+    serving = os.path.join(run_dir, "serving")
+    metrics = train.train_and_export(prepared.train_ids, prepared.eval_ids, prepared.tft_output,
+                                     hp, run_dir, serving)
+    # The score signature rejects characters outside the vocabulary, so the gate's metrics use
+    # the eval names it can read; nats/char comes from the Trainer over every eval name (an
+    # unseen character is the OOV id, as the n-gram's OOV slot).
+    known = set("".join(prepared.train_names))
+    readable = [name for name in prepared.eval_names if set(name) <= known]
+    gate_metrics = evaluate_model(serving, prepared.train_names, readable, gate)
+    history = json.load(open(os.path.join(run_dir, train.HISTORY_FILE)))
+    return {
+        "seed": seed,
+        "eval_nats_per_char": metrics["eval_nats_per_char"],
+        "score_signature_nats_per_char": gate_metrics["eval_nats_per_char"],
+        "eval_names_with_unseen_characters": len(prepared.eval_names) - len(readable),
+        "train_nats_per_char": metrics["train_nats_per_char"],
+        "train_seconds": metrics["train_seconds"],
+        "seconds_per_epoch": metrics["train_seconds"] / max(1, metrics["epochs_trained"]),
+        "epochs_trained": metrics["epochs_trained"],
+        "best_epoch": metrics["best_epoch"],
+        "parameters": metrics["parameters"],
+        **{k: gate_metrics[k] for k in ("novelty", "copy_rate", "validity",
+                                         "length_tv_distance", "samples_per_second")},
+        "eval_curve": [round(r["eval_loss"], 4) for r in history],
+        "serving_dir": serving,
+    }
+
+
+def sample_metrics(samples: list[str], train: list[str], evaluation: list[str]) -> dict:
+    """The gate's sample metrics for names drawn from a count model."""
+    from components.evaluator.component import length_distance
+
+    train_set = set(train)
+    return {
+        "novelty": sum(s not in train_set for s in samples) / len(samples),
+        "copy_rate": sum(s in train_set for s in samples) / len(samples),
+        "validity": sum(0 < len(s) < configs.MAX_NAME_LENGTH for s in samples) / len(samples),
+        "length_tv_distance": length_distance(samples, evaluation),
+    }
+
+
+def count_rows(prepared: Prepared, gate: dict) -> dict[str, dict]:
+    """Kneser-Ney (order and discount chosen on 10% of train) and the unigram floor."""
+    from components.baselines import ngram
+
+    rows = {}
+    started = time.perf_counter()
+    kneser_ney, selection = ngram.select_kneser_ney(prepared.train_names)
+    seconds = time.perf_counter() - started
+    for label, model, extra in (
+        (f"kneser-ney n={selection['order']}", kneser_ney, {"selection": selection}),
+        ("unigram", ngram.Unigram().fit(prepared.train_names), {}),
+    ):
+        if label == "unigram":
+            started = time.perf_counter()
+            seconds = time.perf_counter() - started
+        samples = model.sample(gate["num_samples"], gate["sample_seed"],
+                               gate["sample_temperature"])
+        rows[label] = {
+            "eval_nats_per_char": model.nats_per_char(prepared.eval_names),
+            "train_seconds": seconds,
+            "parameters": model.parameters,
+            **sample_metrics(samples, prepared.train_names, prepared.eval_names),
+            "examples": samples[:10],
+            **extra,
+        }
+    return rows
+
+
+def aggregate(runs: list[dict]) -> dict:
+    """Mean and spread (sample standard deviation) of each numeric column over seeds."""
+    row: dict = {"runs": runs}
+    for key in COLUMNS + ("seconds_per_epoch", "epochs_trained", "train_nats_per_char"):
+        values = [r[key] for r in runs if key in r]
+        if not values:
+            continue
+        row[key] = statistics.fmean(values)
+        row[key + "_std"] = statistics.stdev(values) if len(values) > 1 else 0.0
+    return row
+
+
+def with_bits(row: dict) -> dict:
+    row["bits_per_char"] = row["eval_nats_per_char"] / LN2
+    if "eval_nats_per_char_std" in row:
+        row["bits_per_char_std"] = row["eval_nats_per_char_std"] / LN2
+    return row
+
+
+def bench_dataset(name: str, names: list[str], args: argparse.Namespace, work_dir: str) -> dict:
+    gate = dict(configs.GATE)
+    log(f"{name}: {len(names):,} names; ExampleGen + Transform")
+    prepared = prepare(names, work_dir)
+    result = {"names": len(names), "train_names": len(prepared.train_names),
+              "eval_names": len(prepared.eval_names), "rows": {}}
+    seeds = SEEDS[:args.seeds]
+    presets = [("default", {}), ("tutorial", {"restore_best": False})]
+    for preset, overrides in presets:
+        if args.quick:
+            overrides = dict(overrides, epochs=2)
+        runs = []
+        for seed in seeds:
+            log(f"{name}: {preset} seed {seed}")
+            runs.append(neural_run(prepared, preset, seed, overrides, work_dir, gate))
+            log(f"{name}: {preset} seed {seed}: eval {runs[-1]['eval_nats_per_char']:.4f} "
+                f"nats/char in {runs[-1]['train_seconds']:.0f}s")
+        result["rows"][preset] = with_bits(aggregate(runs))
+        if preset == "default" and args.controls:
+            result["controls"] = sampling_controls(
+                runs[0]["serving_dir"], prepared.train_names, prepared.eval_names)
+            print(controls_table(result["controls"]), flush=True)
+        result["rows"][preset]["hyperparameters"] = configs.hyperparameters(preset, overrides)
+    for label, row in count_rows(prepared, gate).items():
+        result["rows"][label] = with_bits(row)
+    return result
+
+
+def bench_large(args: argparse.Namespace, work_dir: str) -> dict:
+    """A list 50x the size of dinos: trains in memory; time per epoch and peak memory."""
+    names = full_names(50 * len(dinosaur_names()))
+    log(f"large: {len(names):,} full names; ExampleGen + Transform")
+    started = time.perf_counter()
+    prepared = prepare(names, work_dir)
+    prepare_seconds = time.perf_counter() - started
+    overrides = {"epochs": args.large_epochs}
+    run = neural_run(prepared, "default", SEEDS[0], overrides, work_dir, dict(configs.GATE))
+    run.pop("serving_dir")
+    return {"names": len(names), "train_names": len(prepared.train_names),
+            "eval_names": len(prepared.eval_names), "prepare_seconds": prepare_seconds,
+            "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            "train_array_mib": prepared.train_ids.nbytes / 2**20, **run}
+
+
+# --- k-fold cross-validation -------------------------------------------------------------------
+def cross_validate(prepared: Prepared, folds: int, presets: list[str], seed: int = SEEDS[0]
+                   ) -> dict:
+    """Train+eval names in `folds` folds: each preset and Kneser-Ney trained on the rest."""
+    import numpy as np
+
+    from components.baselines import ngram
+    from components.trainer import train
+    from components.tuner.component import train_trial
+
+    ids = np.concatenate([prepared.train_ids, prepared.eval_ids])
+    names = train.decode_names(ids, prepared.tft_output)
+    fold_of = np.array([int(hashlib.md5(n.encode()).hexdigest(), 16) % folds for n in names])
+    vocab_size = (prepared.tft_output.vocabulary_size_by_name(configs.VOCAB_NAME)
+                  + configs.NUM_OOV_BUCKETS)
+    scores: dict[str, list[float]] = {p: [] for p in presets + ["kneser-ney"]}
+    for fold in range(folds):
+        held, kept = fold_of == fold, fold_of != fold
+        for preset in presets:
+            hp = configs.hyperparameters(preset, seed=seed)
+            outcome = train_trial(hp, ids[kept], ids[held], vocab_size)
+            scores[preset].append(outcome["eval_nats_per_char"])
+        kneser_ney, _ = ngram.select_kneser_ney([n for n, k in zip(names, kept) if k])
+        scores["kneser-ney"].append(
+            kneser_ney.nats_per_char([n for n, h in zip(names, held) if h]))
+        log(f"cv fold {fold}: " + ", ".join(f"{k} {v[-1]:.4f}" for k, v in scores.items()))
+    return {"folds": folds, "scores": scores,
+            "mean": {k: statistics.fmean(v) for k, v in scores.items()},
+            "std": {k: statistics.stdev(v) for k, v in scores.items()}}
+
+
+# --- sampling controls ------------------------------------------------------------------------
+CONTROL_SETTINGS: list[tuple[str, dict]] = [
+    ("none (T=1.0)", {}),
+    ("top_k=5", {"top_k": 5}),
+    ("top_k=10", {"top_k": 10}),
+    ("top_p=0.9", {"top_p": 0.9}),
+    ("top_p=0.7", {"top_p": 0.7}),
+    ("min_length=8", {"min_length": 8}),
+    ("no_copy", {"no_copy": True}),
+    ("T=0.7", {"temperature": 0.7}),
+    ("T=0.7 + no_copy", {"temperature": 0.7, "no_copy": True}),
+]
+
+
+def sampling_controls(model_dir: str, train: list[str], evaluation: list[str],
+                      num_samples: int = 1000, seed: int = 1234) -> dict:
+    """Novelty, copies, validity and length fit of samples under each serving control."""
+    import tensorflow as tf
+
+    from components.trainer.export import generation_request
+
+    generate = tf.saved_model.load(model_dir).signatures["serving_default"]
+    rows = {}
+    for label, controls in CONTROL_SETTINGS:
+        controls = dict({"temperature": 1.0}, **controls)
+        request = generation_request(num_samples, seeds=list(range(seed, seed + num_samples)),
+                                     **controls)
+        names = [n.decode("utf-8") for n in generate(**request)["name"].numpy()]
+        rows[label] = {**sample_metrics(names, train, evaluation),
+                       "distinct": len(set(names)) / len(names),
+                       "mean_length": statistics.fmean(map(len, names))}
+    request = generation_request(20, seeds=list(range(20)), temperature=0.7, no_copy=True)
+    names = [n.decode("utf-8") for n in generate(**request)["name"].numpy()]
+    train_set = set(train)
+    return {"rows": rows, "readme_names": names,
+            "readme_names_in_train": [n for n in names if n in train_set]}
+
+
+def controls_table(result: dict) -> str:
+    lines = ["| control | novelty | copies | validity | distinct | mean length | length TV |",
+             "|---|---|---|---|---|---|---|"]
+    for label, row in result["rows"].items():
+        lines.append(f"| {label} | {row['novelty']:.1%} | {row['copy_rate']:.1%} | "
+                     f"{row['validity']:.1%} | {row['distinct']:.1%} | {row['mean_length']:.1f} "
+                     f"| {row['length_tv_distance']:.3f} |")
+    return "\n".join(lines)
+
+
+# --- output -----------------------------------------------------------------------------------
+def _cell(row: dict, key: str, fmt: str) -> str:
+    if key not in row:
+        return "-"
+    text = format(row[key], fmt)
+    if row.get(key + "_std") is not None and "runs" in row:
+        text += " ± " + format(row[key + "_std"], fmt)
+    return text
+
+
+def table(result: dict) -> str:
+    """A Markdown table: one row per model."""
+    header = ("| model | nats/char | bits/char | train s | params | novelty | copies | validity "
+              "| length TV |\n|---|---|---|---|---|---|---|---|---|")
+    lines = [header]
+    for label, row in result["rows"].items():
+        lines.append("| " + " | ".join([
+            label, _cell(row, "eval_nats_per_char", ".3f"), _cell(row, "bits_per_char", ".3f"),
+            _cell(row, "train_seconds", ".0f"), f"{int(row['parameters']):,}",
+            _cell(row, "novelty", ".1%"), _cell(row, "copy_rate", ".1%"),
+            _cell(row, "validity", ".1%"), _cell(row, "length_tv_distance", ".3f"),
+        ]) + " |")
+    return "\n".join(lines)
+
+
+def log(message: str) -> None:
+    print(f"[bench quality] {message}", file=sys.stderr, flush=True)
+
+
+def run(args: argparse.Namespace) -> int:
+    work_dir = os.path.abspath(args.work_dir)
+    os.makedirs(work_dir, exist_ok=True)
+    datasets = args.dataset or list(DATASETS)
+    started = time.perf_counter()
+    if args.cv:
+        result = cross_validate(prepare(dinosaur_names(), work_dir), args.cv, ["default"])
+        print(json.dumps({k: result[k] for k in ("mean", "std")}, indent=1))
+        _write({"cross_validation": result}, args.json)
+        return 0
+    if args.controls_model:  # only the sampling controls of an existing dinos model
+        prepared = prepare(dinosaur_names(), work_dir)
+        result = sampling_controls(args.controls_model, prepared.train_names,
+                                   prepared.eval_names)
+        print(controls_table(result))
+        print("\n".join(result["readme_names"]))
+        _write({"controls": result, "model": args.controls_model}, args.json)
+        return 0
+    report: dict = {"seeds": list(SEEDS[:args.seeds]), "quick": args.quick, "datasets": {}}
+    for name in datasets:
+        names = DATASETS[name]()
+        if args.quick:
+            names = names[:: max(1, len(names) // 400)]
+        report["datasets"][name] = bench_dataset(name, names, args, work_dir)
+        print(f"\n## {name} ({report['datasets'][name]['train_names']:,} train / "
+              f"{report['datasets'][name]['eval_names']:,} eval names)\n")
+        print(table(report["datasets"][name]), flush=True)
+        _write(report, args.json)
+    if args.large:
+        report["large"] = bench_large(args, work_dir)
+        large = report["large"]
+        print(f"\n## {large['names']:,} full names (50x dinos): {large['seconds_per_epoch']:.1f} s"
+              f"/epoch, peak RSS {large['peak_rss_mib']:,.0f} MiB, eval "
+              f"{large['eval_nats_per_char']:.3f} nats/char after {large['epochs_trained']} "
+              f"epochs", flush=True)
+    report["seconds"] = time.perf_counter() - started
+    _write(report, args.json)
+    print(f"\nwrote {args.json} ({report['seconds'] / 60:.1f} min)")
+    return 0
+
+
+def _write(report: dict, path: str) -> None:
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    with open(path + ".tmp", "w") as f:
+        json.dump(report, f, indent=1, ensure_ascii=False, default=float)
+    os.replace(path + ".tmp", path)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--dataset", action="append", choices=sorted(DATASETS),
+                        help="name list to bench (repeatable; default: all)")
+    parser.add_argument("--seeds", type=int, default=len(SEEDS), choices=range(1, 4),
+                        help="seeds per neural preset (mean ± std over them)")
+    parser.add_argument("--quick", action="store_true",
+                        help="smoke run: ~400 names per list, 2 epochs")
+    parser.add_argument("--large", action="store_true",
+                        help="also train on a list 50x dinos and report time per epoch")
+    parser.add_argument("--large-epochs", type=int, default=2)
+    parser.add_argument("--controls", action="store_true",
+                        help="also measure top_k/top_p/min_length/no_copy on the default model")
+    parser.add_argument("--cv", type=int, metavar="K",
+                        help="only K-fold cross-validation of default vs Kneser-Ney on dinos")
+    parser.add_argument("--controls-model", metavar="DIR",
+                        help="only measure the controls of this SavedModel (dinos split)")
+    parser.add_argument("--work-dir", default=str(configs.DEFAULT_ROOT / "bench" / "quality"))
+    parser.add_argument("--json", default=str(configs.DEFAULT_ROOT / "bench" / "quality.json"))
+
+
+def register(benches: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Add `quality` to the `namegen bench` subcommands."""
+    parser = benches.add_parser("quality", help="held-out quality: presets vs n-gram baselines")
+    add_arguments(parser)
+    parser.set_defaults(func=run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="namegen bench quality", description=__doc__)
+    add_arguments(parser)
+    return run(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    sys.exit(main())

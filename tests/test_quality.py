@@ -1,0 +1,50 @@
+"""The quality bench's pieces that need no training: name lists, metrics, table, CLI hook."""
+
+from __future__ import annotations
+
+import argparse
+
+import pytest
+
+from namegen.bench import quality
+
+
+def test_name_lists_differ_in_alphabet_and_size():
+    greek, english = quality.greek_names(), quality.english_first_names()
+    assert 1500 < len(greek) < 4000 and 400 < len(english) < 1500
+    assert all("\u0370" <= ch <= "\u03ff" or "\u1f00" <= ch <= "\u1fff" for ch in "".join(greek))
+    assert set("".join(english)) <= set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz'-")
+    assert len(set(greek)) == len(greek) and len(set(english)) == len(english)
+
+
+def test_full_names_are_distinct_reproducible_and_sized():
+    names = quality.full_names(5000, seed=1)
+    assert len(names) == len(set(names)) == 5000
+    assert names == quality.full_names(5000, seed=1)
+    assert all(len(name.split(" ")) == 2 for name in names)
+
+
+def test_sample_metrics():
+    metrics = quality.sample_metrics(["Ab", "Cd", "", "x" * 40], train=["Ab"], evaluation=["Zz"])
+    assert metrics["copy_rate"] == 0.25 and metrics["novelty"] == 0.75
+    assert metrics["validity"] == 0.5  # the empty name and the over-long one are invalid
+    assert metrics["length_tv_distance"] == pytest.approx(0.5)  # lengths 2,2,0,40 vs 2
+
+
+def test_aggregate_and_table():
+    runs = [{"eval_nats_per_char": v, "train_seconds": 10.0, "parameters": 5, "novelty": 0.9,
+             "copy_rate": 0.1, "validity": 1.0, "length_tv_distance": 0.1} for v in (1.6, 1.7)]
+    row = quality.with_bits(quality.aggregate(runs))
+    assert row["eval_nats_per_char"] == pytest.approx(1.65)
+    assert row["eval_nats_per_char_std"] == pytest.approx(0.0707, abs=1e-4)
+    assert row["bits_per_char"] == pytest.approx(1.65 / 0.693147, rel=1e-5)
+    text = quality.table({"rows": {"default": row}})
+    assert "| default | 1.650 ± 0.071 | 2.380 ± 0.102 |" in text
+
+
+def test_register_adds_quality_to_a_bench_group():
+    parser = argparse.ArgumentParser()
+    benches = parser.add_subparsers(dest="bench")
+    quality.register(benches)
+    args = parser.parse_args(["quality", "--quick", "--dataset", "greek", "--seeds", "1"])
+    assert args.func is quality.run and args.quick and args.dataset == ["greek"]

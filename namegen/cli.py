@@ -13,8 +13,10 @@ import warnings
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
+os.environ.setdefault("PYTHONWARNINGS", "ignore")  # Beam's worker processes inherit it
 warnings.filterwarnings("ignore")
 
+from namegen.bench import perf, quality  # noqa: E402
 from pipeline import configs, kubeflow_runner  # noqa: E402  (after the environment is set)
 from serving import commands as serving_commands  # noqa: E402
 
@@ -101,7 +103,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     try:
         local_runner.run(str(data_path), pipeline_root, serving_dir, hp, runner=args.runner,
-                         beam_pipeline_args=args.beam_arg or None, gate=gate_from(args))
+                         beam_pipeline_args=args.beam_arg or None, gate=gate_from(args),
+                         tune_budget_seconds=args.tune_budget if args.tune else 0)
     except Exception as error:
         from components.example_gen.executor import IngestError
         from components.validation.component import DataValidationError
@@ -334,6 +337,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--serving-dir", default=str(configs.DEFAULT_SERVING_DIR))
     run.add_argument("--runner", choices=["local", "beam"], default="local")
     run.add_argument("--beam-arg", action="append", help="a Beam pipeline argument (repeatable)")
+    run.add_argument("--tune", action="store_true",
+                     help="search hyperparameters first (TFX-recorded trials) and train the best")
+    run.add_argument("--tune-budget", type=int, default=900, metavar="SECONDS")
     run.add_argument("--gate", action="append", metavar="KEY=VALUE",
                      help=f"an evaluation gate threshold (repeatable): {', '.join(configs.GATE)}")
     add_training_args(run)
@@ -368,6 +374,13 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--json", action="store_true")
     score.set_defaults(func=cmd_score)
     serving_commands.register(commands)
+    bench = commands.add_parser(
+        "bench", help="benchmarks: training and generation speed (default), serve, quality")
+    perf.add_arguments(bench)
+    bench.set_defaults(func=perf.run)
+    benches = bench.add_subparsers(dest="bench")
+    serving_commands.register_bench(benches)
+    quality.register(benches)
     kubeflow_runner.register(commands)
     return parser
 

@@ -20,6 +20,7 @@ def run(
     beam_pipeline_args: list[str] | None = None,
     gate: dict | None = None,
     validation: dict | None = None,
+    tune_budget_seconds: int = 0,
 ) -> None:
     os.makedirs(pipeline_root, exist_ok=True)
     pipeline = create_pipeline(
@@ -34,6 +35,7 @@ def run(
         else beam_pipeline_args,
         gate=gate,
         validation=validation,
+        tune_budget_seconds=tune_budget_seconds,
     )
     if runner == "local":
         tfx.orchestration.LocalDagRunner().run(pipeline)

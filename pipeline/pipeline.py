@@ -11,6 +11,7 @@ from tfx.dsl.components.base import executor_spec
 from components.evaluator.component import NameEvaluator
 from components.example_gen.component import names_example_gen
 from components.pusher import executor as pusher_executor
+from components.tuner.component import add_tuner
 from components.validation.component import DataGate, NameValidator
 from pipeline import configs, kubeflow_parameters
 
@@ -38,6 +39,7 @@ def create_pipeline(
     pipeline_name: str = configs.PIPELINE_NAME,
     schema_path: str = str(configs.PROJECT_ROOT / "pipeline" / "schema"),
     kubeflow: bool = False,
+    tune_budget_seconds: int = 0,
 ) -> tfx.dsl.Pipeline:
     """ExampleGen -> validation -> Transform -> Trainer -> evaluation gate -> Pusher.
 
@@ -72,12 +74,16 @@ def create_pipeline(
         custom_config=code,
     )
     transform.add_upstream_node(data_gate)  # nothing is transformed or trained on bad data
+    # --tune: search hyperparameters within a time budget; the Trainer trains the best trial.
+    tuner = (add_tuner(transform, hyperparameters, budget_seconds=tune_budget_seconds)
+             if tune_budget_seconds and not kubeflow else None)
     trainer = tfx.components.Trainer(
         run_fn="components.trainer.train.run_fn",
         examples=transform.outputs["transformed_examples"],
         transform_graph=transform.outputs["transform_graph"],
         schema=schema_gen.outputs["schema"],
-        hyperparameters=run_parameters.outputs["hyperparameters"] if kubeflow else None,
+        hyperparameters=(run_parameters.outputs["hyperparameters"] if kubeflow
+                         else tuner.outputs["best_hyperparameters"] if tuner else None),
         custom_config=code if kubeflow else {"hyperparameters": hyperparameters, **code},
     )
     latest_blessed = None if kubeflow else tfx.dsl.Resolver(
@@ -108,7 +114,8 @@ def create_pipeline(
         pipeline_root=str(pipeline_root),
         components=[example_gen, statistics_gen, schema_gen, example_validator, name_validator,
                     data_gate, transform, trainer, evaluator, pusher]
-        + ([run_parameters] if kubeflow else [latest_blessed]),
+        + ([run_parameters] if kubeflow else [latest_blessed])
+        + ([tuner] if tuner else []),
         enable_cache=enable_cache,
         metadata_connection_config=metadata_connection_config,
         beam_pipeline_args=beam_pipeline_args or [],

@@ -9,19 +9,19 @@ from pipeline import configs
 from serving.limits import Limits
 
 
-def register(commands) -> argparse._SubParsersAction:
-    """Adds `serve` and the `bench` group (with `serve`); returns the group for more benches."""
+def register(commands) -> None:
+    """Adds `namegen serve`."""
     serve = commands.add_parser("serve", help="serve the pushed model over TF Serving's REST "
                                 "and gRPC APIs")
     add_serve_arguments(serve)
     serve.set_defaults(func=_serve)
 
-    bench = commands.add_parser("bench", help="benchmarks")
-    benches = bench.add_subparsers(dest="bench", required=True)
+
+def register_bench(benches) -> None:
+    """Adds `namegen bench serve` to the bench group."""
     bench_serve = benches.add_parser("serve", help="load-test a local `namegen serve`")
     add_bench_serve_arguments(bench_serve)
     bench_serve.set_defaults(func=_bench_serve)
-    return benches
 
 
 def _serve(args: argparse.Namespace) -> int:

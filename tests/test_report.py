@@ -43,7 +43,8 @@ def test_report_loads_in_a_headless_browser(rendered, tmp_path):
     done = subprocess.run(
         [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
          "--no-first-run", "--disable-background-networking", "--disable-component-update",
-         "--disable-sync", f"--user-data-dir={tmp_path / 'profile'}", "--allow-file-access-from-files",
+         "--disable-sync", f"--user-data-dir={tmp_path / 'profile'}",
+         "--allow-file-access-from-files",
          "--virtual-time-budget=5000", "--dump-dom", probed.as_uri()],
         capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]

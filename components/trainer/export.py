@@ -130,8 +130,13 @@ class NameGenerator(tf.Module):
     def _initial_states(self, batch: tf.Tensor) -> list[tf.Tensor]:
         return [tf.zeros([batch, self.units]) for _ in self.recurrent_kernels]
 
-    def _encode(self, texts: tf.Tensor, what: str) -> tuple[tf.Tensor, tf.Tensor]:
-        """Raw strings -> (ids with end-of-name, padded; lengths), via the Transform graph."""
+    def _encode(self, texts: tf.Tensor, what: str, allow_unknown: bool = False
+                ) -> tuple[tf.Tensor, tf.Tensor]:
+        """Raw strings -> (ids with end-of-name, padded; lengths), via the Transform graph.
+
+        Scoring keeps unseen characters as the OOV id (as the Trainer's eval loss does);
+        generation refuses a prefix with them, naming the characters.
+        """
         lengths = tf.strings.length(texts, unit="UTF8_CHAR")
         too_long = tf.boolean_mask(texts, lengths > configs.MAX_NAME_LENGTH)
         with tf.control_dependencies([
@@ -146,7 +151,7 @@ class NameGenerator(tf.Module):
             "", shape=[None, configs.SEQUENCE_LENGTH]
         )
         unknown = tf.boolean_mask(chars, ids >= self.oov_id)
-        with tf.control_dependencies([
+        with tf.control_dependencies([] if allow_unknown else [
             tf.debugging.Assert(
                 tf.size(unknown) == 0,
                 [f"{what} has characters outside the vocabulary:", unknown[:10]],
@@ -159,7 +164,7 @@ class NameGenerator(tf.Module):
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="name")])
     def score(self, name: tf.Tensor) -> dict[str, tf.Tensor]:
         """Log-likelihood of each name (end-of-name included) under the model."""
-        targets, lengths = self._encode(name, "name")
+        targets, lengths = self._encode(name, "name", allow_unknown=True)
         batch = tf.shape(targets)[0]
         steps = _max_or_zero(lengths) + 1
         inputs = tf.concat([tf.fill([batch, 1], configs.EON_ID), targets[:, :-1]], axis=1)

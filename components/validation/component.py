@@ -27,6 +27,7 @@ class Finding:
     description: str
     count: int
     examples: list[str]
+    blocking: bool = True  # False: reported as a warning, the run goes on
 
 
 def check_names(
@@ -62,8 +63,9 @@ def check_names(
             if unseen:
                 chars = sorted({c for n in unseen for c in n} - train_chars)
                 found.append(Finding("character_not_in_train",
-                                     f"names with characters the train split never has: "
-                                     f"{''.join(chars[:20])!r}", len(unseen), unseen[:3]))
+                                     f"names with characters the train split never has "
+                                     f"(scored as out-of-vocabulary): {''.join(chars[:20])!r}",
+                                     len(unseen), unseen[:3], blocking=False))
         findings[split] = found
     return findings
 
@@ -73,7 +75,8 @@ def to_anomalies(findings: list[Finding]) -> anomalies_pb2.Anomalies:
     anomalies = anomalies_pb2.Anomalies()
     for finding in findings:
         info = anomalies.anomaly_info[f"{configs.NAME_FEATURE}:{finding.rule}"]
-        info.severity = anomalies_pb2.AnomalyInfo.ERROR
+        info.severity = (anomalies_pb2.AnomalyInfo.ERROR if finding.blocking
+                         else anomalies_pb2.AnomalyInfo.WARNING)
         info.short_description = finding.rule
         info.description = (f"{finding.description} ({finding.count} names, e.g. "
                             f"{', '.join(repr(e) for e in finding.examples)})")
@@ -100,11 +103,14 @@ def _read_proto(path: str) -> anomalies_pb2.Anomalies:
     return anomalies
 
 
-def describe(source: str, by_split: dict[str, anomalies_pb2.Anomalies]) -> list[str]:
+def describe(source: str, by_split: dict[str, anomalies_pb2.Anomalies],
+             blocking_only: bool = False) -> list[str]:
     """Plain words, one line per anomaly: which split, which rule, how many, examples."""
     lines = []
     for split, anomalies in sorted(by_split.items()):
         for key, info in sorted(anomalies.anomaly_info.items()):
+            if blocking_only and info.severity == anomalies_pb2.AnomalyInfo.WARNING:
+                continue
             rule = info.short_description or key
             lines.append(f"[{split}] {source}: {rule}: {info.description}")
         if anomalies.HasField("dataset_anomaly_info"):
@@ -141,8 +147,8 @@ def DataGate(  # noqa: N802 (TFX component naming)
     name_anomalies: tfx.dsl.components.InputArtifact[ExampleAnomalies],
 ) -> None:
     """Stops the run with every anomaly in plain words; passes when there are none."""
-    lines = describe("ExampleValidator", read_anomalies(schema_anomalies))
-    lines += describe("NameValidator", read_anomalies(name_anomalies))
+    lines = describe("ExampleValidator", read_anomalies(schema_anomalies), blocking_only=True)
+    lines += describe("NameValidator", read_anomalies(name_anomalies), blocking_only=True)
     if lines:
         kept = os.path.dirname(os.path.dirname(schema_anomalies.uri))
         raise DataValidationError(

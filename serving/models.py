@@ -153,7 +153,7 @@ def _numpy_dtype(dtype_enum: int) -> np.dtype:
     return np.dtype(object) if dtype == tf.string else np.dtype(dtype.as_numpy_dtype)
 
 
-_ASSERTION = re.compile(r"assertion failed: \[(.*)\](?: \[(.*)\])?$", re.S)
+_ASSERTION = re.compile(r"assertion failed: \[(.*?)\](?: \[(.*)\])?$", re.S)
 
 
 def clean_tf_message(message: str) -> str:

@@ -6,7 +6,8 @@ artifact a local folder under the work dir as its URI, and runs the task's conta
 and arguments from the spec (`python -m pipeline.kubeflow_entrypoint ...`, which then runs
 TFX's `kubeflow_v2_run_executor`) in a subprocess from the project root, the image's WORKDIR.
 
-Limits (KUBEFLOW.md): no container, image or object store (URIs are local folders); no KFP
+Limits (README, "Run on Kubeflow"): no container, image or object store (URIs are local
+folders); no KFP
 driver caching; no `preCacheCheck` lifecycle hook (open-source KFP does not run it either);
 no conditions, loops or resolver/importer tasks (the namegen DAG has none); one task at a time.
 Input artifacts are passed without their type, as open-source KFP does (tensorflow/tfx#7768),

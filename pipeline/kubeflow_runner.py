@@ -19,7 +19,7 @@ PIPELINE_ROOT_SCHEMES = ("gs://", "s3://", "minio://")
 DATA_PATTERN = "*.txt"
 # Relative to the container's working directory, the project root (Dockerfile WORKDIR).
 SCHEMA_DIR = "pipeline/schema"
-# TensorFlow in the image writes these schemes itself; see KUBEFLOW.md for s3:// and minio://.
+# TensorFlow in the image writes these schemes itself; see README "Run on Kubeflow" for s3:// and minio://.
 TF_WRITABLE_SCHEMES = ("gs://", "/")
 
 
@@ -123,7 +123,7 @@ def cmd_compile(args: argparse.Namespace) -> int:
         file=sys.stderr)
     if not push_uri.startswith(TF_WRITABLE_SCHEMES):
         print(f"note: the Pusher writes {push_uri} with TensorFlow's file system; s3:// needs "
-              "tensorflow-io in the image and minio:// is not supported (KUBEFLOW.md)",
+              "tensorflow-io in the image and minio:// is not supported (README: Run on Kubeflow)",
               file=sys.stderr)
     return 0
 

@@ -45,7 +45,7 @@ def create_pipeline(
 
     kubeflow: the data folder, preset, epochs and gate thresholds become runtime parameters
     (pipeline/kubeflow_parameters.py), and the last-blessed-model resolver is left out because
-    open-source KFP v2 cannot run resolver tasks (pipeline/KUBEFLOW.md).
+    open-source KFP v2 cannot run resolver tasks (README, "Run on Kubeflow").
     """
     code = {"code_fingerprint": code_fingerprint()}
     example_gen = names_example_gen(data_path, custom_config=code)

@@ -50,25 +50,23 @@ def test_clean_line_strips_bom_crlf_and_whitespace():
     assert executor.classify("x" * (configs.MAX_NAME_LENGTH + 1)) == executor.TOO_LONG
 
 
-def test_beam_transform_emits_one_example_per_kept_line(tmp_path):
-    write(tmp_path, MESSY)
-    exec_properties = {standard_component_specs.INPUT_BASE_KEY: str(tmp_path)}
+def assert_examples(folder, expected: list[str]) -> None:
+    """Run the ExampleGen Beam transform on folder/names.txt and check the names it emits."""
+    exec_properties = {standard_component_specs.INPUT_BASE_KEY: str(folder)}
     with beam.Pipeline() as pipeline:
         names = (
             pipeline
             | executor._NamesToExample(exec_properties, "names.txt")
             | beam.Map(lambda e: e.features.feature["name"].bytes_list.value[0].decode())
         )
-        assert_that(names, equal_to(["Alpha", "Beta", "Alpha", "Gamma"]))
+        assert_that(names, equal_to(expected))
+
+
+def test_beam_transform_emits_one_example_per_kept_line(tmp_path):
+    write(tmp_path, MESSY)
+    assert_examples(tmp_path, ["Alpha", "Beta", "Alpha", "Gamma"])
 
 
 def test_unicode_names_round_trip(tmp_path):
     write(tmp_path, "Ærøskøbing\nПётр\n🦖saurus\n".encode())
-    exec_properties = {standard_component_specs.INPUT_BASE_KEY: str(tmp_path)}
-    with beam.Pipeline() as pipeline:
-        names = (
-            pipeline
-            | executor._NamesToExample(exec_properties, "names.txt")
-            | beam.Map(lambda e: e.features.feature["name"].bytes_list.value[0].decode())
-        )
-        assert_that(names, equal_to(["Ærøskøbing", "Пётр", "🦖saurus"]))
+    assert_examples(tmp_path, ["Ærøskøbing", "Пётр", "🦖saurus"])

@@ -259,14 +259,13 @@ class NameGenerator(tf.Module):
         greedy = tf.equal(temperature, 0.0)
         inverse_t = (1.0 / tf.maximum(temperature, 1e-6))[:, None]
         vocab = self.vocab_size
+        # Loop invariants, out of the loop (issue 7): every step's uniforms, the EON ban, and
+        # whether any row truncates at all (else the two sorts of top-k/top-p are skipped).
+        uniforms = uniform_per_row(seed[None, :], tf.range(steps)[:, None])
+        eon_banned = tf.one_hot(configs.EON_ID, vocab) * -1e9
+        truncating = tf.reduce_any(top_k > 0) | tf.reduce_any(top_p < 1.0)
 
-        def body(t, tokens, states, finished, length, log_prob, out):
-            logits, states = self._step_rows(tokens, states, ~finished)
-            log_probs = tf.nn.log_softmax(logits)
-            eon_banned = tf.one_hot(configs.EON_ID, vocab) * -1e9
-            banned = self.banned + tf.where((length < min_length)[:, None], eon_banned[None], 0.0)
-            allowed = log_probs + banned
-            scaled = log_probs * inverse_t + banned  # bans stay absolute at any temperature
+        def truncated_probs(scaled):
             ranked = tf.sort(scaled, direction="DESCENDING", axis=-1)
             kth = tf.gather(ranked, tf.clip_by_value(top_k - 1, 0, vocab - 1), batch_dims=1)
             scaled = tf.where((top_k[:, None] > 0) & (scaled < kth[:, None]), -1e9, scaled)
@@ -275,9 +274,19 @@ class NameGenerator(tf.Module):
             before = tf.cumsum(ranked_probs, axis=-1, exclusive=True)
             keep = tf.reduce_sum(tf.cast(before < top_p[:, None], tf.int32), axis=-1)
             cutoff = tf.gather(ranked_probs, tf.maximum(keep - 1, 0), batch_dims=1)
-            probs = tf.where(probs < cutoff[:, None], 0.0, probs)
+            # top_p 1 is off exactly: rounding in the cumsum never cuts a row's tail
+            return tf.where((top_p[:, None] < 1.0) & (probs < cutoff[:, None]), 0.0, probs)
+
+        def body(t, tokens, states, finished, length, log_prob, out):
+            logits, states = self._step_rows(tokens, states, ~finished)
+            log_probs = tf.nn.log_softmax(logits)
+            banned = self.banned + tf.where((length < min_length)[:, None], eon_banned[None], 0.0)
+            allowed = log_probs + banned
+            scaled = log_probs * inverse_t + banned  # bans stay absolute at any temperature
+            probs = tf.cond(truncating, lambda: truncated_probs(scaled),
+                            lambda: tf.nn.softmax(scaled))
             cumulative = tf.cumsum(probs, axis=-1)
-            u = uniform_per_row(seed, t)[:, None] * cumulative[:, -1:]
+            u = uniforms[t][:, None] * cumulative[:, -1:]
             sampled = tf.minimum(
                 tf.reduce_sum(tf.cast(cumulative <= u, tf.int32), axis=-1), vocab - 1
             )

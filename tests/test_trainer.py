@@ -29,13 +29,14 @@ def encode(names: list[str], alphabet: str) -> np.ndarray:
 def test_padding_does_not_change_the_masked_loss():
     hp = configs.hyperparameters("tiny")
     model = build_model(10, hp)
+    model.dense.bias.assign(tf.one_hot(configs.PAD_ID, 10) * 5.0)  # padding: cheap to predict
     targets = tf.constant(encode(["abc", "ba"], "abc")[:, :6])
     wider = tf.pad(targets, [[0, 0], [0, 9]])  # nine more PAD columns
     short, _ = sequence_loss(model(shift_right(targets)), targets)
     long, _ = sequence_loss(model(shift_right(wider)), wider)
     np.testing.assert_allclose(short.numpy(), long.numpy(), rtol=1e-6)
     unmasked, _ = sequence_loss(model(shift_right(wider)), wider, mask_padding=False)
-    assert abs(unmasked.numpy() - long.numpy()) > 1e-3  # the tutorial's loss does change
+    assert unmasked.numpy() < long.numpy() - 0.5  # the tutorial's loss is diluted by padding
 
 
 def test_loss_decreases_within_a_few_steps(tmp_path):

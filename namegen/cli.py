@@ -17,7 +17,7 @@ os.environ.setdefault("PYTHONWARNINGS", "ignore")  # Beam's worker processes inh
 warnings.filterwarnings("ignore")
 
 from namegen.bench import perf, quality  # noqa: E402
-from pipeline import configs, kubeflow_runner  # noqa: E402  (after the environment is set)
+from pipeline import configs, kubeflow_runner, run_lock  # noqa: E402  (after the env)
 from serving import commands as serving_commands  # noqa: E402
 
 
@@ -101,10 +101,20 @@ def cmd_run(args: argparse.Namespace) -> int:
           file=sys.stderr)
     _show_progress()
     started = time.perf_counter()
+    places = [("pipeline root", pipeline_root), ("serving dir", serving_dir)]
     try:
-        local_runner.run(str(data_path), pipeline_root, serving_dir, hp, runner=args.runner,
-                         beam_pipeline_args=args.beam_arg or None, gate=gate_from(args),
-                         tune_budget_seconds=args.tune_budget if args.tune else 0)
+        for label, path in places:
+            run_lock.check_writable(label, path)
+        with run_lock.run_lock(pipeline_root, wait=args.wait, announce=_announce):
+            for execution, node in run_lock.cancel_orphaned_executions(pipeline_root):
+                _announce(f"execution {execution} ({node}) was left RUNNING by a run that "
+                          "died; marked CANCELED")
+            local_runner.run(str(data_path), pipeline_root, serving_dir, hp,
+                             runner=args.runner, beam_pipeline_args=args.beam_arg or None,
+                             gate=gate_from(args),
+                             tune_budget_seconds=args.tune_budget if args.tune else 0)
+    except (run_lock.RunLocked, run_lock.StorageError) as error:
+        raise UserError(str(error)) from None
     except Exception as error:
         from components.example_gen.executor import IngestError
         from components.validation.component import DataValidationError
@@ -113,10 +123,17 @@ def cmd_run(args: argparse.Namespace) -> int:
             print(f"report: {_write_report(pipeline_root)}", file=sys.stderr)
         if isinstance(error, (IngestError, DataValidationError)):
             raise UserError(str(error)) from None
+        problem = run_lock.storage_problem(error, places)
+        if problem:
+            raise UserError(problem) from None
         raise
     print(run_summary(pipeline_root, serving_dir, time.perf_counter() - started))
     print(f"  report          {_write_report(pipeline_root)}")
     return 0
+
+
+def _announce(text: str) -> None:
+    print(f"namegen: {text}", file=sys.stderr, flush=True)
 
 
 def gate_from(args: argparse.Namespace) -> dict:
@@ -342,6 +359,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--tune-budget", type=int, default=900, metavar="SECONDS")
     run.add_argument("--gate", action="append", metavar="KEY=VALUE",
                      help=f"an evaluation gate threshold (repeatable): {', '.join(configs.GATE)}")
+    run.add_argument("--wait", action="store_true",
+                     help="if another run uses the pipeline root, wait for it (default: refuse)")
     add_training_args(run)
     run.set_defaults(func=cmd_run)
 

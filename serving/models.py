@@ -8,6 +8,7 @@ corrupt) is reported with its error and never displaces a version that is servin
 from __future__ import annotations
 
 import dataclasses
+import gc
 import logging
 import os
 import re
@@ -236,11 +237,15 @@ class ModelManager:
                     break
                 if version not in keep and version in present:
                     keep.append(version)
-            for version in available:
-                if version not in keep:
-                    state = states[version]
-                    state.state, state.servable = State.END, None
-                    log.info("unloaded %s version %d", name, version)
+            unloaded = [v for v in available if v not in keep]
+            for version in unloaded:
+                state = states[version]
+                state.state, state.servable = State.END, None
+                log.info("unloaded %s version %d", name, version)
+        if unloaded:
+            # A loaded SavedModel sits in reference cycles: without a collection its memory
+            # stays until a rare full GC, and the server grows with every push (the soak).
+            gc.collect()
 
     def _maybe_load(self, name: str, version: int, path: Path) -> None:
         with self._lock:
@@ -248,8 +253,11 @@ class ModelManager:
         if current and current.state == State.AVAILABLE:
             return
         fingerprint = _fingerprint(path)
-        if current and current.state == State.END and current.fingerprint == fingerprint:
-            return  # failed or unloaded before, and nothing changed on disk since
+        if (current and current.state == State.END and current.fingerprint == fingerprint
+                and current.error_code != grpc.StatusCode.OK):
+            return  # failed before, and nothing changed on disk since
+        # (a version unloaded cleanly loads again when aspired again, e.g. once a newer
+        # version is removed, as in TF Serving)
         with self._lock:
             self._versions[name][version] = VersionState(State.LOADING, fingerprint=fingerprint)
         try:

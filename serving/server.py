@@ -180,6 +180,8 @@ class RestHandler(http.server.BaseHTTPRequestHandler):
         """HTTP-level errors (bad request line, headers too long) as JSON, then close."""
         self.close_connection = True
         self.request_version = "HTTP/1.1"  # always answer with a status line, never HTTP/0.9
+        if code == 501:  # a method with no do_* handler: TF Serving's 400, not a 5xx
+            code, message = 400, f"Malformed request: {self.command} {self.path}"
         self._reply(code, {"error": message or self.responses.get(code, ("error",))[0]})
 
     def _reply(self, status: int, body: dict) -> None:

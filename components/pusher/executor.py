@@ -15,6 +15,23 @@ from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import io_utils, proto_utils
 
 SOURCE_MARKER = os.path.join("assets.extra", "pushed_from.txt")
+FAILPOINT_ENV = "NAMEGEN_FAILPOINT"  # fault-injection tests: pause at a named point (below)
+
+
+def failpoint(name: str, seconds: float = 300.0) -> None:
+    """Pauses here (bounded) when NAMEGEN_FAILPOINT names this point, so a test can kill -9
+    the run at an exact step of a push; the pause ends early once the file that
+    NAMEGEN_FAILPOINT_RELEASE names exists. A no-op otherwise."""
+    if os.environ.get(FAILPOINT_ENV) != name:
+        return
+    import sys
+    import time
+
+    print(f"namegen: failpoint {name} reached (pid {os.getpid()})", file=sys.stderr, flush=True)
+    release = os.environ.get(FAILPOINT_ENV + "_RELEASE")
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and not (release and os.path.exists(release)):
+        time.sleep(0.1)
 
 
 def numeric_versions(base: str) -> list[int]:
@@ -54,9 +71,11 @@ def push_atomically(model_path: str, base: str) -> int:
             with open(os.path.join(incoming, SOURCE_MARKER), "w") as f:
                 f.write(source)
             version = max(numeric_versions(base), default=0) + 1
+            failpoint("push-before-rename")
             os.rename(incoming, os.path.join(base, str(version)))
         finally:
             shutil.rmtree(incoming, ignore_errors=True)
+    failpoint("push-after-rename")
     return version
 
 

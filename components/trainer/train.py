@@ -20,6 +20,8 @@ from components.trainer.model import NameModel, build_model, sequence_loss, shif
 from pipeline import configs
 
 HISTORY_FILE = "history.json"
+RESUME_KEY_FILE = "resume_key.txt"  # inputs + hyperparameters of an attempt (resume_key())
+INTERRUPTED = "interrupted"  # the mid-epoch checkpoint written on Ctrl-C (SIGINT)
 
 
 def load_split(file_patterns: list[str], tft_output) -> np.ndarray:
@@ -100,6 +102,9 @@ class Trainer:
         self.best_eval = tf.Variable(math.inf, dtype=tf.float64, trainable=False)
         self.best_epoch = tf.Variable(0, dtype=tf.int64, trainable=False)
         self.best_weights = [tf.Variable(w, trainable=False) for w in model.trainable_variables]
+        # Mid-epoch progress, set only by an interrupt checkpoint: batches done, loss sums.
+        self.batches_done = tf.Variable(0, dtype=tf.int64, trainable=False)
+        self.partial = tf.Variable([0.0, 0.0, 0.0], dtype=tf.float64, trainable=False)
         # Weight averaging: eval, early stopping and export use an exponential moving average.
         self.ema_decay = float(hp.get("ema_decay", 0.0))
         self.ema_weights = [tf.Variable(w, trainable=False)
@@ -107,7 +112,7 @@ class Trainer:
         self.checkpoint = tf.train.Checkpoint(
             model=model, optimizer=self.optimizer, epoch=self.epoch, best_eval=self.best_eval,
             best_epoch=self.best_epoch, best_weights=self.best_weights,
-            ema_weights=self.ema_weights,
+            ema_weights=self.ema_weights, batches_done=self.batches_done, partial=self.partial,
         )
         self.manager = tf.train.CheckpointManager(
             self.checkpoint, os.path.join(run_dir, "checkpoints"), max_to_keep=2
@@ -143,15 +148,39 @@ class Trainer:
         return loss * count, count
 
     def restore(self) -> int:
-        """Resume from the last checkpoint, if any; returns the epoch to start from."""
-        if self.manager.latest_checkpoint:
+        """Resume from the last checkpoint, if any; returns the epoch to start from.
+
+        An interrupt checkpoint (mid-epoch) is newer than every epoch checkpoint while it
+        exists; if it cannot be read (a second Ctrl-C while writing it), the epoch one is used.
+        """
+        interrupted = os.path.join(self.run_dir, "checkpoints", INTERRUPTED)
+        restored = None
+        if tf.io.gfile.exists(interrupted + ".index"):
+            try:
+                self.checkpoint.read(interrupted).expect_partial()
+                restored = interrupted
+            except (tf.errors.OpError, ValueError) as error:
+                log(f"ignoring an unreadable interrupt checkpoint: {str(error)[:200]}")
+        if restored is None and self.manager.latest_checkpoint:
             self.checkpoint.restore(self.manager.latest_checkpoint).expect_partial()
+            self.batches_done.assign(0)
+            restored = self.manager.latest_checkpoint
+        if restored:
             history_path = os.path.join(self.run_dir, HISTORY_FILE)
             if os.path.exists(history_path):
                 with open(history_path) as f:
                     self.history = json.load(f)[: int(self.epoch.numpy())]
-            log(f"resumed from {self.manager.latest_checkpoint} at epoch {int(self.epoch)}")
+            log(f"resumed from {restored} at epoch {int(self.epoch)}, "
+                f"batch {int(self.batches_done)}")
         return int(self.epoch.numpy())
+
+    def save_interrupted(self, batches_done: int, sums: tuple) -> str:
+        """Ctrl-C mid-epoch: checkpoint the weights and where in the epoch training stopped."""
+        self.batches_done.assign(batches_done)
+        self.partial.assign([float(x) for x in sums])
+        path = self.checkpoint.write(os.path.join(self.run_dir, "checkpoints", INTERRUPTED))
+        log(f"interrupted: saved {path} at epoch {int(self.epoch)}, batch {batches_done}")
+        return path
 
     def evaluate(self, ids: np.ndarray) -> float:
         """Mean nats per predicted character (end-of-name included) over a split."""
@@ -171,11 +200,23 @@ class Trainer:
                 break
             rng = np.random.default_rng([hp["seed"], epoch])
             started = time.perf_counter()
-            total, count, padded = 0.0, 0.0, 0
-            for batch in batches(train, hp["batch_size"], rng, bucket=hp["mask_padding"]):
-                loss_sum, n = self.train_step(tf.constant(batch))
-                total, count = total + float(loss_sum), count + float(n)
-                padded += batch.size
+            skip = int(self.batches_done.numpy()) if epoch == start_epoch else 0
+            total, count, padded = self.partial.numpy().tolist() if skip else (0.0, 0.0, 0)
+            first_step = int(self.optimizer.iterations.numpy()) - skip
+            try:
+                for index, batch in enumerate(
+                        batches(train, hp["batch_size"], rng, bucket=hp["mask_padding"])):
+                    if index < skip:
+                        continue  # done before the interrupt; the order is seeded per epoch
+                    loss_sum, n = self.train_step(tf.constant(batch))
+                    total, count = total + float(loss_sum), count + float(n)
+                    padded += batch.size
+            except KeyboardInterrupt:
+                done = int(self.optimizer.iterations.numpy()) - first_step  # steps applied
+                self.save_interrupted(done, (total, count, padded))
+                raise
+            self.batches_done.assign(0)
+            self.partial.assign([0.0, 0.0, 0.0])
             seconds = time.perf_counter() - started
             train_chars = int((train != configs.PAD_ID).sum())
             self._swap_average()
@@ -224,6 +265,9 @@ class Trainer:
                 tf.summary.scalar(key, record[key])
         writer.flush()
         self.manager.save(checkpoint_number=record["epoch"])
+        for leftover in tf.io.gfile.glob(os.path.join(self.run_dir, "checkpoints",
+                                                      INTERRUPTED + ".*")):
+            tf.io.gfile.remove(leftover)  # superseded by the epoch checkpoint
         path = os.path.join(self.run_dir, HISTORY_FILE)
         with open(path + ".tmp", "w") as f:
             json.dump(self.history, f, indent=1)
@@ -290,5 +334,64 @@ def run_fn(fn_args: FnArgs) -> None:
     if len(train_ids) == 0:
         raise ValueError("the train split is empty: nothing to train on")
     tf.io.gfile.makedirs(fn_args.model_run_dir)
+    adopt_earlier_attempt(fn_args.model_run_dir, resume_key(fn_args, hp))
     train_and_export(train_ids, eval_ids, tft_output, hp, fn_args.model_run_dir,
                      fn_args.serving_model_dir)
+
+
+def resume_key(fn_args: FnArgs, hp: dict) -> str:
+    """What makes two Trainer attempts the same training: inputs, hyperparameters, config."""
+    import hashlib
+
+    described = {"hyperparameters": hp, "train": list(fn_args.train_files),
+                 "eval": list(fn_args.eval_files), "transform": fn_args.transform_graph_path,
+                 "custom_config": fn_args.custom_config}
+    return hashlib.sha256(json.dumps(described, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def adopt_earlier_attempt(run_dir: str, key: str) -> str | None:
+    """Continue an attempt of the same training that died (kill -9, Ctrl-C, full disk).
+
+    A re-run after a crash is a new TFX execution with a new, empty model_run_dir. Its siblings
+    (model_run/<execution id>) hold earlier attempts; the newest one with the same resume key
+    and a checkpoint is copied in (via a temporary folder and a rename), so restore() resumes
+    from it instead of epoch 0. Returns the adopted folder, or None.
+    """
+    if "://" in run_dir:
+        return None  # object stores: no adoption (each execution trains from its own folder)
+    checkpoints = os.path.join(run_dir, "checkpoints")
+    if not os.path.isdir(checkpoints):
+        parent = os.path.dirname(os.path.abspath(run_dir))
+        earlier = []
+        for name in os.listdir(parent):
+            other = os.path.join(parent, name)
+            if other == os.path.abspath(run_dir) or not name.isdigit():
+                continue
+            try:
+                with open(os.path.join(other, RESUME_KEY_FILE)) as f:
+                    same = f.read().strip() == key
+            except OSError:
+                continue
+            other_checkpoints = os.path.join(other, "checkpoints")
+            if same and (tf.train.latest_checkpoint(other_checkpoints)
+                         or os.path.exists(os.path.join(other_checkpoints,
+                                                        INTERRUPTED + ".index"))):
+                earlier.append((int(name), other))
+        if earlier:
+            _, source = max(earlier)
+            import shutil
+
+            staging = checkpoints + ".adopting"
+            shutil.rmtree(staging, ignore_errors=True)
+            shutil.copytree(os.path.join(source, "checkpoints"), staging)
+            if os.path.exists(os.path.join(source, HISTORY_FILE)):
+                shutil.copy(os.path.join(source, HISTORY_FILE),
+                            os.path.join(run_dir, HISTORY_FILE))
+            os.rename(staging, checkpoints)
+            log(f"continuing the earlier attempt {source}")
+            with open(os.path.join(run_dir, RESUME_KEY_FILE), "w") as f:
+                f.write(key)
+            return source
+    with open(os.path.join(run_dir, RESUME_KEY_FILE), "w") as f:
+        f.write(key)
+    return None

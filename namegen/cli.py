@@ -16,7 +16,7 @@ os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
 os.environ.setdefault("PYTHONWARNINGS", "ignore")  # Beam's worker processes inherit it
 warnings.filterwarnings("ignore")
 
-from namegen.bench import perf, quality  # noqa: E402
+from namegen.bench import perf, quality, soak  # noqa: E402
 from pipeline import configs, kubeflow_runner, run_lock  # noqa: E402  (after the env)
 from serving import commands as serving_commands  # noqa: E402
 
@@ -400,6 +400,7 @@ def build_parser() -> argparse.ArgumentParser:
     benches = bench.add_subparsers(dest="bench")
     serving_commands.register_bench(benches)
     quality.register(benches)
+    soak.register(benches)
     kubeflow_runner.register(commands)
     return parser
 

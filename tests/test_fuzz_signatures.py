@@ -217,12 +217,6 @@ def test_score_is_well_formed_or_invalid_argument(model):
     check()
 
 
-@pytest.mark.xfail(strict=True, reason="known bug (reported): invalid UTF-8 in an over-long "
-                   "name/prefix makes the assertion message itself invalid UTF-8, so the call "
-                   "raises UnicodeDecodeError instead of INVALID_ARGUMENT; and a continuation "
-                   "byte is not counted by the length check, so score accepts 33 bytes as 32 "
-                   "characters. Fix in components/trainer/export.py (_encode): reject invalid "
-                   "UTF-8 first, and print values transcoded with replacement characters.")
 def test_invalid_utf8_found_by_the_fuzzer_is_invalid_argument(model):
     """The two inputs hypothesis found at NAMEGEN_FUZZ_EXAMPLES=1500."""
     import tensorflow as tf

@@ -137,8 +137,14 @@ class NameGenerator(tf.Module):
         Scoring keeps unseen characters as the OOV id (as the Trainer's eval loss does);
         generation refuses a prefix with them, naming the characters.
         """
-        lengths = tf.strings.length(texts, unit="UTF8_CHAR")
-        too_long = tf.boolean_mask(texts, lengths > configs.MAX_NAME_LENGTH)
+        printable = tf.strings.unicode_transcode(texts, "UTF-8", "UTF-8", errors="replace")
+        invalid = tf.boolean_mask(printable, tf.not_equal(printable, texts))
+        with tf.control_dependencies([
+            tf.debugging.Assert(tf.size(invalid) == 0,
+                                [f"{what} is not valid UTF-8:", invalid[:3]])
+        ]):
+            lengths = tf.strings.length(texts, unit="UTF8_CHAR")
+        too_long = tf.boolean_mask(printable, lengths > configs.MAX_NAME_LENGTH)
         with tf.control_dependencies([
             tf.debugging.Assert(
                 tf.size(too_long) == 0,

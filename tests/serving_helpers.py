@@ -6,6 +6,7 @@ import dataclasses
 import json
 import os
 import shutil
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -99,3 +100,13 @@ def matches(expected, actual, where: str = "$") -> None:
             matches(e, a, f"{where}[{index}]")
     else:
         assert expected == actual, f"{where}: {actual!r} != {expected!r}"
+
+
+def wait_for(condition, seconds: float = 60.0) -> bool:
+    """Poll condition() every 0.1 s until it is true or the time is up."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.1)
+    return False

@@ -11,19 +11,10 @@ import threading
 import time
 from pathlib import Path
 
-from tests.serving_helpers import copy_version, http, start_local_server
+from tests.serving_helpers import copy_version, http, start_local_server, wait_for
 
 PROJECT = Path(__file__).resolve().parent.parent
 SCORE = json.dumps({"signature_name": "score", "inputs": ["Rex"]}).encode()
-
-
-def _wait_for(condition, seconds: float = 60.0) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.1)
-    return False
 
 
 def _states(local) -> dict[str, dict]:
@@ -44,12 +35,12 @@ def test_truncated_model_and_missing_variables_are_skipped(tiny_model, tmp_path)
         shutil.copytree(tiny_model, truncated)
         graph = (truncated / "saved_model.pb").read_bytes()
         (truncated / "saved_model.pb").write_bytes(graph[: len(graph) // 2])
-        assert _wait_for(lambda: _state(local, "2") == "END")
+        assert wait_for(lambda: _state(local, "2") == "END")
         no_variables = base / "3"
         shutil.copytree(tiny_model, no_variables)
         for data in (no_variables / "variables").glob("variables.data-*"):
             data.unlink()
-        assert _wait_for(lambda: _state(local, "3") == "END")
+        assert wait_for(lambda: _state(local, "3") == "END")
         states = _states(local)
         assert states["1"]["state"] == "AVAILABLE"
         for version in ("2", "3"):
@@ -81,12 +72,12 @@ def test_removed_version_is_unloaded_and_the_previous_one_serves_again(tiny_mode
     try:
         assert _state(local, "1") == "AVAILABLE"
         copy_version(tiny_model, base, 2)  # v1 served, then unloaded for v2
-        assert _wait_for(lambda: _state(local, "2") == "AVAILABLE" and
+        assert wait_for(lambda: _state(local, "2") == "AVAILABLE" and
                          _state(local, "1") == "END")
         client.start()
         time.sleep(0.5)
         shutil.rmtree(base / "2")
-        assert _wait_for(lambda: _state(local, "1") == "AVAILABLE" and
+        assert wait_for(lambda: _state(local, "1") == "AVAILABLE" and
                          _state(local, "2") == "END")
         time.sleep(0.5)
         status, _ = http("POST", local.rest + "/v1/models/names/versions/2:predict", SCORE)

@@ -11,18 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.serving_helpers import copy_version, http, start_local_server
+from tests.serving_helpers import copy_version, http, start_local_server, wait_for
 
 SCORE = json.dumps({"signature_name": "score", "inputs": ["Rex"]}).encode()
-
-
-def _wait_for(condition, seconds: float = 60.0) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.1)
-    return False
 
 
 def _states(local) -> dict[str, str]:
@@ -58,7 +49,7 @@ def test_hot_reload_without_failed_requests(tiny_model, tmp_path):
             thread.start()
         time.sleep(1.0)
         copy_version(tiny_model, base, 2)
-        assert _wait_for(lambda: _states(local) == {"2": "AVAILABLE", "1": "END"})
+        assert wait_for(lambda: _states(local) == {"2": "AVAILABLE", "1": "END"})
         time.sleep(1.0)
     finally:
         stop.set()
@@ -88,10 +79,10 @@ def test_broken_versions_never_replace_the_serving_one(tiny_model, tmp_path):
         corrupt = base / "2"
         shutil.copytree(tiny_model, corrupt)
         (corrupt / "saved_model.pb").write_bytes(b"not a protobuf")
-        assert _wait_for(lambda: _states(local).get("2") == "END")
+        assert wait_for(lambda: _states(local).get("2") == "END")
         half = base / "3"
         (half / "variables").mkdir(parents=True)  # a copy caught halfway: no saved_model.pb
-        assert _wait_for(lambda: _states(local).get("3") == "END")
+        assert wait_for(lambda: _states(local).get("3") == "END")
         _, body = http("GET", local.rest + "/v1/models/names")
         by_version = {s["version"]: s for s in body["model_version_status"]}
         assert by_version["1"]["state"] == "AVAILABLE"
@@ -104,8 +95,8 @@ def test_broken_versions_never_replace_the_serving_one(tiny_model, tmp_path):
         assert status == 404
         shutil.rmtree(half)  # the copy finishes: version 3 now loads and takes over
         shutil.copytree(tiny_model, half)
-        assert _wait_for(lambda: _states(local).get("3") == "AVAILABLE")
-        assert _wait_for(lambda: _states(local).get("1") == "END")
+        assert wait_for(lambda: _states(local).get("3") == "AVAILABLE")
+        assert wait_for(lambda: _states(local).get("1") == "END")
     finally:
         local.stop()
 

@@ -110,3 +110,9 @@ def wait_for(condition, seconds: float = 60.0) -> bool:
             return True
         time.sleep(0.1)
     return False
+
+
+def serve_first_version(model_dir: Path, base: Path):
+    """Copy a SavedModel in as version 1 under base and start a local server on it."""
+    copy_version(model_dir, base, 1)
+    return start_local_server(base)

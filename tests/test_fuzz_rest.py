@@ -19,7 +19,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.serving_helpers import copy_version, http, start_local_server
+from tests.serving_helpers import http, serve_first_version
 
 EXAMPLES = int(os.environ.get("NAMEGEN_FUZZ_EXAMPLES", "400"))
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
@@ -31,8 +31,7 @@ INPUTS = {"prefix": "", "temperature": 1.0, "seed": 1, "max_length": 32, "top_k"
 @pytest.fixture(scope="module")
 def server(tiny_model, tmp_path_factory):
     base = tmp_path_factory.mktemp("fuzz_rest") / "names"
-    copy_version(tiny_model, base, 1)
-    local = start_local_server(base)
+    local = serve_first_version(tiny_model, base)
     yield local
     local.stop()
 

@@ -11,7 +11,12 @@ import threading
 import time
 from pathlib import Path
 
-from tests.serving_helpers import copy_version, http, start_local_server, wait_for
+from tests.serving_helpers import (
+    copy_version,
+    http,
+    serve_first_version,
+    wait_for,
+)
 
 PROJECT = Path(__file__).resolve().parent.parent
 SCORE = json.dumps({"signature_name": "score", "inputs": ["Rex"]}).encode()
@@ -28,8 +33,7 @@ def _state(local, version: str) -> str | None:
 
 def test_truncated_model_and_missing_variables_are_skipped(tiny_model, tmp_path):
     base = tmp_path / "names"
-    copy_version(tiny_model, base, 1)
-    local = start_local_server(base)
+    local = serve_first_version(tiny_model, base)
     try:
         truncated = base / "2"
         shutil.copytree(tiny_model, truncated)
@@ -56,8 +60,7 @@ def test_removed_version_is_unloaded_and_the_previous_one_serves_again(tiny_mode
     """Remove the serving version while a client loops: it is unloaded, the version before it
     loads again (as in TF Serving), and no request fails."""
     base = tmp_path / "names"
-    copy_version(tiny_model, base, 1)
-    local = start_local_server(base)
+    local = serve_first_version(tiny_model, base)
     failures, stop = [], threading.Event()
 
     def loop() -> None:

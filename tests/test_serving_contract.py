@@ -15,19 +15,18 @@ from google.protobuf import json_format
 from tests.serving_helpers import (
     GOLDEN_DIR,
     UPDATE_GOLDENS,
-    copy_version,
     http,
     matches,
     placeholders,
-    start_local_server,
+    serve_first_version,
+    wait_for,
 )
 
 
 @pytest.fixture(scope="module")
 def server(tiny_model, tmp_path_factory):
     base = tmp_path_factory.mktemp("contract") / "names"
-    copy_version(tiny_model, base, 1)
-    local = start_local_server(base)
+    local = serve_first_version(tiny_model, base)
     yield local
     local.stop()
 
@@ -212,7 +211,7 @@ def test_overload_answers_429_quickly(server):
         with server.core.admission.slot():  # the one running request
             queued = threading.Thread(target=lambda: waiting.append(http("POST", url, body)))
             queued.start()
-            assert _wait_until(lambda: server.core.admission._admitted._value == 0)
+            assert wait_for(lambda: server.core.admission._admitted._value == 0, 10.0)
             began = time.monotonic()
             status, reply = http("POST", url, body)
             assert (status, time.monotonic() - began < 1.0) == (429, True)
@@ -223,12 +222,3 @@ def test_overload_answers_429_quickly(server):
     finally:
         server.core.admission = saved
     _assert_healthy(server)
-
-
-def _wait_until(condition, seconds: float = 10.0) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.01)
-    return False

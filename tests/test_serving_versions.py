@@ -11,7 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.serving_helpers import copy_version, http, start_local_server, wait_for
+from tests.serving_helpers import (
+    copy_version,
+    http,
+    serve_first_version,
+    start_local_server,
+    wait_for,
+)
 
 SCORE = json.dumps({"signature_name": "score", "inputs": ["Rex"]}).encode()
 
@@ -26,8 +32,7 @@ def test_hot_reload_without_failed_requests(tiny_model, tmp_path):
     from serving.client import Client
 
     base = tmp_path / "names"
-    copy_version(tiny_model, base, 1)
-    local = start_local_server(base)
+    local = serve_first_version(tiny_model, base)
     failures, versions_seen, stop = [], set(), threading.Event()
 
     def loop(url: str) -> None:
@@ -73,8 +78,7 @@ def _grpc_version(local) -> int:
 
 def test_broken_versions_never_replace_the_serving_one(tiny_model, tmp_path):
     base = tmp_path / "names"
-    copy_version(tiny_model, base, 1)
-    local = start_local_server(base)
+    local = serve_first_version(tiny_model, base)
     try:
         corrupt = base / "2"
         shutil.copytree(tiny_model, corrupt)

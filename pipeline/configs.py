@@ -35,21 +35,24 @@ PRESETS: dict[str, dict] = {
         embedding_dim=256, rnn_units=1024, num_layers=1, dropout=0.0, embedding_dropout=0.0,
         batch_size=64, epochs=20, learning_rate=1e-3, lr_schedule="constant", warmup_epochs=0,
         weight_decay=0.0, label_smoothing=0.0, clip_norm=0.0, mask_padding=False, patience=0,
-        recurrent_dropout=0.0, ema_decay=0.0, restore_best=True,
+        recurrent_dropout=0.0, ema_decay=0.0, restore_best=True, weight_drop=0.0,
+        locked_dropout=False, tie_embeddings=False, case_sharing=False,
     ),
     # Chosen for held-out nats per character on the dinosaur list (see README).
     "default": dict(
         embedding_dim=64, rnn_units=256, num_layers=1, dropout=0.3, embedding_dropout=0.1,
         batch_size=32, epochs=40, learning_rate=3e-3, lr_schedule="cosine", warmup_epochs=1,
         weight_decay=1e-2, label_smoothing=0.0, clip_norm=1.0, mask_padding=True, patience=6,
-        recurrent_dropout=0.2, ema_decay=0.0, restore_best=True,
+        recurrent_dropout=0.2, ema_decay=0.0, restore_best=True, weight_drop=0.0,
+        locked_dropout=False, tie_embeddings=False, case_sharing=False,
     ),
     # Seconds-scale model for tests and smoke runs.
     "tiny": dict(
         embedding_dim=8, rnn_units=16, num_layers=1, dropout=0.0, embedding_dropout=0.0,
         batch_size=16, epochs=2, learning_rate=1e-2, lr_schedule="constant", warmup_epochs=0,
         weight_decay=0.0, label_smoothing=0.0, clip_norm=1.0, mask_padding=True, patience=0,
-        recurrent_dropout=0.0, ema_decay=0.0, restore_best=True,
+        recurrent_dropout=0.0, ema_decay=0.0, restore_best=True, weight_drop=0.0,
+        locked_dropout=False, tie_embeddings=False, case_sharing=False,
     ),
 }
 DEFAULT_PRESET = "default"

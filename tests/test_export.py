@@ -117,13 +117,21 @@ def test_bad_inputs_are_invalid_argument_with_a_message(probe):
     assert "longer than max_length" in errors["too_long"]
 
 
-def test_score_equals_a_numpy_recomputation_from_the_keras_model(tiny_run, tmp_path):
+@pytest.mark.parametrize("levers", [
+    {"num_layers": 2, "rnn_units": 12},
+    {"case_sharing": True},
+    {"tie_embeddings": True},
+    {"case_sharing": True, "tie_embeddings": True, "weight_drop": 0.5, "locked_dropout": True},
+])
+def test_score_equals_a_numpy_recomputation_from_the_keras_model(tiny_run, levers):
     """The fused export must give the training model's step-by-step probabilities."""
     store = metadata.open_store(str(tiny_run.pipeline_root))
     output = tft.TFTransformOutput(metadata.latest_artifact(store, "TransformGraph").uri)
     vocabulary = [t.decode() for t in output.vocabulary_by_name(configs.VOCAB_NAME)]
-    hp = configs.hyperparameters("tiny", {"num_layers": 2, "rnn_units": 12})
-    model = build_model(len(vocabulary) + 1, hp)
+    hp = configs.hyperparameters("tiny", levers)
+    model = build_model(len(vocabulary) + 1, hp, vocabulary)
+    for weight in model.trainable_weights:  # case vectors and biases start at zero
+        weight.assign(tf.random.stateless_normal(weight.shape, [1, len(weight.name)]) * 0.3)
     generator = NameGenerator(model, output.transform_features_layer(), vocabulary, ["Abc"])
     names = ["Tyrannosaurus", "Ab", "Zuul"]
     scored = generator.score(tf.constant(names))

@@ -13,7 +13,7 @@ import numpy as np
 import tensorflow as tf
 
 from components.trainer import train
-from components.trainer.model import build_model, sequence_loss, shift_right
+from components.trainer.model import build_model, case_partners, sequence_loss, shift_right
 from pipeline import configs
 
 
@@ -51,6 +51,24 @@ def test_loss_decreases_within_a_few_steps(tmp_path):
 def test_tutorial_preset_has_the_tutorials_parameter_count():
     model = build_model(53, configs.hyperparameters("tutorial"))
     assert model.count_params() == 4_006_197
+
+
+def test_case_partners_pair_upper_with_lower_case_characters():
+    vocabulary = ["<pad>", "<eon>", "a", "A", "\u00c9", "\u00e9", "B", "-"]
+    base, shifted = case_partners(vocabulary, len(vocabulary) + 1)
+    assert base == [0, 1, 2, 2, 5, 5, 6, 7, 8]  # "B" has no "b"; the OOV id stays itself
+    assert shifted == [0, 0, 0, 1, 1, 0, 0, 0, 0]
+
+
+def test_locked_dropout_keeps_one_mask_per_name_and_weight_drop_only_trains():
+    hp = configs.hyperparameters("tiny", {"embedding_dropout": 0.5, "locked_dropout": True,
+                                          "weight_drop": 0.5})
+    model = build_model(8, hp)
+    dropped = model.embedding_dropout(tf.ones([4, 6, 8]), training=True).numpy()
+    assert (dropped == dropped[:, :1, :]).all() and (dropped == 0).any()
+    tokens = tf.constant(encode(["abcab", "cab"], "abc"))
+    np.testing.assert_array_equal(model(tokens).numpy(), model(tokens).numpy())
+    assert not np.allclose(model(tokens, training=True).numpy(), model(tokens).numpy())
 
 
 def test_bucketed_batches_cover_every_name_once():

@@ -75,7 +75,7 @@ class NameGenerator(tf.Module):
         self.oov_id = len(vocabulary)
         display = [t if t not in configs.RESERVED_TOKENS else "" for t in vocabulary]
         self.id_to_char = tf.constant(display + [""] * configs.NUM_OOV_BUCKETS)
-        embedding = model.embedding.embeddings
+        embedding = model.input_embeddings()
         kernels, recurrent_kernels, biases = [], [], []
         for gru in model.grus:
             kernel, recurrent_kernel, bias = gru.cell.weights
@@ -88,8 +88,8 @@ class NameGenerator(tf.Module):
         self.input_biases = [tf.Variable(b[0]) for b in biases[1:]]
         self.recurrent_kernels = recurrent_kernels
         self.recurrent_biases = [tf.Variable(b[1]) for b in biases]
-        self.output_kernel = tf.Variable(model.dense.kernel)
-        self.output_bias = tf.Variable(model.dense.bias)
+        self.output_kernel = tf.Variable(model.output_kernel())
+        self.output_bias = tf.Variable(model.output_bias())
         self.units = int(recurrent_kernels[0].shape[0])
         # Sampling never emits these: padding, and characters never seen in training.
         banned = [configs.PAD_ID] + list(range(self.oov_id, self.vocab_size))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import tensorflow as tf
 import tf_keras
 
@@ -20,31 +22,98 @@ class NameModel(tf_keras.Model):
         dropout: float = 0.0,
         embedding_dropout: float = 0.0,
         recurrent_dropout: float = 0.0,
+        weight_drop: float = 0.0,
+        locked_dropout: bool = False,
+        tie_embeddings: bool = False,
+        case_sharing: bool = False,
+        vocabulary: Sequence[str] = (),
         **_: object,
     ):
         super().__init__()
         self.vocab_size = vocab_size
+        self.weight_drop = weight_drop
         self.embedding = tf_keras.layers.Embedding(vocab_size, embedding_dim)
-        self.embedding_dropout = tf_keras.layers.Dropout(embedding_dropout)
+        # Case sharing: "A" is "a" plus one learned case vector, at the input and the output.
+        self.case_sharing = case_sharing
+        if case_sharing:
+            base, shifted = case_partners(vocabulary, vocab_size)
+            self.case_base = tf.constant(base, tf.int64)
+            self.case_shifted = tf.constant(shifted, tf.float32)
+            self.case_input = self.add_weight("case_input", [embedding_dim], initializer="zeros")
+            self.case_output = self.add_weight("case_output", [rnn_units], initializer="zeros")
+        # Locked (variational) dropout: one mask per name, shared by all its steps.
+        noise_shape = (None, 1, None) if locked_dropout else None
+        self.embedding_dropout = tf_keras.layers.Dropout(embedding_dropout, noise_shape)
         self.grus = [
             tf_keras.layers.GRU(rnn_units, return_sequences=True,
                                 recurrent_dropout=recurrent_dropout)  # one mask per sequence
             for _ in range(num_layers)
         ]
-        self.output_dropout = tf_keras.layers.Dropout(dropout)
-        self.dense = tf_keras.layers.Dense(vocab_size)
+        self.output_dropout = tf_keras.layers.Dropout(dropout, noise_shape)
+        # Tied embeddings: the output layer scores characters against their input embeddings.
+        if tie_embeddings:
+            self.tied_projection = tf_keras.layers.Dense(embedding_dim, use_bias=False)
+            self.tied_bias = self.add_weight("tied_bias", [vocab_size], initializer="zeros")
+        else:
+            self.tied_projection = None
+            self.dense = tf_keras.layers.Dense(vocab_size)
 
     def call(self, token_ids: tf.Tensor, training: bool = False) -> tf.Tensor:
-        x = self.embedding_dropout(self.embedding(token_ids), training=training)
+        embedded = (tf.gather(self.input_embeddings(), token_ids) if self.case_sharing
+                    else self.embedding(token_ids))
+        x = self.embedding_dropout(embedded, training=training)
         for gru in self.grus:
             if training and gru.recurrent_dropout:
                 x = gru(x, training=training)  # Keras' loop applies the recurrent mask
             else:
                 if not gru.built:
                     gru.build(x.shape)
-                x = gru_sequence(x, *gru.cell.weights)  # the same weights, faster (issue 7)
+                kernel, recurrent_kernel, bias = gru.cell.weights
+                if training and self.weight_drop:  # DropConnect on the recurrent weights
+                    recurrent_kernel = tf.nn.dropout(recurrent_kernel, self.weight_drop)
+                x = gru_sequence(x, kernel, recurrent_kernel, bias)  # faster (issue 7)
             x = self.output_dropout(x, training=training)
-        return self.dense(x)
+        if self.tied_projection is None and not self.case_sharing:
+            return self.dense(x)
+        return tf.einsum("btu,uv->btv", x, self.output_kernel()) + self.output_bias()
+
+    def input_embeddings(self) -> tf.Tensor:
+        """The [vocab, embedding_dim] table the model looks characters up in."""
+        if not self.embedding.built:
+            self.embedding.build([None, None])
+        table = self.embedding.embeddings
+        if not self.case_sharing:
+            return table
+        return tf.gather(table, self.case_base) + self.case_shifted[:, None] * self.case_input
+
+    def output_kernel(self) -> tf.Tensor:
+        """The [units, vocab] matrix from the last GRU's states to the logits."""
+        if self.tied_projection is not None:
+            if not self.tied_projection.built:
+                self.tied_projection.build([None, self.grus[-1].units])
+            return tf.matmul(self.tied_projection.kernel, self.input_embeddings(),
+                             transpose_b=True)
+        if not self.dense.built:
+            self.dense.build([None, self.grus[-1].units])
+        if not self.case_sharing:
+            return self.dense.kernel
+        return (tf.gather(self.dense.kernel, self.case_base, axis=1)
+                + self.case_output[:, None] * self.case_shifted)
+
+    def output_bias(self) -> tf.Tensor:
+        return self.dense.bias if self.tied_projection is None else self.tied_bias
+
+
+def case_partners(vocabulary: Sequence[str], vocab_size: int) -> tuple[list[int], list[float]]:
+    """For each id: the id of its lower-case partner (itself if none), and 1.0 if it has one."""
+    tokens = [t.decode("utf-8") if isinstance(t, bytes) else t for t in vocabulary]
+    index = {token: i for i, token in enumerate(tokens)}
+    base, shifted = list(range(vocab_size)), [0.0] * vocab_size
+    for i, token in enumerate(tokens):
+        lower = token.lower()
+        if len(token) == 1 and lower != token and lower in index:
+            base[i], shifted[i] = index[lower], 1.0
+    return base, shifted
 
 
 def gru_sequence(inputs: tf.Tensor, kernel: tf.Tensor, recurrent_kernel: tf.Tensor,
@@ -112,8 +181,10 @@ def _recurrence(projected: tf.Tensor, recurrent_kernel: tf.Tensor, recurrent_bia
     return outputs, grad
 
 
-def build_model(vocab_size: int, hyperparameters: dict) -> NameModel:
-    model = NameModel(vocab_size, **hyperparameters)
+def build_model(vocab_size: int, hyperparameters: dict,
+                vocabulary: Sequence[str] = ()) -> NameModel:
+    """The model for a Transform vocabulary (needed by case_sharing) of vocab_size ids."""
+    model = NameModel(vocab_size, **hyperparameters, vocabulary=vocabulary)
     model(tf.zeros([1, 1], tf.int64))  # create the weights
     return model
 

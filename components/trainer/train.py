@@ -295,7 +295,7 @@ def train_and_export(
     tf_keras.utils.set_random_seed(hp["seed"])
     tf.config.experimental.enable_op_determinism()
     vocab_size = tft_output.vocabulary_size_by_name(configs.VOCAB_NAME) + configs.NUM_OOV_BUCKETS
-    model = build_model(vocab_size, hp)
+    model = build_model(vocab_size, hp, tft_output.vocabulary_by_name(configs.VOCAB_NAME))
     steps_per_epoch = math.ceil(len(train_ids) / hp["batch_size"])
     trainer = Trainer(model, hp, steps_per_epoch, run_dir)
     writer = tf.summary.create_file_writer(os.path.join(run_dir, "logs"))

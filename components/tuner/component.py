@@ -14,6 +14,7 @@ import os
 import random
 import tempfile
 import time
+from collections.abc import Sequence
 
 from tfx import v1 as tfx
 from tfx.types.standard_artifacts import Examples, HyperParameters, TransformGraph
@@ -52,7 +53,8 @@ def sample_trials(base: dict, space: dict[str, list], count: int, seed: int) -> 
     return trials
 
 
-def train_trial(hp: dict, train_ids, eval_ids, vocab_size: int) -> dict:
+def train_trial(hp: dict, train_ids, eval_ids, vocab_size: int,
+                vocabulary: Sequence[str] = ()) -> dict:
     """Train one configuration with the Trainer's loop (no export); its best eval loss."""
     import tensorflow as tf
     import tf_keras
@@ -61,7 +63,7 @@ def train_trial(hp: dict, train_ids, eval_ids, vocab_size: int) -> dict:
     from components.trainer.train import Trainer
 
     tf_keras.utils.set_random_seed(hp["seed"])
-    model = build_model(vocab_size, hp)
+    model = build_model(vocab_size, hp, vocabulary)
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as run_dir:
         trainer = Trainer(model, hp, math.ceil(len(train_ids) / hp["batch_size"]), run_dir)
@@ -73,14 +75,15 @@ def train_trial(hp: dict, train_ids, eval_ids, vocab_size: int) -> dict:
 
 
 def search(base: dict, space: dict[str, list], train_ids, eval_ids, vocab_size: int,
-           budget_seconds: float, max_trials: int, seed: int) -> list[dict]:
+           budget_seconds: float, max_trials: int, seed: int,
+           vocabulary: Sequence[str] = ()) -> list[dict]:
     """Run trials until max_trials, or until the next one would likely overrun the budget."""
     started, results, longest = time.perf_counter(), [], 0.0
     for index, hp in enumerate(sample_trials(base, space, max_trials, seed)):
         elapsed = time.perf_counter() - started
         if results and elapsed + longest > budget_seconds:
             break
-        outcome = train_trial(hp, train_ids, eval_ids, vocab_size)
+        outcome = train_trial(hp, train_ids, eval_ids, vocab_size, vocabulary)
         longest = max(longest, outcome["seconds"])
         results.append({"trial": index, "hyperparameters": hp, **outcome})
         print(f"[tuner] trial {index}: eval {outcome['eval_nats_per_char']:.4f} nats/char "
@@ -114,7 +117,8 @@ def NameTuner(  # noqa: N802 (TFX component naming)
     vocab_size = output.vocabulary_size_by_name(configs.VOCAB_NAME) + configs.NUM_OOV_BUCKETS
     base = json.loads(base_hyperparameters)
     trials = search(base, json.loads(search_space), train_ids, eval_ids, vocab_size,
-                    budget_seconds, max_trials, seed)
+                    budget_seconds, max_trials, seed,
+                    output.vocabulary_by_name(configs.VOCAB_NAME))
     best = min(trials, key=lambda t: t["eval_nats_per_char"])
     with tfx.dsl.io.fileio.open(os.path.join(best_hyperparameters.uri, HYPERPARAMETERS_FILE),
                                 "w") as f:

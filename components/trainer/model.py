@@ -36,6 +36,8 @@ class NameModel(tf_keras.Model):
         # Case sharing: "A" is "a" plus one learned case vector, at the input and the output.
         self.case_sharing = case_sharing
         if case_sharing:
+            if not vocabulary:
+                raise ValueError("case_sharing needs the vocabulary: build_model(..., vocabulary)")
             base, shifted = case_partners(vocabulary, vocab_size)
             self.case_base = tf.constant(base, tf.int64)
             self.case_shifted = tf.constant(shifted, tf.float32)

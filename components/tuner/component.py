@@ -25,15 +25,16 @@ HYPERPARAMETERS_FILE = "hyperparameters.json"  # the one file the Trainer reads
 
 # Levers that measured as mattering on the dinosaur list (docs/QUALITY.md), with their ranges.
 SEARCH_SPACE: dict[str, list] = {
-    "rnn_units": [128, 192, 256, 384],
-    "embedding_dim": [32, 64, 128],
-    "dropout": [0.1, 0.2, 0.3, 0.4, 0.5],
-    "recurrent_dropout": [0.0, 0.1, 0.2, 0.3],
-    "embedding_dropout": [0.0, 0.1, 0.2],
-    "learning_rate": [1e-3, 2e-3, 3e-3, 5e-3],
-    "weight_decay": [0.0, 1e-2, 5e-2, 1e-1],
+    "rnn_units": [256, 384, 512],
+    "embedding_dim": [64, 128],
+    "dropout": [0.2, 0.3, 0.4],
+    "embedding_dropout": [0.1, 0.2, 0.3],
+    "weight_drop": [0.3, 0.5, 0.6, 0.7],
+    "locked_dropout": [False, True],
+    "label_smoothing": [0.0, 0.05, 0.1],
+    "learning_rate": [2e-3, 3e-3, 5e-3],
+    "weight_decay": [0.0, 1e-2, 5e-2],
     "batch_size": [16, 32, 64],
-    "ema_decay": [0.0, 0.99, 0.995],
 }
 DEFAULT_BUDGET_SECONDS = 900
 

@@ -17,6 +17,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -206,14 +207,14 @@ class StepContender:
     """(a) our Trainer's tf.function GradientTape step, looped exactly as Trainer.fit does."""
 
     def __init__(self, name: str, train_ids: np.ndarray, vocab_size: int, hp: dict,
-                 run_dir: str, jit_compile: bool = False):
+                 run_dir: str, jit_compile: bool = False, vocabulary: Sequence[str] = ()):
         import tensorflow as tf
 
         from components.trainer import train
         from components.trainer.model import build_model
 
         self.name, self.train_ids, self.hp = name, train_ids, hp
-        self.model = build_model(vocab_size, hp)
+        self.model = build_model(vocab_size, hp, vocabulary)
         steps = -(-len(train_ids) // hp["batch_size"])
         self.trainer = train.Trainer(self.model, hp, steps, run_dir)
         if jit_compile:
@@ -238,23 +239,24 @@ class StepContender:
 
 
 def bench_training(train_ids: np.ndarray, vocab_size: int, hp: dict, rounds: int,
-                   limit: MatmulLimit, work_dir: Path, xla: bool) -> tuple[dict, StepContender]:
+                   limit: MatmulLimit, work_dir: Path, xla: bool,
+                   vocabulary: Sequence[str] = ()) -> tuple[dict, StepContender]:
     """Interleaved epochs of every contender, one warm-up round first."""
     real_chars = int((train_ids != configs.PAD_ID).sum())  # characters + end-of-name
     masked = dict(hp, mask_padding=True)
     contenders = {
         "fit": FitContender(train_ids, vocab_size, hp),
         "ours": StepContender("our step (masked loss, length-bucketed)", train_ids, vocab_size,
-                              masked, str(work_dir / "ours")),
+                              masked, str(work_dir / "ours"), vocabulary=vocabulary),
     }
     if not hp["mask_padding"]:
         contenders["ours_unmasked"] = StepContender(
             "our step, preset as is (unmasked, padded)", train_ids, vocab_size,
-            hp, str(work_dir / "unmasked"))
+            hp, str(work_dir / "unmasked"), vocabulary=vocabulary)
     if xla:
         contenders["ours_xla"] = StepContender("our step + XLA (masked, bucketed)", train_ids,
                                                vocab_size, masked, str(work_dir / "xla"),
-                                               jit_compile=True)
+                                               jit_compile=True, vocabulary=vocabulary)
     samples: dict[str, list] = {key: [] for key in contenders}
     limits = []
     for round_index in range(rounds + 1):
@@ -302,9 +304,9 @@ class TutorialSampler:
 
     def __init__(self, model, vocab_size: int, hp: dict):
         self.model = tutorial_model(vocab_size, hp, stateful=True)
-        self.model.set_weights([model.embedding.embeddings.numpy(),
+        self.model.set_weights([model.input_embeddings().numpy(),
                                 *[w.numpy() for w in model.grus[0].cell.weights],
-                                model.dense.kernel.numpy(), model.dense.bias.numpy()])
+                                model.output_kernel().numpy(), model.output_bias().numpy()])
 
     def name(self, temperature: float) -> tuple[list[int], int]:
         """One name as ids; returns (ids, model calls)."""
@@ -689,7 +691,9 @@ def run(args: argparse.Namespace) -> int:
     shutil.rmtree(work, ignore_errors=True)
     report["training"], ours = bench_training(train_ids, vocab_size, hp, rounds,
                                               limits["train_recurrent"], work,
-                                              xla=not args.quick)
+                                              xla=not args.quick,
+                                              vocabulary=tft_output.vocabulary_by_name(
+                                                  configs.VOCAB_NAME))
     log("exporting the trained model of our step")
     names = train.decode_names(train_ids, tft_output)
     export.export(ours.model, tft_output, str(work / "model"), {"hyperparameters": hp},

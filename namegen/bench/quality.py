@@ -295,12 +295,13 @@ def cross_validate(prepared: Prepared, folds: int, presets: list[str], seed: int
     fold_of = np.array([int(hashlib.md5(n.encode()).hexdigest(), 16) % folds for n in names])
     vocab_size = (prepared.tft_output.vocabulary_size_by_name(configs.VOCAB_NAME)
                   + configs.NUM_OOV_BUCKETS)
+    vocabulary = prepared.tft_output.vocabulary_by_name(configs.VOCAB_NAME)
     scores: dict[str, list[float]] = {p: [] for p in presets + ["kneser-ney"]}
     for fold in range(folds):
         held, kept = fold_of == fold, fold_of != fold
         for preset in presets:
             hp = configs.hyperparameters(preset, seed=seed)
-            outcome = train_trial(hp, ids[kept], ids[held], vocab_size)
+            outcome = train_trial(hp, ids[kept], ids[held], vocab_size, vocabulary)
             scores[preset].append(outcome["eval_nats_per_char"])
         kneser_ney, _ = ngram.select_kneser_ney([n for n, k in zip(names, kept) if k])
         scores["kneser-ney"].append(

@@ -96,17 +96,23 @@ def _anomaly_lines(outputs: dict) -> list[str]:
     return lines
 
 
+def _format(fmt: str, metrics: dict, key: str) -> str:
+    """A metric, or a dash for one a model from an older namegen did not record."""
+    return fmt.format(metrics[key]) if key in metrics else "—"
+
+
 def _metrics_table(report: dict) -> str:
     rows = [("held-out nats/char", "eval_nats_per_char", "{:.4f}"),
             ("novelty", "novelty", "{:.1%}"), ("copies of a training name", "copy_rate", "{:.1%}"),
             ("validity", "validity", "{:.1%}"),
             ("length TV distance", "length_tv_distance", "{:.3f}"),
+            ("capitalised like a training name", "casing", "{:.1%}"),
             ("samples per second", "samples_per_second", "{:,.0f}")]
     baseline = report.get("baseline")
     head = "<tr><th>metric</th><th>candidate</th><th>last blessed</th></tr>"
     body = "".join(
-        f"<tr><td>{label}</td><td>{fmt.format(report['candidate'][key])}</td>"
-        f"<td>{fmt.format(baseline[key]) if baseline else '—'}</td></tr>"
+        f"<tr><td>{label}</td><td>{_format(fmt, report['candidate'], key)}</td>"
+        f"<td>{_format(fmt, baseline, key) if baseline else '—'}</td></tr>"
         for label, key, fmt in rows)
     verdict = "good" if report["blessed"] else "bad"
     word = "blessed" if report["blessed"] else "not blessed"

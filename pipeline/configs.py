@@ -37,6 +37,7 @@ PRESETS: dict[str, dict] = {
         weight_decay=0.0, label_smoothing=0.0, clip_norm=0.0, mask_padding=False, patience=0,
         recurrent_dropout=0.0, ema_decay=0.0, restore_best=True, weight_drop=0.0,
         locked_dropout=False, tie_embeddings=False, case_sharing=False,
+        smooth_within_case=False,
     ),
     # Chosen for held-out nats per character on the dinosaur list (docs/QUALITY.md, levers).
     "default": dict(
@@ -45,6 +46,7 @@ PRESETS: dict[str, dict] = {
         weight_decay=1e-2, label_smoothing=0.05, clip_norm=1.0, mask_padding=True, patience=10,
         recurrent_dropout=0.0, ema_decay=0.0, restore_best=True, weight_drop=0.6,
         locked_dropout=False, tie_embeddings=False, case_sharing=True,
+        smooth_within_case=True,
     ),
     # Seconds-scale model for tests and smoke runs.
     "tiny": dict(
@@ -53,6 +55,7 @@ PRESETS: dict[str, dict] = {
         weight_decay=0.0, label_smoothing=0.0, clip_norm=1.0, mask_padding=True, patience=0,
         recurrent_dropout=0.0, ema_decay=0.0, restore_best=True, weight_drop=0.0,
         locked_dropout=False, tie_embeddings=False, case_sharing=False,
+        smooth_within_case=False,
     ),
 }
 DEFAULT_PRESET = "default"

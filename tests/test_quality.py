@@ -6,6 +6,7 @@ import argparse
 
 import pytest
 
+from components.evaluator.component import case_shape, casing_fit
 from namegen.bench import quality
 
 
@@ -29,6 +30,14 @@ def test_sample_metrics():
     assert metrics["copy_rate"] == 0.25 and metrics["novelty"] == 0.75
     assert metrics["validity"] == 0.5  # the empty name and the over-long one are invalid
     assert metrics["length_tv_distance"] == pytest.approx(0.5)  # lengths 2,2,0,40 vs 2
+    assert metrics["casing"] == 0.5  # "x..." and "" are not capitalised like "Ab"
+
+
+def test_casing_compares_capitalisation_shapes_with_the_training_names():
+    assert [case_shape(n) for n in ("Tyrannosaurus", "AetonyxAfromimus", "Ann Lee", "ab")] == [
+        "Ul", "UlUl", "Ul_Ul", "l"]
+    train = ["Tyrannosaurus", "Jane Doe"]
+    assert casing_fit(["Brontosaurus", "Mary Ann", "KotEtracephale", "rex"], train) == 0.5
 
 
 def test_aggregate_and_table():

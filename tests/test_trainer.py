@@ -10,10 +10,17 @@ import sys
 import time
 
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from components.trainer import train
-from components.trainer.model import build_model, case_partners, sequence_loss, shift_right
+from components.trainer.model import (
+    build_model,
+    case_partners,
+    case_smoothing_prior,
+    sequence_loss,
+    shift_right,
+)
 from pipeline import configs
 
 
@@ -58,6 +65,21 @@ def test_case_partners_pair_upper_with_lower_case_characters():
     base, shifted = case_partners(vocabulary, len(vocabulary) + 1)
     assert base == [0, 1, 2, 2, 5, 5, 6, 7, 8]  # "B" has no "b"; the OOV id stays itself
     assert shifted == [0, 0, 0, 1, 1, 0, 0, 0, 0]
+
+
+def test_within_case_smoothing_never_teaches_upper_case_after_lower_case():
+    vocabulary = ["<pad>", "<eon>", "a", "b", "A", "B"]
+    prior = case_smoothing_prior(vocabulary, len(vocabulary) + 1).numpy()
+    np.testing.assert_allclose(prior.sum(axis=1), 1.0, rtol=1e-6)
+    assert (prior[:, configs.PAD_ID] == 0).all()
+    np.testing.assert_allclose(prior[4], [0, 0, 0, 0, 0.5, 0.5, 0])  # "A": only upper case
+    assert (prior[2, 4:6] == 0).all() and prior[2, 6] > 0  # "a": lower case, <eon>, OOV
+    logits = tf.random.stateless_normal([1, 2, 7], [0, 1])
+    targets = tf.constant([[2, configs.EON_ID]], tf.int64)
+    loss, _ = sequence_loss(logits, targets, label_smoothing=0.1, smoothing_prior=prior)
+    labels = 0.9 * np.eye(7)[[2, 1]] + 0.1 * prior[[2, 1]]
+    log_probs = tf.nn.log_softmax(logits).numpy()[0]
+    assert float(loss) == pytest.approx(-(labels * log_probs).sum(axis=1).mean(), rel=1e-5)
 
 
 def test_locked_dropout_keeps_one_mask_per_name_and_weight_drop_only_trains():

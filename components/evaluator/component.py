@@ -40,6 +40,18 @@ def nats_per_char(score_signature, names: list[str], batch_size: int = 512) -> f
     return total / max(count, 1)
 
 
+def case_shape(name: str) -> str:
+    """Capitalisation with runs collapsed: U upper, l lower, _ other ("Ul" for "Tyrannosaurus")."""
+    marks = ["U" if c.isupper() else "l" if c.islower() else "_" for c in name]
+    return "".join(m for i, m in enumerate(marks) if i == 0 or m != marks[i - 1])
+
+
+def casing_fit(samples: list[str], train: list[str]) -> float:
+    """Share of samples capitalised like at least one training name."""
+    shapes = {case_shape(name) for name in train}
+    return sum(case_shape(s) in shapes for s in samples) / max(len(samples), 1)
+
+
 def length_distance(generated: list[str], reference: list[str]) -> float:
     """Total-variation distance between the two name-length distributions."""
     a, b = collections.Counter(map(len, generated)), collections.Counter(map(len, reference))
@@ -63,6 +75,7 @@ def evaluate_model(model_dir: str, train: list[str], evaluation: list[str], gate
         "copy_rate": sum(s in train_set for s in samples) / len(samples),
         "validity": len(valid) / len(samples),
         "length_tv_distance": length_distance(samples, evaluation),
+        "casing": casing_fit(samples, train),
         "samples_per_second": len(samples) / seconds,
         "num_eval_names": len(evaluation),
         "generated_lengths": [len(s) for s in samples],
@@ -120,7 +133,7 @@ def NameEvaluator(  # noqa: N802 (TFX component naming)
               "baseline_model_id": baseline_model.id if baseline_model is not None else None}
     with tf.io.gfile.GFile(os.path.join(evaluation.uri, METRICS_FILE), "w") as f:
         json.dump(report, f, indent=1, ensure_ascii=False)
-    for key in ("eval_nats_per_char", "novelty", "validity", "length_tv_distance",
+    for key in ("eval_nats_per_char", "novelty", "validity", "length_tv_distance", "casing",
                 "samples_per_second"):
         evaluation.set_float_custom_property(key, float(candidate[key]))
     blessing.set_int_custom_property("blessed", int(blessed))

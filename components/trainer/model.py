@@ -31,6 +31,7 @@ class NameModel(tf_keras.Model):
     ):
         super().__init__()
         self.vocab_size = vocab_size
+        self.vocabulary = list(vocabulary)
         self.weight_drop = weight_drop
         self.embedding = tf_keras.layers.Embedding(vocab_size, embedding_dim)
         # Case sharing: "A" is "a" plus one learned case vector, at the input and the output.
@@ -202,17 +203,24 @@ def sequence_loss(
     targets: tf.Tensor,
     mask_padding: bool = True,
     label_smoothing: float = 0.0,
+    smoothing_prior: tf.Tensor | None = None,
 ) -> tuple[tf.Tensor, tf.Tensor]:
     """Mean cross-entropy per predicted token and the number of tokens it averages over.
 
     With mask_padding, positions after end-of-name (target PAD) do not count: the loss is
     nats per character, end-of-name included. Without it, padding counts too (the tutorial).
+    Label smoothing spreads its share uniformly, or by smoothing_prior[target] if given.
     """
     if label_smoothing:
         labels = tf.one_hot(targets, tf.shape(logits)[-1])
-        losses = tf_keras.losses.categorical_crossentropy(
-            labels, logits, from_logits=True, label_smoothing=label_smoothing
-        )
+        if smoothing_prior is not None:
+            labels = ((1.0 - label_smoothing) * labels
+                      + label_smoothing * tf.gather(smoothing_prior, targets))
+            losses = tf.nn.softmax_cross_entropy_with_logits(labels=labels, logits=logits)
+        else:
+            losses = tf_keras.losses.categorical_crossentropy(
+                labels, logits, from_logits=True, label_smoothing=label_smoothing
+            )
     else:
         losses = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=targets, logits=logits)
     if mask_padding:
@@ -221,3 +229,18 @@ def sequence_loss(
         weights = tf.ones_like(losses)
     count = tf.reduce_sum(weights)
     return tf.reduce_sum(losses * weights) / tf.maximum(count, 1.0), count
+
+
+def case_smoothing_prior(vocabulary: Sequence[str], vocab_size: int) -> tf.Tensor:
+    """Row t: label smoothing's share for target t, spread over the ids of t's case only.
+
+    Upper-case letters smooth among upper-case letters, everything else (lower case, other
+    characters, end-of-name) among everything else; padding gets none. Uniform smoothing
+    instead teaches the model a little upper case after the first letter.
+    """
+    tokens = [t.decode("utf-8") if isinstance(t, bytes) else t for t in vocabulary]
+    upper = [len(t) == 1 and t.isupper() for t in tokens]
+    upper += [False] * (vocab_size - len(tokens))
+    same = tf.constant([[a == b and j != configs.PAD_ID for j, b in enumerate(upper)]
+                        for a in upper], tf.float32)
+    return same / tf.reduce_sum(same, axis=1, keepdims=True)

@@ -16,7 +16,13 @@ import tf_keras
 from tfx.components.trainer.fn_args_utils import FnArgs
 
 from components.trainer import export
-from components.trainer.model import NameModel, build_model, sequence_loss, shift_right
+from components.trainer.model import (
+    NameModel,
+    build_model,
+    case_smoothing_prior,
+    sequence_loss,
+    shift_right,
+)
 from pipeline import configs
 
 HISTORY_FILE = "history.json"
@@ -117,6 +123,9 @@ class Trainer:
         self.manager = tf.train.CheckpointManager(
             self.checkpoint, os.path.join(run_dir, "checkpoints"), max_to_keep=2
         )
+        self.smoothing_prior = (
+            case_smoothing_prior(model.vocabulary, model.vocab_size)
+            if hp.get("smooth_within_case") and hp["label_smoothing"] else None)
         self.history: list[dict] = []
         signature = [tf.TensorSpec([None, None], tf.int64)]
         self.train_step = tf.function(self._train_step, input_signature=signature,
@@ -127,9 +136,8 @@ class Trainer:
     def _train_step(self, targets: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         with tf.GradientTape() as tape:
             logits = self.model(shift_right(targets), training=True)
-            loss, count = sequence_loss(
-                logits, targets, self.hp["mask_padding"], self.hp["label_smoothing"]
-            )
+            loss, count = sequence_loss(logits, targets, self.hp["mask_padding"],
+                                        self.hp["label_smoothing"], self.smoothing_prior)
         variables = self.model.trainable_variables
         gradients = tape.gradient(loss, variables)
         if self.hp["clip_norm"]:

@@ -28,7 +28,7 @@ from pipeline import configs
 LN2 = math.log(2.0)
 SEEDS = (42, 43, 44)
 COLUMNS = ("eval_nats_per_char", "bits_per_char", "train_seconds", "parameters", "novelty",
-           "copy_rate", "validity", "length_tv_distance")
+           "copy_rate", "validity", "length_tv_distance", "casing")
 
 
 # --- name lists made from data a PyPI package ships (faker, MIT): never stored in git --------
@@ -170,7 +170,7 @@ def neural_run(prepared: Prepared, preset: str, seed: int, overrides: dict, work
         "best_epoch": metrics["best_epoch"],
         "parameters": metrics["parameters"],
         **{k: gate_metrics[k] for k in ("novelty", "copy_rate", "validity",
-                                         "length_tv_distance", "samples_per_second")},
+                                         "length_tv_distance", "casing", "samples_per_second")},
         "eval_curve": [round(r["eval_loss"], 4) for r in history],
         "serving_dir": serving,
     }
@@ -178,7 +178,7 @@ def neural_run(prepared: Prepared, preset: str, seed: int, overrides: dict, work
 
 def sample_metrics(samples: list[str], train: list[str], evaluation: list[str]) -> dict:
     """The gate's sample metrics for names drawn from a count model."""
-    from components.evaluator.component import length_distance
+    from components.evaluator.component import casing_fit, length_distance
 
     train_set = set(train)
     return {
@@ -186,6 +186,7 @@ def sample_metrics(samples: list[str], train: list[str], evaluation: list[str]) 
         "copy_rate": sum(s in train_set for s in samples) / len(samples),
         "validity": sum(0 < len(s) < configs.MAX_NAME_LENGTH for s in samples) / len(samples),
         "length_tv_distance": length_distance(samples, evaluation),
+        "casing": casing_fit(samples, train),
     }
 
 
@@ -351,12 +352,12 @@ def sampling_controls(model_dir: str, train: list[str], evaluation: list[str],
 
 
 def controls_table(result: dict) -> str:
-    lines = ["| control | novelty | copies | validity | distinct | mean length | length TV |",
-             "|---|---|---|---|---|---|---|"]
+    lines = ["| control | novelty | copies | validity | distinct | mean length | length TV "
+             "| casing |", "|---|---|---|---|---|---|---|---|"]
     for label, row in result["rows"].items():
         lines.append(f"| {label} | {row['novelty']:.1%} | {row['copy_rate']:.1%} | "
                      f"{row['validity']:.1%} | {row['distinct']:.1%} | {row['mean_length']:.1f} "
-                     f"| {row['length_tv_distance']:.3f} |")
+                     f"| {row['length_tv_distance']:.3f} | {row['casing']:.1%} |")
     return "\n".join(lines)
 
 
@@ -373,7 +374,7 @@ def _cell(row: dict, key: str, fmt: str) -> str:
 def table(result: dict) -> str:
     """A Markdown table: one row per model."""
     header = ("| model | nats/char | bits/char | train s | params | novelty | copies | validity "
-              "| length TV |\n|---|---|---|---|---|---|---|---|---|")
+              "| length TV | casing |\n|---|---|---|---|---|---|---|---|---|---|")
     lines = [header]
     for label, row in result["rows"].items():
         lines.append("| " + " | ".join([
@@ -381,6 +382,7 @@ def table(result: dict) -> str:
             _cell(row, "train_seconds", ".0f"), f"{int(row['parameters']):,}",
             _cell(row, "novelty", ".1%"), _cell(row, "copy_rate", ".1%"),
             _cell(row, "validity", ".1%"), _cell(row, "length_tv_distance", ".3f"),
+            _cell(row, "casing", ".1%"),
         ]) + " |")
     return "\n".join(lines)
 

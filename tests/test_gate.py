@@ -49,5 +49,5 @@ def test_better_candidate_is_blessed_and_gets_the_next_version(gated_root, dinos
     versions = sorted(int(p.name) for p in (gated_root / "serving" / configs.MODEL_NAME).iterdir()
                       if p.name.isdigit())
     assert versions == [1, 2]
-    for key in ("novelty", "validity", "length_tv_distance", "samples_per_second"):
+    for key in ("novelty", "validity", "length_tv_distance", "casing", "samples_per_second"):
         assert key in report["candidate"]

@@ -56,7 +56,11 @@ def sample_trials(base: dict, space: dict[str, list], count: int, seed: int) -> 
 
 def train_trial(hp: dict, train_ids, eval_ids, vocab_size: int,
                 vocabulary: Sequence[str] = ()) -> dict:
-    """Train one configuration with the Trainer's loop (no export); its best eval loss."""
+    """Train one configuration with the Trainer's loop (no export); its eval loss.
+
+    That is the best epoch's, or the last one's when the preset keeps the last weights
+    (restore_best=False, as the tutorial does).
+    """
     import tensorflow as tf
     import tf_keras
 
@@ -70,7 +74,8 @@ def train_trial(hp: dict, train_ids, eval_ids, vocab_size: int,
         trainer = Trainer(model, hp, math.ceil(len(train_ids) / hp["batch_size"]), run_dir)
         history = trainer.fit(train_ids, eval_ids, tf.summary.create_noop_writer())
     best = min(history, key=lambda r: r["eval_loss"])
-    return {"eval_nats_per_char": best["eval_loss"], "best_epoch": best["epoch"],
+    kept = best if hp.get("restore_best", True) else history[-1]
+    return {"eval_nats_per_char": kept["eval_loss"], "best_epoch": best["epoch"],
             "epochs_trained": len(history), "seconds": time.perf_counter() - started,
             "parameters": int(model.count_params())}
 

@@ -27,6 +27,8 @@ from pipeline import configs
 
 LN2 = math.log(2.0)
 SEEDS = (42, 43, 44)
+BENCH_PRESETS = ("default", "tutorial")
+PRESET_OVERRIDES = {"tutorial": {"restore_best": False}}  # the tutorial keeps its last weights
 COLUMNS = ("eval_nats_per_char", "bits_per_char", "train_seconds", "parameters", "novelty",
            "copy_rate", "validity", "length_tv_distance", "casing")
 
@@ -244,7 +246,7 @@ def bench_dataset(name: str, names: list[str], args: argparse.Namespace, work_di
     result = {"names": len(names), "train_names": len(prepared.train_names),
               "eval_names": len(prepared.eval_names), "rows": {}}
     seeds = SEEDS[:args.seeds]
-    presets = [("default", {}), ("tutorial", {"restore_best": False})]
+    presets = [(preset, PRESET_OVERRIDES.get(preset, {})) for preset in BENCH_PRESETS]
     for preset, overrides in presets:
         if args.quick:
             overrides = dict(overrides, epochs=2)
@@ -301,7 +303,7 @@ def cross_validate(prepared: Prepared, folds: int, presets: list[str], seed: int
     for fold in range(folds):
         held, kept = fold_of == fold, fold_of != fold
         for preset in presets:
-            hp = configs.hyperparameters(preset, seed=seed)
+            hp = configs.hyperparameters(preset, PRESET_OVERRIDES.get(preset), seed=seed)
             outcome = train_trial(hp, ids[kept], ids[held], vocab_size, vocabulary)
             scores[preset].append(outcome["eval_nats_per_char"])
         kneser_ney, _ = ngram.select_kneser_ney([n for n, k in zip(names, kept) if k])
@@ -397,7 +399,8 @@ def run(args: argparse.Namespace) -> int:
     datasets = args.dataset or list(DATASETS)
     started = time.perf_counter()
     if args.cv:
-        result = cross_validate(prepare(dinosaur_names(), work_dir), args.cv, ["default"])
+        result = cross_validate(prepare(dinosaur_names(), work_dir), args.cv,
+                                args.cv_presets or ["default"])
         print(json.dumps({k: result[k] for k in ("mean", "std")}, indent=1))
         _write({"cross_validation": result}, args.json)
         return 0
@@ -453,6 +456,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="also measure top_k/top_p/min_length/no_copy on the default model")
     parser.add_argument("--cv", type=int, metavar="K",
                         help="only K-fold cross-validation of default vs Kneser-Ney on dinos")
+    parser.add_argument("--cv-presets", nargs="+", choices=BENCH_PRESETS, metavar="PRESET",
+                        help="presets in the cross-validation (default: default)")
     parser.add_argument("--controls-model", metavar="DIR",
                         help="only measure the controls of this SavedModel (dinos split)")
     parser.add_argument("--work-dir", default=str(configs.DEFAULT_ROOT / "bench" / "quality"))

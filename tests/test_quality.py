@@ -38,6 +38,8 @@ def test_casing_compares_capitalisation_shapes_with_the_training_names():
         "Ul", "UlUl", "Ul_Ul", "l"]
     train = ["Tyrannosaurus", "Jane Doe"]
     assert casing_fit(["Brontosaurus", "Mary Ann", "KotEtracephale", "rex"], train) == 0.5
+    dinos = ["Tyrannosaurus"] * 200 + ["AetonyxAfromimus"]  # one stray shape in 201 names
+    assert casing_fit(["Brontosaurus", "KotEtracephale"], dinos) == 0.5
 
 
 def test_aggregate_and_table():

@@ -46,10 +46,15 @@ def case_shape(name: str) -> str:
     return "".join(m for i, m in enumerate(marks) if i == 0 or m != marks[i - 1])
 
 
-def casing_fit(samples: list[str], train: list[str]) -> float:
-    """Share of samples capitalised like at least one training name."""
-    shapes = {case_shape(name) for name in train}
-    return sum(case_shape(s) in shapes for s in samples) / max(len(samples), 1)
+def casing_fit(samples: list[str], train: list[str], min_share: float = 0.01) -> float:
+    """Share of samples capitalised like at least min_share of the training names.
+
+    The share keeps a stray training name (dinos has "AetonyxAfromimus") from making its shape
+    look normal.
+    """
+    counts = collections.Counter(case_shape(name) for name in train)
+    common = {shape for shape, n in counts.items() if n >= min_share * len(train)}
+    return sum(case_shape(s) in common for s in samples) / max(len(samples), 1)
 
 
 def length_distance(generated: list[str], reference: list[str]) -> float:

@@ -20,6 +20,7 @@ import sys
 import threading
 import time
 from concurrent import futures
+from typing import NoReturn
 
 import grpc
 import numpy as np
@@ -426,8 +427,8 @@ def model_configs_from(args: argparse.Namespace) -> list:
     return [models.single_model_config(args.model_name, base)]
 
 
-def serve(args: argparse.Namespace) -> int:
-    """Runs until SIGTERM/SIGINT, then drains and returns 0."""
+def serve(args: argparse.Namespace) -> NoReturn:
+    """Runs until SIGTERM/SIGINT, then drains and exits 0."""
     logging.basicConfig(level=logging.INFO, format="namegen serve: %(message)s", stream=sys.stderr)
     if not (math.isfinite(args.min_temperature) and args.min_temperature <= args.max_temperature):
         raise ValueError("--min-temperature must be finite and <= --max-temperature")
@@ -453,5 +454,10 @@ def serve(args: argparse.Namespace) -> int:
     log.info("draining in-flight requests (up to %gs)", args.drain_seconds)
     drained = drain(core, endpoints, args.drain_seconds)
     log.info("stopped%s", "" if drained else " (some requests were still running)")
-    return 0
+    # Everything is drained and flushed; TensorFlow's and gRPC's native threads can abort the
+    # interpreter's own teardown (SIGABRT), so the process leaves without it.
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 

@@ -29,7 +29,10 @@ GATE_ANY = ["--gate", "max_nats_per_char=10", "--gate", "max_regression=100",
 BEAM_FAST = ["--beam-arg=--direct_running_mode=in_memory", "--beam-arg=--direct_num_workers=1"]
 STAGE_SECONDS = 240  # bound on any single wait
 CHAIN_EPOCHS = 20  # tiny epochs take ~0.2 s after the first: room to land a kill mid-training
-LONG_EPOCHS = 30  # the Ctrl-C and full-disk stages: a few seconds of training to interrupt
+# The Ctrl-C and full-disk stages interrupt training: small batches make each epoch ~1 s of
+# train steps (not ~0.2 s), so a signal sent just after an epoch line lands mid-epoch.
+LONG_EPOCHS = 30
+LONG_TRAINING = ("--set", "batch_size=4")
 
 
 class Rig:
@@ -269,14 +272,14 @@ def test_second_run_refuses_and_ctrl_c_saves_a_checkpoint(rig, capsys, tmp_path)
     from pipeline import run_lock
 
     before = model_runs(rig)
-    run = rig.launch(LONG_EPOCHS)  # new epochs: the Trainer runs again, upstream is cached
+    run = rig.launch(LONG_EPOCHS, *LONG_TRAINING)  # the Trainer runs again, upstream is cached
     run.wait_for(lambda: any((d / "checkpoints" / "ckpt-1.index").exists()
                              for d in model_runs(rig) - before), "the first checkpoint")
     (attempt,) = model_runs(rig) - before
 
     # A second run on the same root refuses at once, naming the holder; nothing is touched.
     began = time.monotonic()
-    assert cli.main(rig.args(LONG_EPOCHS)) == 2
+    assert cli.main(rig.args(LONG_EPOCHS, *LONG_TRAINING)) == 2
     err = capsys.readouterr().err
     assert f"another `namegen run` (pid {run.process.pid}" in err
     assert f"is using {rig.pipeline_root}" in err and "--wait" in err
@@ -285,7 +288,9 @@ def test_second_run_refuses_and_ctrl_c_saves_a_checkpoint(rig, capsys, tmp_path)
     with run_lock.run_lock(str(tmp_path / "other-root")):
         pass
 
-    time.sleep(0.3)  # into the second epoch
+    epochs_logged = run.stderr.count("[trainer] epoch ")
+    run.wait_for(lambda: run.stderr.count("[trainer] epoch ") > epochs_logged, "the next epoch")
+    time.sleep(0.2)  # into the following epoch's train steps
     began = time.monotonic()
     os.killpg(run.process.pid, signal.SIGINT)  # Ctrl-C reaches the whole process group
     rc = run.finish(seconds=60)
@@ -304,7 +309,7 @@ def test_disk_full_during_training_stops_with_path_and_cause(rig):
     if rig.pipeline_root not in rig.mounted:
         pytest.skip(f"cannot mount a tmpfs here: {rig.mount_error}")
     before = model_runs(rig)
-    run = rig.launch(LONG_EPOCHS)
+    run = rig.launch(LONG_EPOCHS, *LONG_TRAINING)
     run.wait_for(lambda: model_runs(rig) - before, "the Trainer to start")
     filler = rig.fill(rig.pipeline_root)
     try:
@@ -324,7 +329,7 @@ def test_disk_full_during_push_leaves_nothing_partial_then_rerun_pushes(rig):
         pytest.skip(f"cannot mount a tmpfs here: {rig.mount_error}")
     filler = rig.fill(rig.serving_dir)
     try:
-        run = rig.launch(LONG_EPOCHS)
+        run = rig.launch(LONG_EPOCHS, *LONG_TRAINING)
         rc = run.finish()
     finally:
         filler.unlink()
@@ -342,9 +347,10 @@ def test_disk_full_during_push_leaves_nothing_partial_then_rerun_pushes(rig):
 def test_two_runs_at_once_serialise_with_wait(rig, tmp_path):
     """With --wait the second run queues behind the first, then finds everything done."""
     release = tmp_path / "release"
-    first = rig.launch(LONG_EPOCHS, failpoint="push-before-rename", release=release)
+    first = rig.launch(LONG_EPOCHS, *LONG_TRAINING, failpoint="push-before-rename",
+                       release=release)
     first.wait_for_text("failpoint push-before-rename reached")  # holding the lock, mid-push
-    second = rig.launch(LONG_EPOCHS, "--wait")
+    second = rig.launch(LONG_EPOCHS, *LONG_TRAINING, "--wait")
     second.wait_for_text("waiting for it to finish")
     assert f"(pid {first.process.pid}" in second.stderr
     release.touch()

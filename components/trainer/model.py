@@ -107,9 +107,14 @@ class NameModel(tf_keras.Model):
         return self.dense.bias if self.tied_projection is None else self.tied_bias
 
 
+def decode_tokens(vocabulary: Sequence[str | bytes]) -> list[str]:
+    """Vocabulary entries as text (tft returns bytes)."""
+    return [t.decode("utf-8") if isinstance(t, bytes) else t for t in vocabulary]
+
+
 def case_partners(vocabulary: Sequence[str], vocab_size: int) -> tuple[list[int], list[float]]:
     """For each id: the id of its lower-case partner (itself if none), and 1.0 if it has one."""
-    tokens = [t.decode("utf-8") if isinstance(t, bytes) else t for t in vocabulary]
+    tokens = decode_tokens(vocabulary)
     index = {token: i for i, token in enumerate(tokens)}
     base, shifted = list(range(vocab_size)), [0.0] * vocab_size
     for i, token in enumerate(tokens):
@@ -238,7 +243,7 @@ def case_smoothing_prior(vocabulary: Sequence[str], vocab_size: int) -> tf.Tenso
     characters, end-of-name) among everything else; padding gets none. Uniform smoothing
     instead teaches the model a little upper case after the first letter.
     """
-    tokens = [t.decode("utf-8") if isinstance(t, bytes) else t for t in vocabulary]
+    tokens = decode_tokens(vocabulary)
     upper = [len(t) == 1 and t.isupper() for t in tokens]
     upper += [False] * (vocab_size - len(tokens))
     same = tf.constant([[a == b and j != configs.PAD_ID for j, b in enumerate(upper)]

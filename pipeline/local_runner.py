@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 
+from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 from tfx import v1 as tfx
 from tfx.orchestration.beam.beam_dag_runner import BeamDagRunner
+from tfx.utils import dependency_utils
 
 from pipeline import configs
 from pipeline.pipeline import create_pipeline
@@ -37,9 +41,34 @@ def run(
         validation=validation,
         tune_budget_seconds=tune_budget_seconds,
     )
-    if runner == "local":
-        tfx.orchestration.LocalDagRunner().run(pipeline)
-    elif runner == "beam":
-        BeamDagRunner().run(pipeline)
-    else:
+    if runner not in ("local", "beam"):
         raise ValueError(f"unknown runner {runner!r}: use local or beam")
+    with _no_tfx_sdist_for_direct_runner(pipeline.beam_pipeline_args):
+        if runner == "local":
+            tfx.orchestration.LocalDagRunner().run(pipeline)
+        else:
+            BeamDagRunner().run(pipeline)
+
+
+def uses_direct_runner(beam_pipeline_args: list[str]) -> bool:
+    """True when Beam runs in this process's environment (no --runner, or the DirectRunner)."""
+    runner = PipelineOptions(beam_pipeline_args).view_as(StandardOptions).runner
+    return runner is None or runner.lower() in ("direct", "directrunner")
+
+
+@contextlib.contextmanager
+def _no_tfx_sdist_for_direct_runner(beam_pipeline_args: list[str]) -> Iterator[None]:
+    """Skip TFX's per-component `tfx_ephemeral` sdist when Beam runs here.
+
+    Every Beam executor otherwise builds a 49 MB sdist of TFX in a temp folder it never deletes
+    (about 1 s each), meant for remote workers. The DirectRunner's workers are this process.
+    """
+    if not uses_direct_runner(beam_pipeline_args):
+        yield
+        return
+    build_sdist = dependency_utils.make_beam_dependency_flags
+    dependency_utils.make_beam_dependency_flags = lambda args: args
+    try:
+        yield
+    finally:
+        dependency_utils.make_beam_dependency_flags = build_sdist

@@ -8,7 +8,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
 
 import dataclasses  # noqa: E402
+import tempfile  # noqa: E402
 from pathlib import Path  # noqa: E402
+from unittest import mock  # noqa: E402
 
 import pytest  # noqa: E402
 
@@ -22,6 +24,11 @@ class PipelineRun:
     pipeline_root: Path
     serving_dir: Path
     hyperparameters: dict
+
+    @property
+    def temp_dir(self) -> Path:
+        """The run's tempfile folder, so leftovers can be checked."""
+        return self.pipeline_root.parent / "tmp"
 
     @property
     def model_base(self) -> Path:
@@ -38,8 +45,10 @@ def run_pipeline(data_path, root: Path, hyperparameters: dict, **kwargs) -> Pipe
     from pipeline import local_runner
 
     run = PipelineRun(Path(data_path), root / "pipeline", root / "serving", hyperparameters)
-    local_runner.run(str(run.data_path), str(run.pipeline_root), str(run.serving_dir),
-                     hyperparameters, beam_pipeline_args=configs.BEAM_ARGS_TEST, **kwargs)
+    run.temp_dir.mkdir(parents=True, exist_ok=True)
+    with mock.patch.object(tempfile, "tempdir", str(run.temp_dir)):
+        local_runner.run(str(run.data_path), str(run.pipeline_root), str(run.serving_dir),
+                         hyperparameters, beam_pipeline_args=configs.BEAM_ARGS_TEST, **kwargs)
     return run
 
 

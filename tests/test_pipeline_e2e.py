@@ -37,6 +37,12 @@ def test_pushed_model_has_the_tf_serving_layout(tiny_run):
     assert not [p for p in tiny_run.model_base.iterdir() if p.name.startswith(".incoming")]
 
 
+def test_a_local_run_leaves_no_tfx_sdist_in_the_temp_folder(tiny_run):
+    """Beam runs in-process, so no Beam component builds TFX's 49 MB `tfx_ephemeral` sdist."""
+    assert tiny_run.temp_dir.is_dir()
+    assert not list(tiny_run.temp_dir.rglob("tfx_ephemeral*"))
+
+
 def test_generate_command_prints_names(tiny_run, capsys):
     assert cli.main(["generate", "--model", str(tiny_run.serving_dir), "-n", "5",
                      "--prefix", "Ra", "--json"]) == 0

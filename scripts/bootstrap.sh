@@ -7,7 +7,7 @@ stamp=.venv/.lock-sha256
 want=$(sha256sum requirements.lock pyproject.toml | sha256sum | cut -d' ' -f1)
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then exit 0; fi
 # A full install takes about 3.5 GiB; pip fails part-way ("No space left on device") with less.
-need_mib=4096
+need_mib=${BOOTSTRAP_MIN_FREE_MIB:-4096}
 free_mib=$(df -Pm . | awk 'NR == 2 {print $4}')
 if [ ! -x .venv/bin/python ] && [ "$free_mib" -lt "$need_mib" ]; then
   echo "bootstrap: only $free_mib MiB free on $(df -P . | awk 'NR == 2 {print $6}');" \

@@ -21,6 +21,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 
@@ -247,8 +248,9 @@ def run(package: str, work_dir: str, given: dict | None = None,
         started = time.perf_counter()
         log(f"▶ {task_name} ...")
         log_path = os.path.join(task_dir, "log.txt")
-        with open(log_path, "w") as log_file:
-            done = subprocess.run(command, cwd=configs.PROJECT_ROOT, env=env,
+        # Each task gets its own /tmp, gone afterwards, as a pod's is (TFX leaves a 49 MB sdist).
+        with open(log_path, "w") as log_file, tempfile.TemporaryDirectory() as pod_tmp:
+            done = subprocess.run(command, cwd=configs.PROJECT_ROOT, env=dict(env, TMPDIR=pod_tmp),
                                   stdout=log_file, stderr=subprocess.STDOUT)
         seconds = time.perf_counter() - started
         if done.returncode != 0:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -85,7 +86,8 @@ def test_parameters_are_typed_by_the_spec_and_unknown_ones_refused():
 
 
 @pytest.mark.slow
-def test_run_local_executes_the_package_to_a_pushed_loadable_model(tmp_path, dinos_path):
+def test_run_local_executes_the_package_to_a_pushed_loadable_model(tmp_path, dinos_path,
+                                                                   monkeypatch):
     from namegen.cli import generate_local
     from serving import model_dir
 
@@ -99,6 +101,10 @@ def test_run_local_executes_the_package_to_a_pushed_loadable_model(tmp_path, din
         kubeflow_runner.compile_spec(pipeline_root="gs://unused/root", push_uri=str(serving),
                                      preset="tiny", beam_pipeline_args=configs.BEAM_ARGS_TEST),
         str(package))
+    host_tmp = tmp_path / "host_tmp"
+    host_tmp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(host_tmp))
+    monkeypatch.setenv("TMPDIR", str(host_tmp))
 
     result = kubeflow_local.run(str(package), str(tmp_path / "work"),
                                 {"data_root": str(data_dir), "epochs": "1",
@@ -118,3 +124,4 @@ def test_run_local_executes_the_package_to_a_pushed_loadable_model(tmp_path, din
     assert model_dir.read_metadata(destination)["hyperparameters"]["epochs"] == 1
     names = generate_local(destination, 5, 0)
     assert len(names) == 5 and all(isinstance(row["name"], str) for row in names)
+    assert not list(host_tmp.iterdir()), "each task's /tmp is removed with it, as a pod's"

@@ -18,7 +18,7 @@ from pipeline import configs
 BOS = -1  # context padding before a name; never predicted
 
 
-class _Vocabulary:
+class CharVocabulary:
     """Character ids: 0 end-of-name, 1..V training characters, V+1 out-of-vocabulary."""
 
     def __init__(self, names: Iterable[str]):
@@ -47,13 +47,13 @@ class KneserNey:
         if len(discounts) != order or not all(0.0 < d < 1.0 for d in discounts):
             raise ValueError(f"need {order} discounts in (0, 1), got {discount!r}")
         self.discounts = [float(d) for d in discounts]  # index k: contexts of length k
-        self.vocab: _Vocabulary | None = None
+        self.vocab: CharVocabulary | None = None
         self.tables: list[dict[tuple, np.ndarray]] = []
         self._cache: dict[tuple, np.ndarray] = {}
 
-    def fit(self, names: Sequence[str], vocabulary: _Vocabulary | None = None) -> KneserNey:
+    def fit(self, names: Sequence[str], vocabulary: CharVocabulary | None = None) -> KneserNey:
         """Counts for the highest order, continuation counts for the lower ones."""
-        self.vocab = vocabulary or _Vocabulary(names)
+        self.vocab = vocabulary or CharVocabulary(names)
         size, n = self.vocab.size, self.order
         grams: list[set[tuple]] = [set() for _ in range(n)]  # distinct grams of length k+1
         top: dict[tuple, np.ndarray] = collections.defaultdict(lambda: np.zeros(size))
@@ -136,11 +136,11 @@ class Unigram:
     """The floor: each character (and end-of-name) independent of the others, add-one smoothed."""
 
     def __init__(self) -> None:
-        self.vocab: _Vocabulary | None = None
+        self.vocab: CharVocabulary | None = None
         self.probs = np.zeros(0)
 
     def fit(self, names: Sequence[str]) -> Unigram:
-        self.vocab = _Vocabulary(names)
+        self.vocab = CharVocabulary(names)
         counts = np.ones(self.vocab.size)
         for name in names:
             np.add.at(counts, self.vocab.encode(name), 1.0)
@@ -191,7 +191,7 @@ def _sharpen(probs: np.ndarray, temperature: float, oov: int) -> np.ndarray:
     return probs / probs.sum()
 
 
-def _as_sample(vocab: _Vocabulary, ids: list[int]) -> str:
+def _as_sample(vocab: CharVocabulary, ids: list[int]) -> str:
     """A capped sample is returned 32+ characters long, so validity counts it as invalid."""
     text = vocab.decode(i for i in ids if i != BOS)
     return text + "\u2026" if ids and ids[-1] == -2 else text
@@ -211,7 +211,7 @@ def select_kneser_ney(
     cut = max(1, int(round(len(names) * validation_share)))
     validation = [names[i] for i in order_of[:cut]]
     fit_on = [names[i] for i in order_of[cut:]]
-    vocabulary = _Vocabulary(fit_on)
+    vocabulary = CharVocabulary(fit_on)
     grid = {}
     for order in orders:
         model = KneserNey(order).fit(fit_on, vocabulary)

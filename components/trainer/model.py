@@ -209,23 +209,26 @@ def sequence_loss(
     mask_padding: bool = True,
     label_smoothing: float = 0.0,
     smoothing_prior: tf.Tensor | None = None,
+    soft_targets: tf.Tensor | None = None,
+    soft_weight: float = 0.0,
 ) -> tuple[tf.Tensor, tf.Tensor]:
     """Mean cross-entropy per predicted token and the number of tokens it averages over.
 
     With mask_padding, positions after end-of-name (target PAD) do not count: the loss is
     nats per character, end-of-name included. Without it, padding counts too (the tutorial).
     Label smoothing spreads its share uniformly, or by smoothing_prior[target] if given.
+    soft_targets (a teacher's distributions, like logits) then take soft_weight of the labels.
     """
-    if label_smoothing:
+    teacher = soft_targets is not None and soft_weight
+    if label_smoothing or teacher:
         labels = tf.one_hot(targets, tf.shape(logits)[-1])
-        if smoothing_prior is not None:
-            labels = ((1.0 - label_smoothing) * labels
-                      + label_smoothing * tf.gather(smoothing_prior, targets))
-            losses = tf.nn.softmax_cross_entropy_with_logits(labels=labels, logits=logits)
-        else:
-            losses = tf_keras.losses.categorical_crossentropy(
-                labels, logits, from_logits=True, label_smoothing=label_smoothing
-            )
+        if label_smoothing:
+            spread = (tf.gather(smoothing_prior, targets) if smoothing_prior is not None
+                      else tf.ones_like(labels) / tf.cast(tf.shape(logits)[-1], labels.dtype))
+            labels = (1.0 - label_smoothing) * labels + label_smoothing * spread
+        if teacher:
+            labels = (1.0 - soft_weight) * labels + soft_weight * soft_targets
+        losses = tf.nn.softmax_cross_entropy_with_logits(labels=labels, logits=logits)
     else:
         losses = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=targets, logits=logits)
     if mask_padding:

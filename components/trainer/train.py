@@ -15,7 +15,7 @@ import tensorflow_transform as tft
 import tf_keras
 from tfx.components.trainer.fn_args_utils import FnArgs
 
-from components.trainer import export
+from components.trainer import export, teacher
 from components.trainer.model import (
     NameModel,
     build_model,
@@ -51,6 +51,13 @@ def batches(
 
     Without it, every batch is padded to the split's longest sequence, as the tutorial pads.
     """
+    return [ids[rows, :width] for rows, width in batch_rows(ids, batch_size, rng, bucket)]
+
+
+def batch_rows(
+    ids: np.ndarray, batch_size: int, rng: np.random.Generator | None, bucket: bool
+) -> list[tuple[np.ndarray, int]]:
+    """The rows and padded width of each batch (see `batches`)."""
     order = rng.permutation(len(ids)) if rng is not None else np.arange(len(ids))
     lengths = (ids != configs.PAD_ID).sum(axis=1)
     if bucket:
@@ -62,9 +69,8 @@ def batches(
     result = []
     longest = int(lengths.max()) if len(ids) else ids.shape[1]  # as the tutorial pads (issue 7)
     for start in range(0, len(order), batch_size):
-        rows = ids[order[start:start + batch_size]]
-        width = int(lengths[order[start:start + batch_size]].max()) if bucket else longest
-        result.append(rows[:, :width])
+        rows = order[start:start + batch_size]
+        result.append((rows, int(lengths[rows].max()) if bucket else longest))
     if rng is not None:
         rng.shuffle(result)
     return result
@@ -101,6 +107,9 @@ def decode_names(ids: np.ndarray, tft_output) -> list[str]:
 class Trainer:
     """Trains a NameModel with a tf.function GradientTape step; resumable from checkpoints."""
 
+    STEP_SIGNATURE = [tf.TensorSpec([None, None], tf.int64),  # targets
+                      tf.TensorSpec([None, None, None], tf.float32)]  # teacher's, or empty
+
     def __init__(self, model: NameModel, hp: dict, steps_per_epoch: int, run_dir: str):
         self.model, self.hp, self.run_dir = model, hp, run_dir
         self.optimizer = make_optimizer(hp, steps_per_epoch)
@@ -126,18 +135,30 @@ class Trainer:
         self.smoothing_prior = (
             case_smoothing_prior(model.vocabulary, model.vocab_size)
             if hp.get("smooth_within_case") and hp["label_smoothing"] else None)
+        self.teacher_weight = float(hp.get("ngram_teacher", 0.0))
         self.history: list[dict] = []
-        signature = [tf.TensorSpec([None, None], tf.int64)]
-        self.train_step = tf.function(self._train_step, input_signature=signature,
+        self._no_soft_targets = tf.zeros([0, 0, 0])
+        self.train_step = tf.function(self._train_step, input_signature=self.STEP_SIGNATURE,
                                       reduce_retracing=True)
-        self.eval_step = tf.function(self._eval_step, input_signature=signature,
+        self.eval_step = tf.function(self._eval_step, input_signature=self.STEP_SIGNATURE[:1],
                                      reduce_retracing=True)
 
-    def _train_step(self, targets: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    def step(self, batch: np.ndarray, soft_targets: np.ndarray | None = None
+             ) -> tuple[tf.Tensor, tf.Tensor]:
+        """One update on a batch of id rows (and the n-gram teacher's targets for them)."""
+        if self.teacher_weight and soft_targets is None:
+            raise ValueError("ngram_teacher is on: pass the teacher's targets for the batch")
+        soft = self._no_soft_targets if soft_targets is None else tf.constant(soft_targets)
+        return self.train_step(tf.constant(batch), soft)
+
+    def _train_step(self, targets: tf.Tensor, soft_targets: tf.Tensor
+                    ) -> tuple[tf.Tensor, tf.Tensor]:
+        """One update; soft_targets are the n-gram teacher's (empty when it is off)."""
         with tf.GradientTape() as tape:
             logits = self.model(shift_right(targets), training=True)
             loss, count = sequence_loss(logits, targets, self.hp["mask_padding"],
-                                        self.hp["label_smoothing"], self.smoothing_prior)
+                                        self.hp["label_smoothing"], self.smoothing_prior,
+                                        soft_targets, self.teacher_weight)
         variables = self.model.trainable_variables
         gradients = tape.gradient(loss, variables)
         if self.hp["clip_norm"]:
@@ -202,6 +223,7 @@ class Trainer:
         hp = self.hp
         start_epoch = self.restore()
         stale = start_epoch - int(self.best_epoch.numpy()) if start_epoch else 0
+        soft_targets = self.teacher_targets(train) if self.teacher_weight else None
         for epoch in range(start_epoch, hp["epochs"]):
             if hp["patience"] and stale >= hp["patience"]:
                 log(f"early stop: no eval improvement for {stale} epochs")
@@ -212,11 +234,13 @@ class Trainer:
             total, count, padded = self.partial.numpy().tolist() if skip else (0.0, 0.0, 0)
             first_step = int(self.optimizer.iterations.numpy()) - skip
             try:
-                for index, batch in enumerate(
-                        batches(train, hp["batch_size"], rng, bucket=hp["mask_padding"])):
+                for index, (rows, width) in enumerate(
+                        batch_rows(train, hp["batch_size"], rng, bucket=hp["mask_padding"])):
                     if index < skip:
                         continue  # done before the interrupt; the order is seeded per epoch
-                    loss_sum, n = self.train_step(tf.constant(batch))
+                    batch = train[rows, :width]
+                    loss_sum, n = self.step(batch, None if soft_targets is None
+                                            else soft_targets[rows, :width])
                     total, count = total + float(loss_sum), count + float(n)
                     padded += batch.size
             except KeyboardInterrupt:
@@ -259,6 +283,19 @@ class Trainer:
             for best, current in zip(self.best_weights, self.model.trainable_variables):
                 current.assign(best)
         return self.history
+
+    def teacher_targets(self, train: np.ndarray) -> np.ndarray:
+        """The n-gram teacher's soft targets for the rows of `train` (see teacher.py)."""
+        started = time.perf_counter()
+        soft, info = teacher.ngram_soft_labels(train, self.model.vocabulary,
+                                               self.model.vocab_size, seed=self.hp["seed"])
+        if soft.shape[1] < train.shape[1]:  # unbucketed batches span every column
+            soft = np.pad(soft, [(0, 0), (0, train.shape[1] - soft.shape[1]), (0, 0)])
+        log(f"n-gram teacher: Kneser-Ney n={info['order']} D={info['discount']}, "
+            f"{info['folds']} folds, {info['train_nats_per_char']:.3f} nats/char on train "
+            f"(cross-fitted), weight {self.teacher_weight}, "
+            f"{time.perf_counter() - started:.1f}s")
+        return soft
 
     def _swap_average(self) -> None:
         """Exchange the live weights and their moving average (a no-op without ema_decay)."""

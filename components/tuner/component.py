@@ -29,12 +29,13 @@ SEARCH_SPACE: dict[str, list] = {
     "embedding_dim": [64, 128],
     "dropout": [0.2, 0.3, 0.4],
     "embedding_dropout": [0.1, 0.2, 0.3],
-    "weight_drop": [0.3, 0.5, 0.6, 0.7],
+    "weight_drop": [0.3, 0.4, 0.5, 0.6, 0.7],
     "locked_dropout": [False, True],
     "label_smoothing": [0.0, 0.05, 0.1],
     "learning_rate": [2e-3, 3e-3, 5e-3],
     "weight_decay": [0.0, 1e-2, 5e-2],
     "batch_size": [16, 32, 64],
+    "ngram_teacher": [0.0, 0.3, 0.5, 0.7],
 }
 DEFAULT_BUDGET_SECONDS = 900
 

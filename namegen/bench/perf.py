@@ -219,20 +219,25 @@ class StepContender:
         self.trainer = train.Trainer(self.model, hp, steps, run_dir)
         if jit_compile:
             self.trainer.train_step = tf.function(
-                self.trainer._train_step, input_signature=[tf.TensorSpec([None, None], tf.int64)],
+                self.trainer._train_step, input_signature=train.Trainer.STEP_SIGNATURE,
                 reduce_retracing=True, jit_compile=True)
+        self.soft_targets = (self.trainer.teacher_targets(train_ids)
+                             if self.trainer.teacher_weight else None)
 
     def epoch(self, seed: int, ids: np.ndarray | None = None) -> tuple[float, int]:
-        import tensorflow as tf
 
         from components.trainer import train
 
         ids = self.train_ids if ids is None else ids
+        soft = self.soft_targets
+        if soft is not None and len(ids) != len(self.train_ids):  # bench_scaling tiles train
+            soft = np.tile(soft, (len(ids) // len(self.train_ids), 1, 1))
         rng = np.random.default_rng([self.hp["seed"], seed])
         started, total, padded = time.perf_counter(), 0.0, 0
-        for batch in train.batches(ids, self.hp["batch_size"], rng,
-                                   bucket=self.hp["mask_padding"]):
-            loss_sum, _ = self.trainer.train_step(tf.constant(batch))
+        for rows, width in train.batch_rows(ids, self.hp["batch_size"], rng,
+                                            bucket=self.hp["mask_padding"]):
+            batch = ids[rows, :width]
+            loss_sum, _ = self.trainer.step(batch, None if soft is None else soft[rows, :width])
             total += float(loss_sum)
             padded += batch.size
         return time.perf_counter() - started, padded

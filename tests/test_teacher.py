@@ -1,0 +1,70 @@
+"""The n-gram teacher (`ngram_teacher`): cross-fitted soft targets and their place in the loss."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import tensorflow as tf
+
+from components.baselines.ngram import CharVocabulary, KneserNey
+from components.trainer import teacher, train
+from components.trainer.model import build_model, sequence_loss, shift_right
+from pipeline import configs
+from tests.test_trainer import encode
+
+ALPHABET = "abcdeklmnorstu"
+NAMES = [a + b + c for a in ("ka", "lo", "mu", "tse") for b in ("ra", "do", "bec", "nt")
+         for c in ("s", "us", "on", "a")][:50]
+
+
+def test_each_name_is_taught_by_kneser_ney_fitted_on_the_other_folds_only():
+    ids = encode(NAMES, ALPHABET)
+    vocabulary = list(configs.RESERVED_TOKENS) + list(ALPHABET)
+    vocab_size = len(vocabulary) + configs.NUM_OOV_BUCKETS
+    soft, info = teacher.ngram_soft_labels(ids, vocabulary, vocab_size, seed=3)
+
+    width = max(map(len, NAMES)) + 1
+    assert soft.shape == (len(NAMES), width, vocab_size)
+    real = ids[:, :width] != configs.PAD_ID
+    np.testing.assert_allclose(soft.sum(axis=-1)[real], 1.0, atol=1e-5)
+    assert not soft[~real].any()
+    assert not soft[..., configs.PAD_ID].any()
+
+    fold_of = teacher.cross_fit_folds(len(NAMES), info["folds"], seed=3)
+    chars = CharVocabulary(NAMES)
+    total, count = 0.0, 0
+    for row, name in enumerate(NAMES):
+        others = [n for n, f in zip(NAMES, fold_of) if f != fold_of[row]]
+        kn = KneserNey(info["order"], info["discount"]).fit(others, chars)
+        expected, predictions = kn.log_likelihood(name)
+        taught = np.log(soft[row, np.arange(predictions), ids[row, :predictions]]).sum()
+        assert math.isclose(taught, expected, rel_tol=1e-5)
+        total, count = total - expected, count + predictions
+    assert math.isclose(info["train_nats_per_char"], total / count, rel_tol=1e-6)
+
+
+def test_soft_targets_take_their_weight_of_the_labels():
+    model = build_model(10, configs.hyperparameters("tiny"))
+    targets = tf.constant(encode(["abc", "ba"], "abcdefg")[:, :5])
+    logits = model(shift_right(targets))
+    soft = tf.nn.softmax(tf.random.stateless_normal(logits.shape, seed=[1, 2]))
+    loss, count = sequence_loss(logits, targets, soft_targets=soft, soft_weight=0.3)
+
+    log_probs = tf.nn.log_softmax(logits).numpy()
+    labels = 0.7 * tf.one_hot(targets, 10).numpy() + 0.3 * soft.numpy()
+    mask = targets.numpy() != configs.PAD_ID
+    expected = -(labels * log_probs).sum(axis=-1)[mask].mean()
+    assert count.numpy() == mask.sum() == 7
+    np.testing.assert_allclose(loss.numpy(), expected, rtol=1e-5)
+
+
+def test_the_trainer_trains_with_the_teacher_and_says_so(tmp_path, capsys):
+    hp = configs.hyperparameters("tiny", {"ngram_teacher": 0.5, "epochs": 2})
+    vocabulary = list(configs.RESERVED_TOKENS) + list(ALPHABET)
+    model = build_model(len(vocabulary) + 1, hp, vocabulary)
+    ids = encode(NAMES, ALPHABET)
+    trainer = train.Trainer(model, hp, steps_per_epoch=4, run_dir=str(tmp_path))
+    history = trainer.fit(ids[:40], ids[40:], tf.summary.create_noop_writer())
+    assert len(history) == 2 and history[-1]["train_loss"] < history[0]["train_loss"]
+    assert "n-gram teacher: Kneser-Ney n=" in capsys.readouterr().err

@@ -289,6 +289,12 @@ class Trainer:
         started = time.perf_counter()
         soft, info = teacher.ngram_soft_labels(train, self.model.vocabulary,
                                                self.model.vocab_size, seed=self.hp["seed"])
+        if self.hp.get("smooth_within_case"):  # the teacher, too, stays in the target's case
+            same_case = case_smoothing_prior(self.model.vocabulary,
+                                             self.model.vocab_size).numpy() > 0
+            soft *= same_case[train[:, :soft.shape[1]]]
+            total = soft.sum(axis=-1, keepdims=True)
+            soft = np.divide(soft, total, out=np.zeros_like(soft), where=total > 0)
         if soft.shape[1] < train.shape[1]:  # unbucketed batches span every column
             soft = np.pad(soft, [(0, 0), (0, train.shape[1] - soft.shape[1]), (0, 0)])
         log(f"n-gram teacher: Kneser-Ney n={info['order']} D={info['discount']}, "

@@ -68,3 +68,23 @@ def test_the_trainer_trains_with_the_teacher_and_says_so(tmp_path, capsys):
     history = trainer.fit(ids[:40], ids[40:], tf.summary.create_noop_writer())
     assert len(history) == 2 and history[-1]["train_loss"] < history[0]["train_loss"]
     assert "n-gram teacher: Kneser-Ney n=" in capsys.readouterr().err
+
+
+def test_the_teacher_stays_within_the_targets_case_with_smooth_within_case(tmp_path):
+    names = [name.capitalize() for name in NAMES]
+    alphabet = "KLMT" + ALPHABET
+    vocabulary = list(configs.RESERVED_TOKENS) + list(alphabet)
+    ids = encode(names, alphabet)
+    upper = [vocabulary.index(c) for c in "KLMT"]
+    mid_name = (ids != configs.PAD_ID) & (np.arange(ids.shape[1]) > 0)
+
+    def upper_case_mass_mid_name(within_case: bool) -> float:
+        hp = configs.hyperparameters("tiny", {"ngram_teacher": 0.5,
+                                              "smooth_within_case": within_case})
+        model = build_model(len(vocabulary) + 1, hp, vocabulary)
+        soft = train.Trainer(model, hp, 4, str(tmp_path)).teacher_targets(ids)
+        np.testing.assert_allclose(soft.sum(axis=-1)[ids != configs.PAD_ID], 1.0, atol=1e-5)
+        return float(soft[..., upper].sum(axis=-1)[mid_name].max())
+
+    assert upper_case_mass_mid_name(False) > 0.01
+    assert upper_case_mass_mid_name(True) == 0.0

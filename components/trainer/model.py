@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
 import tensorflow as tf
 import tf_keras
 
@@ -110,6 +111,14 @@ class NameModel(tf_keras.Model):
 def decode_tokens(vocabulary: Sequence[str | bytes]) -> list[str]:
     """Vocabulary entries as text (tft returns bytes)."""
     return [t.decode("utf-8") if isinstance(t, bytes) else t for t in vocabulary]
+
+
+def decode_ids(ids: np.ndarray, vocabulary: Sequence[str | bytes]) -> list[str]:
+    """Id sequences back to the names they encode (special tokens and OOV dropped)."""
+    reserved = len(configs.RESERVED_TOKENS)
+    table = np.array(["" if i < reserved else t for i, t in enumerate(decode_tokens(vocabulary))]
+                     + [""] * configs.NUM_OOV_BUCKETS, dtype=object)
+    return ["".join(table[row]) for row in ids]
 
 
 def case_partners(vocabulary: Sequence[str], vocab_size: int) -> tuple[list[int], list[float]]:

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from components.baselines.ngram import BOS, CharVocabulary, KneserNey, select_kneser_ney
-from components.trainer.model import decode_tokens
+from components.trainer.model import decode_ids, decode_tokens
 from pipeline import configs
 
 FOLDS = 5
@@ -33,15 +33,12 @@ def ngram_soft_labels(
     Positions after end-of-name are zeros. Order and discount are chosen on a slice of the
     names (`select_kneser_ney`), then one teacher per fold is fitted on the other folds.
     """
-    tokens = decode_tokens(vocabulary)
-    reserved = len(configs.RESERVED_TOKENS)
-    table = np.array(["" if i < reserved else t for i, t in enumerate(tokens)]
-                     + [""] * (vocab_size - len(tokens)), dtype=object)
-    names = ["".join(table[row]) for row in ids]
+    names = decode_ids(ids, vocabulary)
     chars = CharVocabulary(names)
     to_model = np.full(chars.size, vocab_size - 1)  # the teacher's OOV slot -> the model's OOV
     to_model[0] = configs.EON_ID
-    model_id = {token: i for i, token in enumerate(tokens) if i >= reserved}
+    model_id = {token: i for i, token in enumerate(decode_tokens(vocabulary))
+                if i >= len(configs.RESERVED_TOKENS)}
     for char, index in chars.index.items():
         to_model[index] = model_id[char]
     _, chosen = select_kneser_ney(names, seed=seed)

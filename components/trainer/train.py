@@ -20,6 +20,7 @@ from components.trainer.model import (
     NameModel,
     build_model,
     case_smoothing_prior,
+    decode_ids,
     sequence_loss,
     shift_right,
 )
@@ -97,11 +98,7 @@ def make_optimizer(hp: dict, steps_per_epoch: int) -> tf_keras.optimizers.Optimi
 
 def decode_names(ids: np.ndarray, tft_output) -> list[str]:
     """Id sequences back to the names they encode (special tokens dropped)."""
-    vocabulary = [t.decode("utf-8") if isinstance(t, bytes) else t
-                  for t in tft_output.vocabulary_by_name(configs.VOCAB_NAME)]
-    table = np.array([t if i >= len(configs.RESERVED_TOKENS) else "" for i, t in
-                      enumerate(vocabulary)] + [""] * configs.NUM_OOV_BUCKETS, dtype=object)
-    return ["".join(table[row]) for row in ids]
+    return decode_ids(ids, tft_output.vocabulary_by_name(configs.VOCAB_NAME))
 
 
 class Trainer:

@@ -26,7 +26,7 @@ HYPERPARAMETERS_FILE = "hyperparameters.json"  # the one file the Trainer reads
 # Levers that measured as mattering on the dinosaur list (docs/QUALITY.md), with their ranges.
 SEARCH_SPACE: dict[str, list] = {
     "rnn_units": [256, 384, 512],
-    "embedding_dim": [64, 128],
+    "embedding_dim": [64, 128, 256],
     "dropout": [0.2, 0.3, 0.4],
     "embedding_dropout": [0.1, 0.2, 0.3],
     "weight_drop": [0.3, 0.4, 0.5, 0.6, 0.7],

@@ -225,7 +225,6 @@ class StepContender:
                              if self.trainer.teacher_weight else None)
 
     def epoch(self, seed: int, ids: np.ndarray | None = None) -> tuple[float, int]:
-
         from components.trainer import train
 
         ids = self.train_ids if ids is None else ids

@@ -455,7 +455,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--controls", action="store_true",
                         help="also measure top_k/top_p/min_length/no_copy on the default model")
     parser.add_argument("--cv", type=int, metavar="K",
-                        help="only K-fold cross-validation of default vs Kneser-Ney on dinos")
+                        help="only K-fold cross-validation on dinos: --cv-presets and Kneser-Ney")
     parser.add_argument("--cv-presets", nargs="+", choices=BENCH_PRESETS, metavar="PRESET",
                         help="presets in the cross-validation (default: default)")
     parser.add_argument("--controls-model", metavar="DIR",

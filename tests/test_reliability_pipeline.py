@@ -189,9 +189,8 @@ def test_kill_9_at_each_component_then_rerun_finishes(rig):
     epochs = CHAIN_EPOCHS
 
     # 1. ExampleGen
-    run = rig.launch(epochs)
-    run.wait_for_text("▶ FileBasedExampleGen")
-    time.sleep(0.5)
+    run = rig.launch(epochs, failpoint="example-gen")  # ExampleGen takes under a second
+    run.wait_for_text("failpoint example-gen reached")
     run.kill()
     assert rig.versions() == []
 

@@ -14,6 +14,7 @@ from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import proto_utils
 
 from pipeline import configs
+from pipeline.failpoints import failpoint
 
 BOM = "\ufeff"
 KEPT, BLANK, TOO_LONG = "kept", "blank", "too_long"
@@ -87,6 +88,7 @@ class Executor(BaseExampleGenExecutor):
         return _NamesToExample
 
     def Do(self, input_dict, output_dict, exec_properties) -> None:  # noqa: N802
+        failpoint("example-gen")
         counts = self._scan_inputs(exec_properties)
         logging.info(
             "ExampleGen: %d lines, %d names kept (%d distinct), dropped %d blank and %d longer "

@@ -14,24 +14,9 @@ from tfx.proto import pusher_pb2
 from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import io_utils, proto_utils
 
+from pipeline.failpoints import failpoint
+
 SOURCE_MARKER = os.path.join("assets.extra", "pushed_from.txt")
-FAILPOINT_ENV = "NAMEGEN_FAILPOINT"  # fault-injection tests: pause at a named point (below)
-
-
-def failpoint(name: str, seconds: float = 300.0) -> None:
-    """Pauses here (bounded) when NAMEGEN_FAILPOINT names this point, so a test can kill -9
-    the run at an exact step of a push; the pause ends early once the file that
-    NAMEGEN_FAILPOINT_RELEASE names exists. A no-op otherwise."""
-    if os.environ.get(FAILPOINT_ENV) != name:
-        return
-    import sys
-    import time
-
-    print(f"namegen: failpoint {name} reached (pid {os.getpid()})", file=sys.stderr, flush=True)
-    release = os.environ.get(FAILPOINT_ENV + "_RELEASE")
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline and not (release and os.path.exists(release)):
-        time.sleep(0.1)
 
 
 def numeric_versions(base: str) -> list[int]:

@@ -205,9 +205,9 @@ def test_kill_9_at_each_component_then_rerun_finishes(rig):
 
     # 3. Trainer, mid-epoch: after the first epoch's checkpoint, before the second's
     run = rig.launch(epochs)
-    run.wait_for(lambda: any(model_runs(rig)) and any(
-        (d / "checkpoints" / "ckpt-1.index").exists() for d in model_runs(rig)),
-        "the Trainer's first checkpoint")
+    # The epoch line comes after the checkpoint is committed (its state file written too);
+    # ckpt-1.index alone appears a moment earlier, and a kill there leaves nothing to resume.
+    run.wait_for_text(f"[trainer] epoch   1/{epochs}")
     run.kill()
     assert "(Transform) was left RUNNING by a run that died" in run.stderr
     assert "✓ Transform" in run.stderr

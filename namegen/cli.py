@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import math
 import os
 import sys
 import time
@@ -234,12 +233,11 @@ def generate_local(model: str, n: int, seed: int = 0, **controls) -> list[dict]:
     """n names from a local SavedModel; controls are serving_default inputs (prefix, ...)."""
     import tensorflow as tf
 
-    from components.trainer.export import generation_request
-    from serving import model_dir
+    from serving import contract, model_dir
 
     loaded = tf.saved_model.load(str(model_dir.resolve(model)))
-    outputs = loaded.signatures["serving_default"](
-        **generation_request(n, seeds=list(range(seed, seed + n)), **controls)
+    outputs = loaded.signatures[contract.GENERATE_SIGNATURE](
+        **contract.generation_request(n, seeds=list(range(seed, seed + n)), **controls)
     )
     return [
         {"name": name.decode("utf-8"), "log_prob": float(lp), "length": int(length)}
@@ -251,21 +249,12 @@ def generate_local(model: str, n: int, seed: int = 0, **controls) -> list[dict]:
 def score_local(model: str, names: list[str], batch_size: int = 512) -> dict:
     import tensorflow as tf
 
-    from serving import model_dir
+    from serving import contract, model_dir
 
-    loaded = tf.saved_model.load(str(model_dir.resolve(model)))
-    total, count = 0.0, 0
-    for start in range(0, len(names), batch_size):
-        out = loaded.signatures["score"](name=tf.constant(names[start:start + batch_size]))
-        total += float(-out["log_likelihood"].numpy().astype("float64").sum())
-        count += int(out["num_predictions"].numpy().sum())
-    return score_result(total, count, len(names))
-
-
-def score_result(total_nats: float, count: int, num_names: int) -> dict:
-    nats = total_nats / max(count, 1)
-    return {"names": num_names, "predictions": count, "nats_per_char": nats,
-            "bits_per_char": nats / math.log(2)}
+    score = tf.saved_model.load(str(model_dir.resolve(model))).signatures[contract.SCORE_SIGNATURE]
+    return contract.summarize_scores(
+        score(**{contract.SCORE_INPUT: tf.constant(names[start:start + batch_size])})
+        for start in range(0, len(names), batch_size))
 
 
 def read_names(path: str) -> list[str]:

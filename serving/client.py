@@ -12,9 +12,9 @@ import time
 from urllib.parse import urlsplit
 
 import grpc
-import numpy as np
 
 from pipeline import configs
+from serving import contract
 from serving.errors import ServingError
 
 SCORE_BATCH = 512  # names per score request (under the server's default --max-rows)
@@ -44,32 +44,24 @@ class Client:
     def generate(self, prefix: str, n: int, temperature: float, seed: int,
                  max_length: int = configs.MAX_NAME_LENGTH, **controls) -> list[dict]:
         """n names, row i with seed + i; sampling controls not given are neutral (off)."""
-        from components.trainer.export import GENERATION_INPUTS
-
         given = dict(controls, prefix=prefix, temperature=temperature, max_length=max_length)
-        unknown = set(given) - set(GENERATION_INPUTS)
+        unknown = set(given) - set(contract.GENERATION_INPUTS)
         if unknown:
             raise TypeError(f"unknown generation inputs: {sorted(unknown)}")
-        columns = {key: [given.get(key, neutral)] * n
-                   for key, (_, neutral) in GENERATION_INPUTS.items()}
-        columns["seed"] = [seed + i for i in range(n)]
-        out = self.predict(columns)
+        out = self.predict(contract.generation_columns(n, [seed + i for i in range(n)], **given))
         return [{"name": name, "log_prob": float(log_prob), "length": int(length)}
                 for name, log_prob, length in zip(out["name"], out["log_prob"], out["length"])]
 
     def score(self, names: list[str], batch_size: int = SCORE_BATCH) -> dict:
         """Mean nats (and bits) per character over names, end-of-name included."""
-        from namegen.cli import score_result
-
-        total, count = 0.0, 0
-        for start in range(0, len(names), batch_size):
-            out = self.predict({"name": names[start:start + batch_size]}, "score")
-            total -= float(np.sum(np.asarray(out["log_likelihood"], np.float64)))
-            count += int(np.sum(out["num_predictions"]))
-        return score_result(total, count, len(names))
+        return contract.summarize_scores(
+            self.predict({contract.SCORE_INPUT: names[start:start + batch_size]},
+                         contract.SCORE_SIGNATURE)
+            for start in range(0, len(names), batch_size))
 
     # --- TF Serving calls ---------------------------------------------------------------------
-    def predict(self, columns: dict[str, list], signature_name: str = "serving_default") -> dict:
+    def predict(self, columns: dict[str, list],
+                signature_name: str = contract.GENERATE_SIGNATURE) -> dict:
         """Columnar inputs -> output lists (strings decoded as UTF-8)."""
         if self.scheme == "http":
             body = {"signature_name": signature_name, "inputs": columns}
@@ -162,11 +154,9 @@ class Client:
 
         request = predict_pb2.PredictRequest()
         self._fill_spec(request.model_spec, signature_name)
-        from components.trainer.export import GENERATION_INPUTS
-
-        dtypes = dict({"name": tf.string}, **{k: d for k, (d, _) in GENERATION_INPUTS.items()})
         for name, values in columns.items():
-            request.inputs[name].CopyFrom(tf.make_tensor_proto(values, dtypes.get(name)))
+            request.inputs[name].CopyFrom(
+                tf.make_tensor_proto(values, contract.INPUT_DTYPES.get(name)))
         response = self._grpc_call("predict", "Predict", request)
         outputs = {}
         for name, proto in response.outputs.items():

@@ -6,7 +6,9 @@ import json
 import os
 from pathlib import Path
 
-METADATA_FILE = os.path.join("assets.extra", "namegen.json")
+from serving import contract
+
+METADATA_FILE = os.path.join(contract.ASSETS_EXTRA, contract.METADATA_FILE_NAME)
 
 
 def versions(model_base: str | os.PathLike) -> list[int]:

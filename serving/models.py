@@ -23,12 +23,13 @@ from tensorflow.core.protobuf import meta_graph_pb2, saved_model_pb2
 from tensorflow_serving.apis import get_model_status_pb2, prediction_log_pb2
 from tensorflow_serving.config import model_server_config_pb2
 
+from serving import contract
 from serving.errors import ServingError, code_from_value
 
 log = logging.getLogger("namegen.serve")
 
-DEFAULT_SIGNATURE = "serving_default"
-WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")
+DEFAULT_SIGNATURE = contract.GENERATE_SIGNATURE
+WARMUP_FILE = os.path.join(contract.ASSETS_EXTRA, contract.WARMUP_FILE_NAME)
 State = get_model_status_pb2.ModelVersionStatus.State
 
 

@@ -34,10 +34,10 @@ from tensorflow_serving.apis import (
 )
 
 from pipeline import configs
-from serving import json_tensor
+from serving import contract, json_tensor
 from serving.errors import ServingError
 from serving.limits import Admission, Limits
-from serving.models import DEFAULT_SIGNATURE, ModelManager, Servable, read_warmup_requests
+from serving.models import ModelManager, Servable, read_warmup_requests
 
 log = logging.getLogger("namegen.serve")
 
@@ -345,7 +345,7 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
             response = predict_pb2.PredictResponse()
             response.model_spec.name = servable.name
             response.model_spec.version.value = servable.version
-            response.model_spec.signature_name = spec.signature_name or DEFAULT_SIGNATURE
+            response.model_spec.signature_name = spec.signature_name or contract.GENERATE_SIGNATURE
             for name, array in outputs.items():
                 response.outputs[name].CopyFrom(tf.make_tensor_proto(array))
             return response

@@ -1,6 +1,6 @@
 """TF Serving warmup: `assets.extra/tf_serving_warmup_requests`, a TFRecord of PredictionLogs.
 
-The export writes it (`extra_assets={WARMUP_FILE_NAME: warmup_requests()}`); TF Serving
+The export writes it (`contract.WARMUP_FILE_NAME`, from `warmup_requests()`); TF Serving
 replays it with `--enable_model_warmup` before a version takes traffic, and so does
 `namegen serve --enable-model-warmup`. One request per batch size traces each shape path.
 """
@@ -15,8 +15,8 @@ import tensorflow as tf
 from tensorflow_serving.apis import predict_pb2, prediction_log_pb2
 
 from pipeline import configs
+from serving import contract
 
-WARMUP_FILE_NAME = "tf_serving_warmup_requests"  # under assets.extra/
 WARMUP_BATCH_SIZES = (1, 32, 256)
 
 
@@ -24,15 +24,14 @@ def warmup_requests(model_name: str = configs.MODEL_NAME,
                     batch_sizes: Sequence[int] = WARMUP_BATCH_SIZES,
                     score_names: Sequence[str] = ("",)) -> bytes:
     """The bytes of the warmup TFRecord: serving_default at each batch size, then score."""
-    from components.trainer.export import generation_request
-
     logs = []
     for size in batch_sizes:
-        inputs = generation_request(size, seeds=list(range(size)), temperature=0.8)
-        logs.append(_predict_log(model_name, "serving_default", inputs))
-    logs.append(_predict_log(model_name, "score", {"name": tf.constant(list(score_names))}))
+        inputs = contract.generation_columns(size, seeds=list(range(size)), temperature=0.8)
+        logs.append(_predict_log(model_name, contract.GENERATE_SIGNATURE, inputs))
+    logs.append(_predict_log(model_name, contract.SCORE_SIGNATURE,
+                             {contract.SCORE_INPUT: list(score_names)}))
     with tempfile.TemporaryDirectory() as folder:
-        path = os.path.join(folder, WARMUP_FILE_NAME)
+        path = os.path.join(folder, contract.WARMUP_FILE_NAME)
         with tf.io.TFRecordWriter(path) as writer:
             for log in logs:
                 writer.write(log.SerializeToString())
@@ -41,11 +40,12 @@ def warmup_requests(model_name: str = configs.MODEL_NAME,
 
 
 def _predict_log(model_name: str, signature_name: str,
-                 inputs: dict[str, tf.Tensor]) -> prediction_log_pb2.PredictionLog:
+                 columns: dict[str, list]) -> prediction_log_pb2.PredictionLog:
     request = predict_pb2.PredictRequest()
     request.model_spec.name = model_name
     request.model_spec.signature_name = signature_name
-    for name, tensor in inputs.items():
-        request.inputs[name].CopyFrom(tf.make_tensor_proto(tensor))
+    for name, values in columns.items():
+        request.inputs[name].CopyFrom(
+            tf.make_tensor_proto(values, contract.INPUT_DTYPES[name], shape=[len(values)]))
     return prediction_log_pb2.PredictionLog(
         predict_log=prediction_log_pb2.PredictLog(request=request))

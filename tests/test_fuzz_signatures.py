@@ -225,7 +225,7 @@ def test_invalid_utf8_found_by_the_fuzzer_is_invalid_argument(model):
     for names in ([b"\x00" * 32 + b"\xc0"], [b"\x00" * 32 + b"\x80"]):
         with pytest.raises(tf.errors.InvalidArgumentError):
             score(name=tf.constant(names, tf.string))
-    from components.trainer.export import generation_request
+    from serving.contract import generation_request
 
     request = generation_request(1, seeds=[0])
     request["prefix"] = tf.constant([b"\xc0" * 33], tf.string)

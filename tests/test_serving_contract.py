@@ -126,8 +126,8 @@ def test_same_outputs_as_the_saved_model(server, tiny_model):
     """Both protocols return exactly what tf.saved_model.load gives for the same seeds."""
     import tensorflow as tf
 
-    from components.trainer.export import generation_request
     from serving.client import Client
+    from serving.contract import generation_request
 
     loaded = tf.saved_model.load(str(tiny_model))
     for prefix, temperature, extra in [("", 0.8, {}), ("Ra", 1.3, {"top_k": 5}),

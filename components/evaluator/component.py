@@ -12,32 +12,29 @@ import json
 import os
 import time
 
-import numpy as np
 import tensorflow as tf
 from tfx import v1 as tfx
 from tfx.types.standard_artifacts import Examples, Model, ModelBlessing, ModelEvaluation
 from tfx.utils import path_utils
 
 from components.example_gen.executor import read_split
-from components.trainer.export import generation_request
 from pipeline import configs
+from serving import contract
 
 METRICS_FILE = "metrics.json"
 REPORT_TEMPERATURES = (0.2, 0.7, 1.0)
 
 
 def sample(signature, n: int, temperature: float, seed: int) -> list[str]:
-    request = generation_request(n, seeds=list(range(seed, seed + n)), temperature=temperature)
+    request = contract.generation_request(n, seeds=list(range(seed, seed + n)),
+                                          temperature=temperature)
     return [name.decode("utf-8") for name in signature(**request)["name"].numpy()]
 
 
 def nats_per_char(score_signature, names: list[str], batch_size: int = 512) -> float:
-    total, count = 0.0, 0
-    for start in range(0, len(names), batch_size):
-        out = score_signature(name=tf.constant(names[start:start + batch_size]))
-        total -= float(out["log_likelihood"].numpy().astype(np.float64).sum())
-        count += int(out["num_predictions"].numpy().sum())
-    return total / max(count, 1)
+    return contract.summarize_scores(
+        score_signature(**{contract.SCORE_INPUT: tf.constant(names[start:start + batch_size])})
+        for start in range(0, len(names), batch_size))["nats_per_char"]
 
 
 def case_shape(name: str) -> str:
@@ -67,7 +64,7 @@ def length_distance(generated: list[str], reference: list[str]) -> float:
 def evaluate_model(model_dir: str, train: list[str], evaluation: list[str], gate: dict) -> dict:
     """Every gate metric for one SavedModel."""
     loaded = tf.saved_model.load(model_dir)
-    generate = loaded.signatures["serving_default"]
+    generate = loaded.signatures[contract.GENERATE_SIGNATURE]
     sample(generate, 8, 1.0, 0)  # warm up before timing
     started = time.perf_counter()
     samples = sample(generate, gate["num_samples"], gate["sample_temperature"], gate["sample_seed"])
@@ -75,7 +72,8 @@ def evaluate_model(model_dir: str, train: list[str], evaluation: list[str], gate
     train_set = set(train)
     valid = [s for s in samples if 0 < len(s) < configs.MAX_NAME_LENGTH]
     return {
-        "eval_nats_per_char": nats_per_char(loaded.signatures["score"], evaluation),
+        "eval_nats_per_char": nats_per_char(loaded.signatures[contract.SCORE_SIGNATURE],
+                                            evaluation),
         "novelty": sum(s not in train_set for s in samples) / len(samples),
         "copy_rate": sum(s in train_set for s in samples) / len(samples),
         "validity": len(valid) / len(samples),

@@ -9,11 +9,11 @@ import tensorflow as tf
 
 from components.trainer.model import NameModel
 from pipeline import configs
+from serving import contract, warmup
 
 MAX_RETRIES = 10  # no_copy: resampling attempts per row before giving up
 _RETRY_STRIDE = 0x5DEECE66D  # seed offset per retry
 _HASH_BUCKETS = 2**62  # fingerprint space for the training-name set
-METADATA_FILE = "namegen.json"  # in assets.extra: vocabulary, tokens, lengths, preset, metrics
 
 _GOLDEN = tf.constant(0x9E3779B97F4A7C15, tf.uint64)
 _MIX1 = tf.constant(0xBF58476D1CE4E5B9, tf.uint64)
@@ -28,33 +28,6 @@ def uniform_per_row(seed: tf.Tensor, step: tf.Tensor) -> tf.Tensor:
     x = tf.bitwise.bitwise_xor(x, tf.bitwise.right_shift(x, tf.constant(31, tf.uint64)))
     top53 = tf.cast(tf.bitwise.right_shift(x, tf.constant(11, tf.uint64)), tf.float64)
     return tf.cast(top53 * (2.0**-53), tf.float32)
-
-
-# The serving_default inputs, their dtypes and the neutral values that switch controls off.
-GENERATION_INPUTS: dict[str, tuple[tf.DType, object]] = {
-    "prefix": (tf.string, ""),
-    "temperature": (tf.float32, 1.0),
-    "seed": (tf.int64, 0),
-    "max_length": (tf.int32, configs.MAX_NAME_LENGTH),
-    "top_k": (tf.int32, 0),
-    "top_p": (tf.float32, 1.0),
-    "min_length": (tf.int32, 0),
-    "no_copy": (tf.bool, False),
-}
-
-
-def generation_request(n: int, seeds: list[int] | None = None, **values) -> dict[str, tf.Tensor]:
-    """Tensors for n rows of serving_default; scalars are repeated, lists used as given."""
-    unknown = set(values) - set(GENERATION_INPUTS)
-    if unknown:
-        raise ValueError(f"unknown generation inputs {sorted(unknown)}")
-    if seeds is not None:
-        values["seed"] = list(seeds)
-    request = {}
-    for key, (dtype, neutral) in GENERATION_INPUTS.items():
-        value = values.get(key, neutral)
-        request[key] = tf.constant(value if isinstance(value, list) else [value] * n, dtype)
-    return request
 
 
 def _max_or_zero(values: tf.Tensor) -> tf.Tensor:
@@ -167,7 +140,7 @@ class NameGenerator(tf.Module):
             return tf.identity(ids), tf.identity(lengths)
 
     # --- signatures -----------------------------------------------------------------------
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="name")])
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=contract.SCORE_INPUT)])
     def score(self, name: tf.Tensor) -> dict[str, tf.Tensor]:
         """Log-likelihood of each name (end-of-name included) under the model."""
         targets, lengths = self._encode(name, "name", allow_unknown=True)
@@ -191,18 +164,8 @@ class NameGenerator(tf.Module):
             "nats_per_char": -total / tf.cast(count, tf.float32),
         }
 
-    @tf.function(
-        input_signature=[
-            tf.TensorSpec([None], tf.string, name="prefix"),
-            tf.TensorSpec([None], tf.float32, name="temperature"),
-            tf.TensorSpec([None], tf.int64, name="seed"),
-            tf.TensorSpec([None], tf.int32, name="max_length"),
-            tf.TensorSpec([None], tf.int32, name="top_k"),
-            tf.TensorSpec([None], tf.float32, name="top_p"),
-            tf.TensorSpec([None], tf.int32, name="min_length"),
-            tf.TensorSpec([None], tf.bool, name="no_copy"),
-        ]
-    )
+    @tf.function(input_signature=[tf.TensorSpec([None], dtype, name=key)
+                                  for key, (dtype, _) in contract.GENERATION_INPUTS.items()])
     def generate(self, prefix, temperature, seed, max_length, top_k, top_p, min_length, no_copy):
         """Sample one name per row; the same inputs in a row give the same name in any batch.
 
@@ -349,11 +312,11 @@ def export(
     generator = NameGenerator(model, tft_output.transform_features_layer(), vocabulary,
                               training_names)
     signatures = {
-        "serving_default": generator.generate.get_concrete_function(),
-        "score": generator.score.get_concrete_function(),
+        contract.GENERATE_SIGNATURE: generator.generate.get_concrete_function(),
+        contract.SCORE_SIGNATURE: generator.score.get_concrete_function(),
     }
     tf.saved_model.save(generator, path, signatures=signatures)
-    extra = os.path.join(path, "assets.extra")
+    extra = os.path.join(path, contract.ASSETS_EXTRA)
     tf.io.gfile.makedirs(extra)
     described = dict(
         metadata,
@@ -367,10 +330,9 @@ def export(
         training_name_set={"names": len(set(training_names)),
                            "bytes": int(generator.training_fingerprints.numpy().nbytes)},
     )
-    with tf.io.gfile.GFile(os.path.join(extra, METADATA_FILE), "w") as f:
+    with tf.io.gfile.GFile(os.path.join(extra, contract.METADATA_FILE_NAME), "w") as f:
         f.write(json.dumps(described, indent=2, ensure_ascii=False))
-    from serving import warmup  # TF Serving replays these before a version takes traffic
-
-    with tf.io.gfile.GFile(os.path.join(extra, warmup.WARMUP_FILE_NAME), "wb") as f:
+    # TF Serving replays these before a version takes traffic
+    with tf.io.gfile.GFile(os.path.join(extra, contract.WARMUP_FILE_NAME), "wb") as f:
         f.write(warmup.warmup_requests())
     return generator

@@ -333,9 +333,9 @@ def percentile(values: list[float], q: float) -> float:
 
 def call_generate(signature, batch: int, seed: int, **controls) -> tuple[float, int, int]:
     """One serving_default call; returns (seconds, loop steps, predicted chars)."""
-    from components.trainer.export import generation_request
+    from serving import contract
 
-    request = generation_request(batch, seeds=list(range(seed, seed + batch)), **controls)
+    request = contract.generation_request(batch, seeds=list(range(seed, seed + batch)), **controls)
     started = time.perf_counter()
     outputs = signature(**request)
     lengths = outputs["length"].numpy()
@@ -703,7 +703,10 @@ def run(args: argparse.Namespace) -> int:
     export.export(ours.model, tft_output, str(work / "model"), {"hyperparameters": hp},
                   training_names=names)
     loaded = tf.saved_model.load(str(work / "model"))
-    generate, score = loaded.signatures["serving_default"], loaded.signatures["score"]
+    from serving import contract
+
+    generate = loaded.signatures[contract.GENERATE_SIGNATURE]
+    score = loaded.signatures[contract.SCORE_SIGNATURE]
     forward = forward_flops_per_char(hp, vocab_size)
     report["generation"] = bench_generation(
         generate, TutorialSampler(ours.model, vocab_size, hp), [1, 32, 256],

@@ -334,9 +334,9 @@ def sampling_controls(model_dir: str, train: list[str], evaluation: list[str],
     """Novelty, copies, validity and length fit of samples under each serving control."""
     import tensorflow as tf
 
-    from components.trainer.export import generation_request
+    from serving.contract import GENERATE_SIGNATURE, generation_request
 
-    generate = tf.saved_model.load(model_dir).signatures["serving_default"]
+    generate = tf.saved_model.load(model_dir).signatures[GENERATE_SIGNATURE]
     rows = {}
     for label, controls in CONTROL_SETTINGS:
         controls = dict({"temperature": 1.0}, **controls)

@@ -1,0 +1,81 @@
+"""The serving contract module: names from TF and TFX's own definitions, cheap import, the sum."""
+
+from __future__ import annotations
+
+import math
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from serving import contract
+
+
+def test_importing_the_contract_loads_no_tensorflow_and_no_model_code():
+    probe = ("import sys, serving.contract; print(sorted(m for m in sys.modules if "
+             "m.split('.')[0] in ('tensorflow', 'tf_keras', 'components', 'namegen')))")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          timeout=300, check=True)
+    assert done.stdout.strip() == "[]"
+
+
+def test_generate_signature_is_tensorflows_default_serving_key():
+    import tensorflow as tf
+
+    assert contract.GENERATE_SIGNATURE == tf.saved_model.DEFAULT_SERVING_SIGNATURE_DEF_KEY
+
+
+def test_warmup_file_is_where_tfx_and_tf_serving_look_for_it():
+    import os
+
+    from tfx.utils import path_utils
+
+    from serving import models
+
+    assert (os.path.join("m", contract.ASSETS_EXTRA, contract.WARMUP_FILE_NAME)
+            == path_utils.warmup_file_path("m"))
+    assert os.path.join("m", models.WARMUP_FILE) == path_utils.warmup_file_path("m")
+
+
+def test_every_input_dtype_is_a_tensorflow_dtype():
+    import tensorflow as tf
+
+    for name, dtype in contract.INPUT_DTYPES.items():
+        assert tf.as_dtype(dtype).name == dtype, name
+
+
+def test_generation_columns_repeat_scalars_and_fill_neutral_values():
+    columns = contract.generation_columns(3, seeds=[7, 8, 9], temperature=0.5, top_k=[1, 2, 3])
+    assert columns == {"prefix": ["", "", ""], "temperature": [0.5] * 3, "seed": [7, 8, 9],
+                       "max_length": [32] * 3, "top_k": [1, 2, 3], "top_p": [1.0] * 3,
+                       "min_length": [0] * 3, "no_copy": [False] * 3}
+
+
+def test_unknown_generation_input_is_named():
+    with pytest.raises(ValueError, match="temprature"):
+        contract.generation_columns(1, temprature=0.5)
+
+
+def test_generation_request_has_the_declared_dtypes():
+    import tensorflow as tf
+
+    request = contract.generation_request(2, seeds=[1, 2], prefix="Ty")
+    for key, (dtype, _) in contract.GENERATION_INPUTS.items():
+        assert tf.constant(request[key]).dtype == tf.as_dtype(dtype), key
+    assert tf.constant(request["prefix"]).numpy().tolist() == [b"Ty", b"Ty"]
+
+
+def test_summarize_scores_is_total_nats_over_total_predictions():
+    batches = [{"log_likelihood": [-2.0, -4.0], "num_predictions": [2, 3]},
+               {"log_likelihood": np.array([-1.0], np.float32), "num_predictions": [1]}]
+    result = contract.summarize_scores(batches)
+    assert result["names"] == 3 and result["predictions"] == 6
+    assert result["nats_per_char"] == pytest.approx(7.0 / 6.0, abs=1e-12)
+    assert result["bits_per_char"] == pytest.approx(7.0 / 6.0 / math.log(2), abs=1e-12)
+    assert contract.summarize_scores(reversed(batches)) == result
+
+
+def test_summarize_scores_of_nothing_is_zero_not_a_division_error():
+    assert contract.summarize_scores([]) == {"names": 0, "predictions": 0, "nats_per_char": 0.0,
+                                             "bits_per_char": 0.0}

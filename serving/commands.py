@@ -40,7 +40,8 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     where = parser.add_mutually_exclusive_group()
     where.add_argument("--model-base-path",
                        help="folder holding numeric versions (default: <serving dir>/<name>)")
-    where.add_argument("--model-config-file", help="a text ModelServerConfig (models.config)")
+    where.add_argument("--model-config-file", "--model_config_file",
+                       help="a text ModelServerConfig (models.config)")
     parser.add_argument("--model-name", default=configs.MODEL_NAME)
     parser.add_argument("--port", type=int, default=8500, help="gRPC port (0: any free port)")
     parser.add_argument("--rest-api-port", type=int, default=8501,
@@ -48,6 +49,13 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: local)")
     parser.add_argument("--poll-seconds", type=float, default=1.0,
                         help="file system poll period for new versions")
+    parser.add_argument("--model-config-file-poll-wait-seconds",
+                        "--model_config_file_poll_wait_seconds", type=float, default=0,
+                        help="re-read --model-config-file this often and apply changes "
+                        "(0: never, as in TF Serving)")
+    parser.add_argument("--monitoring-config-file", "--monitoring_config_file",
+                        help="a text MonitoringConfig; prometheus_config { enable: true } serves "
+                        "metrics at its path (default /monitoring/prometheus/metrics)")
     parser.add_argument("--enable-model-warmup", action="store_true",
                         help="replay assets.extra/tf_serving_warmup_requests on load")
     limits = Limits()

@@ -10,11 +10,11 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import math
 
 import grpc
 import numpy as np
 
+from serving import json_parse
 from serving.errors import ServingError
 
 ROW, COLUMNAR = "row", "columnar"
@@ -26,17 +26,29 @@ DTYPE_NAMES = {
     np.dtype(np.int64): "int64", np.dtype(np.bool_): "bool", np.dtype(object): "string",
 }
 _INT_RANGES = {"int32": (-(2**31), 2**31 - 1), "int64": (-(2**63), 2**63 - 1)}
-_FLOAT_LIMITS = {"float": (float(np.finfo(np.float32).max), 2**24 - 1),
-                 "double": (float(np.finfo(np.float64).max), 2**53 - 1)}
+_FLOAT_TYPES = {"float": np.float32, "double": np.float64}
+MAX_TENSOR_RANK = 254  # TensorShape's limit on dimensions
+_ECHO_DEPTH = 32  # nesting shown in an echoed value before "..."
 
 
 def _invalid(message: str) -> ServingError:
     return ServingError(grpc.StatusCode.INVALID_ARGUMENT, message)
 
 
+def _shallow(value, depth: int = 0):
+    """The value with containers deeper than _ECHO_DEPTH replaced by "..." (bounded recursion)."""
+    if depth >= _ECHO_DEPTH and isinstance(value, (list, dict)):
+        return "..."
+    if isinstance(value, list):
+        return [_shallow(item, depth + 1) for item in value[:_MAX_ECHO]]
+    if isinstance(value, dict):
+        return {key: _shallow(item, depth + 1) for key, item in list(value.items())[:_MAX_ECHO]}
+    return value
+
+
 def value_to_string(value) -> str:
     """A compact JSON rendering of a value, cut short for error messages."""
-    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    text = json.dumps(_shallow(value), separators=(",", ":"), ensure_ascii=False)
     return text if len(text) <= _MAX_ECHO else text[:_MAX_ECHO] + "..."
 
 
@@ -74,16 +86,13 @@ def _convert_leaf(value, dtype: str):
             except (binascii.Error, ValueError):
                 raise _invalid("Unable to base64 decode") from None
         raise _type_error(value, dtype)
-    if dtype in _FLOAT_LIMITS:
+    if dtype in _FLOAT_TYPES:
         if not is_number:
             raise _type_error(value, dtype)
-        largest, max_int = _FLOAT_LIMITS[dtype]
-        lossless = (abs(value) <= max_int if isinstance(value, int)
-                    else not math.isfinite(value) or abs(value) <= largest)
-        if not lossless:
-            raise _invalid(f"Cannot convert JSON value: {value_to_string(value)} to {dtype} "
-                           "without loss of precision.")
-        return float(value)
+        # As TF Serving (g3doc/api_rest.md, "Floating Point Precision"): a number is rounded
+        # to the nearest float; beyond the float range it becomes +/-Infinity.
+        with np.errstate(over="ignore"):
+            return _FLOAT_TYPES[dtype](float(value))
     if dtype in _INT_RANGES:
         low, high = _INT_RANGES[dtype]
         if not (is_number and isinstance(value, int) and low <= value <= high):
@@ -108,6 +117,7 @@ def _dense_shape(value) -> list[int]:
 
 
 def _fill(value, level: int, shape: list[int], dtype: str, out: list) -> None:
+    """Appends the leaves of a dense value to `out` (recursion depth <= len(shape))."""
     if not isinstance(value, list):
         if level != len(shape):
             raise _invalid(f"JSON Value: {value_to_string(value)} found at incorrect level: "
@@ -128,6 +138,9 @@ def _fill(value, level: int, shape: list[int], dtype: str, out: list) -> None:
 def to_array(value, dtype: np.dtype) -> np.ndarray:
     """A (nested) JSON value as a dense array of the signature's dtype."""
     shape = _dense_shape(value)
+    if len(shape) > MAX_TENSOR_RANK:
+        raise _invalid(f"JSON value nests lists {len(shape)} deep; a tensor has at most "
+                       f"{MAX_TENSOR_RANK} dimensions")
     flat: list = []
     _fill(value, 0, shape, DTYPE_NAMES[np.dtype(dtype)], flat)
     return np.array(flat, dtype=dtype).reshape(shape)
@@ -135,15 +148,10 @@ def to_array(value, dtype: np.dtype) -> np.ndarray:
 
 def parse_body(body: bytes) -> dict:
     """The request document: a JSON object (NaN and Infinity allowed)."""
-    if not body:
-        raise _invalid("JSON Parse error: The document is empty")
     try:
-        document = json.loads(body.decode("utf-8"))
-    except UnicodeDecodeError as error:
-        raise _invalid(f"JSON Parse error: Invalid encoding in string. at offset: "
-                       f"{error.start}") from None
-    except json.JSONDecodeError as error:
-        raise _invalid(f"JSON Parse error: {error.msg} at offset: {error.pos}") from None
+        document = json_parse.loads(body)
+    except json_parse.JsonParseError as error:
+        raise _invalid(f"JSON Parse error: {error}") from None
     if not isinstance(document, dict):
         raise _invalid(f"JSON Value: {value_to_string(document)} Is not object")
     return document
@@ -156,6 +164,14 @@ def signature_name(document: dict) -> str:
         raise _invalid(f"JSON Value: {value_to_string(document)} not formatted correctly. "
                        "'signature_name' key must be a string value.")
     return name
+
+
+def _shape_mismatch(expected: list[int], got: list[int]) -> ServingError:
+    expected_size, got_size = int(np.prod(expected)), int(np.prod(got))
+    if expected_size != got_size:
+        return _invalid(f"Expecting tensor size: {expected_size} but got: {got_size}")
+    return _invalid(f"Expecting shape [{','.join(map(str, expected))}] but got: "
+                    f"[{','.join(map(str, got))}]")
 
 
 def _from_instances(instances: list, specs: dict[str, np.dtype]) -> dict[str, np.ndarray]:
@@ -181,8 +197,7 @@ def _from_instances(instances: list, specs: dict[str, np.dtype]) -> dict[str, np
                 array = to_array(value, specs[name])
                 expected = shapes.setdefault(name, list(array.shape))
                 if list(array.shape) != expected:
-                    raise _invalid(f"Expecting shape [{','.join(map(str, expected))}] but got: "
-                                   f"[{','.join(map(str, array.shape))}]")
+                    raise _shape_mismatch(expected, list(array.shape))
             except ServingError as error:
                 raise _invalid(f"Failed to process element: {where} of 'instances' list. "
                                f"Error: INVALID_ARGUMENT: {error.message}") from None
@@ -229,21 +244,39 @@ def request_tensors(document: dict, specs: dict[str, np.dtype]) -> tuple[dict, s
     raise _invalid("Missing 'inputs' or 'instances' key")
 
 
-def _json_value(value, as_bytes: bool, is_float: bool):
+class Number(str):
+    """A number already written as JSON text (dumps writes it as it is)."""
+
+
+def float32_text(value) -> Number:
+    """A float32 as TF Serving writes it: `%g` (6 digits) when that reads back as the same
+    float32, else `%.9g`; an integral result keeps a `.0`; NaN and +/-Infinity as tokens."""
+    value = np.float32(value)
+    if not np.isfinite(value):
+        return Number("NaN" if np.isnan(value) else "Infinity" if value > 0 else "-Infinity")
+    text = f"{float(value):g}"
+    if np.float32(float(text)) != value:
+        text = f"{float(value):.9g}"
+    if text.lstrip("-").isdigit():
+        text += ".0"
+    return Number(text)
+
+
+def _json_value(value, as_bytes: bool, is_float32: bool):
     if isinstance(value, list):
-        return [_json_value(item, as_bytes, is_float) for item in value]
+        return [_json_value(item, as_bytes, is_float32) for item in value]
     if isinstance(value, bytes):
         if as_bytes:
             return {"b64": base64.b64encode(value).decode("ascii")}
         return value.decode("utf-8", errors="replace")
-    if is_float:
-        return float(f"{value:.9g}")  # float32 printed as TF Serving does (9 digits)
+    if is_float32:
+        return float32_text(value)
     return value
 
 
 def _json_tensor(name: str, array: np.ndarray):
     """Nested lists (or a scalar) of JSON values; `*_bytes` string outputs as b64 objects."""
-    return _json_value(array.tolist(), name.endswith("_bytes"), array.dtype.kind == "f")
+    return _json_value(array.tolist(), name.endswith("_bytes"), array.dtype == np.float32)
 
 
 def response_body(outputs: dict[str, np.ndarray], form: str) -> dict:
@@ -270,6 +303,28 @@ def response_body(outputs: dict[str, np.ndarray], form: str) -> dict:
     return {"predictions": [{name: columns[name][row] for name in names} for row in range(batch)]}
 
 
+def _encode(value, out: list) -> None:
+    if isinstance(value, Number):
+        out.append(value)
+    elif isinstance(value, dict):
+        out.append("{")
+        for index, (key, item) in enumerate(value.items()):
+            out.append("," if index else "")
+            out.append(json.dumps(str(key), ensure_ascii=False) + ":")
+            _encode(item, out)
+        out.append("}")
+    elif isinstance(value, (list, tuple)):
+        out.append("[")
+        for index, item in enumerate(value):
+            out.append("," if index else "")
+            _encode(item, out)
+        out.append("]")
+    else:
+        out.append(json.dumps(value, ensure_ascii=False))
+
+
 def dumps(document: dict) -> bytes:
-    """The response bytes (NaN/Infinity as bare tokens, UTF-8 kept)."""
-    return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    """The response bytes (NaN/Infinity as bare tokens, UTF-8 kept, float32 as TF Serving)."""
+    out: list[str] = []
+    _encode(document, out)
+    return "".join(out).encode("utf-8", errors="replace")

@@ -11,13 +11,27 @@ from serving import contract
 METADATA_FILE = os.path.join(contract.ASSETS_EXTRA, contract.METADATA_FILE_NAME)
 
 
-def versions(model_base: str | os.PathLike) -> list[int]:
-    """Numeric version folders that hold a saved_model.pb, ascending (others are ignored)."""
+def version_folders(model_base: str | os.PathLike) -> dict[int, Path]:
+    """Every numeric child folder by version number, complete or not (others are ignored).
+
+    The folder keeps its own name: `00000123/` is version 123 and is loaded from `00000123/`,
+    as TF Serving does. If two folders name one version (`7/`, `007/`), the first in name
+    order wins, so the choice does not depend on the file system's listing order.
+    """
     base = Path(model_base)
     if not base.is_dir():
-        return []
-    return sorted(int(p.name) for p in base.iterdir()
-                  if p.name.isdigit() and (p / "saved_model.pb").is_file())
+        return {}
+    found: dict[int, Path] = {}
+    for child in sorted(base.iterdir(), key=lambda p: p.name):
+        if (child.name.isascii() and child.name.isdigit() and int(child.name) < 2**63
+                and child.is_dir()):
+            found.setdefault(int(child.name), child)
+    return dict(sorted(found.items()))
+
+
+def versions(model_base: str | os.PathLike) -> list[int]:
+    """Numeric version folders that hold a saved_model.pb, ascending (others are ignored)."""
+    return [v for v, p in version_folders(model_base).items() if (p / "saved_model.pb").is_file()]
 
 
 def resolve(path: str | os.PathLike) -> Path:
@@ -29,7 +43,7 @@ def resolve(path: str | os.PathLike) -> Path:
     for base in [path, *children]:
         found = versions(base)
         if found:
-            return Path(base) / str(found[-1])
+            return version_folders(base)[found[-1]]
     raise FileNotFoundError(f"no SavedModel version under {path}: run `namegen run` first")
 
 

@@ -13,6 +13,7 @@ import logging
 import os
 import re
 import threading
+import time
 from pathlib import Path
 
 import grpc
@@ -23,7 +24,7 @@ from tensorflow.core.protobuf import meta_graph_pb2, saved_model_pb2
 from tensorflow_serving.apis import get_model_status_pb2, prediction_log_pb2
 from tensorflow_serving.config import model_server_config_pb2
 
-from serving import contract
+from serving import contract, model_dir
 from serving.errors import ServingError, code_from_value
 
 log = logging.getLogger("namegen.serve")
@@ -45,26 +46,45 @@ def single_model_config(name: str,
 
 def read_config_file(path: str | os.PathLike) -> list[model_server_config_pb2.ModelConfig]:
     """The models of a text ModelServerConfig (`--model_config_file`)."""
-    config = text_format.Parse(Path(path).read_text(encoding="utf-8"),
-                               model_server_config_pb2.ModelServerConfig())
-    models = list(config.model_config_list.config)
+    try:
+        config = text_format.Parse(Path(path).read_text(encoding="utf-8"),
+                                   model_server_config_pb2.ModelServerConfig())
+    except text_format.ParseError as error:
+        raise ValueError(f"{path}: not a text ModelServerConfig: {error}") from None
+    try:
+        models = checked_configs(config)
+    except ServingError as error:
+        raise ValueError(f"{path}: {error.message}") from None
     if not models:
         raise ValueError(f"{path}: model_config_list has no models")
-    for model in models:
-        if model.model_platform not in ("", "tensorflow"):
-            raise ValueError(f"{path}: model {model.name}: platform {model.model_platform!r} "
-                             "is not supported (tensorflow only)")
-        if not model.HasField("model_version_policy"):
-            model.model_version_policy.latest.num_versions = 1
     return models
 
 
-def version_dirs(base_path: str | os.PathLike) -> list[int]:
-    """Every numeric child folder, complete or not (others are ignored, as TF Serving does)."""
-    base = Path(base_path)
-    if not base.is_dir():
-        return []
-    return sorted(int(p.name) for p in base.iterdir() if p.name.isdigit() and p.is_dir())
+def checked_configs(config: model_server_config_pb2.ModelServerConfig
+                    ) -> list[model_server_config_pb2.ModelConfig]:
+    """The config's models, validated, with TF Serving's default policy (latest 1) filled in."""
+    if config.WhichOneof("config") == "custom_model_config":
+        raise ServingError(grpc.StatusCode.UNIMPLEMENTED,
+                           "custom_model_config is not supported; use model_config_list")
+    models = [model_server_config_pb2.ModelConfig.FromString(m.SerializeToString())
+              for m in config.model_config_list.config]
+    names = set()
+    for model in models:
+        if not model.name or not model.base_path:
+            raise ServingError(grpc.StatusCode.INVALID_ARGUMENT,
+                               "Every model config needs a name and a base_path")
+        if model.name in names:
+            raise ServingError(grpc.StatusCode.INVALID_ARGUMENT,
+                               f"Illegal to list model {model.name} multiple times in config "
+                               "list")
+        names.add(model.name)
+        if model.model_platform not in ("", "tensorflow"):
+            raise ServingError(grpc.StatusCode.INVALID_ARGUMENT,
+                               f"model {model.name}: platform {model.model_platform!r} is not "
+                               "supported (tensorflow only)")
+        if not model.HasField("model_version_policy"):
+            model.model_version_policy.latest.num_versions = 1
+    return models
 
 
 def aspired_versions(policy, present: list[int]) -> list[int]:
@@ -187,12 +207,14 @@ class ModelManager:
     """Serves the versions each model's policy aspires to; polls its base path for changes."""
 
     def __init__(self, configs: list[model_server_config_pb2.ModelConfig],
-                 poll_seconds: float = 1.0, warmup_runner=None):
+                 poll_seconds: float = 1.0, warmup_runner=None, metrics=None):
         self.configs = {config.name: config for config in configs}
         self.poll_seconds = poll_seconds
         self.warmup_runner = warmup_runner  # called with each new Servable; None: no warmup
+        self.metrics = metrics  # a serving.metrics.ServingMetrics, or None
         self._versions: dict[str, dict[int, VersionState]] = {name: {} for name in self.configs}
         self._lock = threading.Lock()
+        self._poll_lock = threading.Lock()  # one poll or reload at a time
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -217,15 +239,36 @@ class ModelManager:
 
     def poll(self) -> None:
         """One pass over every model: load what is aspired and new, then unload the surplus."""
-        for name, config in self.configs.items():
-            self._poll_model(name, config)
+        with self._poll_lock:
+            for name, config in list(self.configs.items()):
+                self._poll_model(name, config)
+
+    def reload_config(self, configs: list[model_server_config_pb2.ModelConfig]) -> None:
+        """Replaces the model list whole, as ServerCore::ReloadConfig does: new models load,
+        removed models unload, labels and policies change; requests in flight keep the
+        servable they hold. Returns once the new config's aspired versions were tried."""
+        wanted = {config.name: config for config in configs}
+        with self._poll_lock:
+            with self._lock:
+                for name, states in self._versions.items():
+                    if name in wanted:
+                        continue
+                    for number, state in states.items():
+                        if state.state == State.AVAILABLE:
+                            state.state, state.servable = State.END, None
+                            log.info("unloaded %s version %d (model removed)", name, number)
+                for name in wanted:
+                    self._versions.setdefault(name, {})
+                self.configs = wanted
+        self.poll()
+        gc.collect()
 
     def _poll_model(self, name: str, config) -> None:
-        base = Path(config.base_path)
-        present = version_dirs(base)
+        folders = model_dir.version_folders(config.base_path)
+        present = list(folders)
         aspired = aspired_versions(config.model_version_policy, present)
         for version in sorted(aspired, reverse=True):
-            self._maybe_load(name, version, base / str(version))
+            self._maybe_load(name, version, folders[version])
         with self._lock:
             states = self._versions[name]
             available = sorted(v for v, s in states.items() if s.state == State.AVAILABLE)
@@ -261,6 +304,7 @@ class ModelManager:
         # version is removed, as in TF Serving)
         with self._lock:
             self._versions[name][version] = VersionState(State.LOADING, fingerprint=fingerprint)
+        began = time.monotonic()
         try:
             if not (path / "saved_model.pb").is_file():
                 raise ServingError(grpc.StatusCode.NOT_FOUND,
@@ -277,6 +321,8 @@ class ModelManager:
             message = f"{type(error).__name__}: {error}" if code == grpc.StatusCode.UNKNOWN \
                 else str(error)
             log.warning("%s version %d is not loadable: %s", name, version, message)
+            if self.metrics:
+                self.metrics.record_load(str(path), False, time.monotonic() - began)
             with self._lock:
                 self._versions[name][version] = VersionState(
                     State.END, code, message.splitlines()[0][:500], fingerprint=fingerprint)
@@ -285,6 +331,8 @@ class ModelManager:
             self._versions[name][version] = VersionState(State.AVAILABLE, servable=servable,
                                                          fingerprint=fingerprint)
         log.info("%s version %d is AVAILABLE", name, version)
+        if self.metrics:
+            self.metrics.record_load(str(path), True, time.monotonic() - began)
 
     # lookups
     def resolve_version(self, name: str, version: int | None, label: str | None) -> int | None:

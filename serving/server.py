@@ -1,8 +1,9 @@
 """`namegen serve`: TF Serving's REST and gRPC contract, served in-process from the model tree.
 
-Routes, bodies, error texts and status codes follow tensorflow/serving (see
-shared/docs/tf-serving-contract.md). On top: configurable request limits (clear 400s), a bounded
-admission queue (429 / RESOURCE_EXHAUSTED when full) and a draining shutdown on SIGTERM.
+Routes, bodies, error texts and status codes follow tensorflow/serving (docs/SERVING.md). On
+top: configurable request limits (clear 400s), a bounded admission queue (429 /
+RESOURCE_EXHAUSTED when full) and a draining shutdown on SIGTERM. The gRPC services are in
+serving/grpc_api.py, Classify/Regress/MultiInference in serving/inference.py.
 """
 
 from __future__ import annotations
@@ -19,29 +20,23 @@ import signal
 import sys
 import threading
 import time
+import urllib.parse
 from concurrent import futures
 from typing import NoReturn
 
 import grpc
-import numpy as np
-import tensorflow as tf
 from google.protobuf import json_format
-from tensorflow_serving.apis import (
-    get_model_metadata_pb2,
-    model_service_pb2_grpc,
-    predict_pb2,
-    prediction_service_pb2_grpc,
-)
+from tensorflow_serving.apis import get_model_metadata_pb2
 
 from pipeline import configs
-from serving import contract, json_tensor
+from serving import grpc_api, inference, json_tensor, metrics
+from serving.core import ConfigFileWatcher, ModelServer
 from serving.errors import ServingError
-from serving.limits import Admission, Limits
-from serving.models import ModelManager, Servable, read_warmup_requests
+from serving.limits import Limits
+from serving.models import DEFAULT_SIGNATURE, ModelManager
 
 log = logging.getLogger("namegen.serve")
 
-MAX_WARMUP_RECORDS = 1000  # TF Serving's cap on a version's warmup file
 _INT64_MAX = 2**63 - 1
 _PREDICT_ROUTE = re.compile(
     r"/v1/models/([^/:]+)(?:(?:/versions/(\d+))|(?:/labels/([^/:]+)))?:(classify|regress|predict)",
@@ -49,82 +44,6 @@ _PREDICT_ROUTE = re.compile(
 _STATUS_ROUTE = re.compile(
     r"/v1/models(?:/([^/:]+))?(?:(?:/versions/(\d+))|(?:/labels/([^/:]+)))?(?:/(metadata))?",
     re.IGNORECASE)
-
-
-# --- the server core shared by REST and gRPC ---------------------------------------------------
-class ModelServer:
-    """Looks up servables, applies limits and admission, and runs predictions."""
-
-    def __init__(self, manager: ModelManager, limits: Limits | None = None,
-                 max_concurrent: int = 2, max_queued: int = 32):
-        self.manager = manager
-        self.limits = limits or Limits()
-        self.admission = Admission(max_concurrent, max_queued)
-        self._inflight = 0
-        self._inflight_lock = threading.Condition()
-        self.draining = False
-
-    @contextlib.contextmanager
-    def tracked(self):
-        """Counts a request as in flight, for draining."""
-        with self._inflight_lock:
-            self._inflight += 1
-        try:
-            yield
-        finally:
-            with self._inflight_lock:
-                self._inflight -= 1
-                self._inflight_lock.notify_all()
-
-    def wait_idle(self, timeout: float) -> bool:
-        with self._inflight_lock:
-            return self._inflight_lock.wait_for(lambda: self._inflight == 0, timeout)
-
-    def predict(self, servable: Servable, signature_name: str, inputs: dict[str, np.ndarray],
-                output_filter: list[str] | tuple = ()) -> dict[str, np.ndarray]:
-        self.limits.check(inputs)
-        with self.admission.slot():
-            return servable.run(signature_name, inputs, output_filter)
-
-    def metadata(self, servable: Servable,
-                 fields: list[str]) -> get_model_metadata_pb2.GetModelMetadataResponse:
-        if not fields:
-            raise ServingError(grpc.StatusCode.INVALID_ARGUMENT,
-                               "GetModelMetadataRequest must specify at least one metadata_field")
-        response = get_model_metadata_pb2.GetModelMetadataResponse()
-        response.model_spec.name = servable.name
-        response.model_spec.version.value = servable.version
-        for field in fields:
-            if field != "signature_def":
-                raise ServingError(grpc.StatusCode.INVALID_ARGUMENT,
-                                   f"Metadata field {field} is not supported")
-            signatures = get_model_metadata_pb2.SignatureDefMap()
-            for key, signature in servable.signature_defs.items():
-                signatures.signature_def[key].CopyFrom(signature)
-            response.metadata["signature_def"].Pack(signatures)
-        return response
-
-    def warmup(self, servable: Servable) -> int:
-        """Replays a version's warmup PredictLogs (load fails if one fails, as in TF Serving)."""
-        records = read_warmup_requests(servable.path)
-        if len(records) > MAX_WARMUP_RECORDS:
-            raise ValueError(f"Number of warmup records exceeds the maximum "
-                             f"({MAX_WARMUP_RECORDS}) at {servable.path}")
-        for record in records:
-            if record.WhichOneof("log_type") != "predict_log":
-                raise ServingError(grpc.StatusCode.UNIMPLEMENTED,
-                                   f"warmup {record.WhichOneof('log_type')} is not supported")
-            request = record.predict_log.request
-            servable.run(request.model_spec.signature_name, tensors_from_protos(request.inputs),
-                         list(request.output_filter))
-        return len(records)
-
-
-def tensors_from_protos(protos) -> dict[str, np.ndarray]:
-    try:
-        return {name: tf.make_ndarray(proto) for name, proto in protos.items()}
-    except (TypeError, ValueError) as error:
-        raise ServingError(grpc.StatusCode.INVALID_ARGUMENT, f"bad TensorProto: {error}") from None
 
 
 def proto_json(message) -> dict:
@@ -161,20 +80,31 @@ class RestHandler(http.server.BaseHTTPRequestHandler):
 
     def _handle(self, method: str) -> None:
         core = self.server.core
+        self._api, self._model_name = "", ""
+        began = time.monotonic()
         with core.tracked():
             try:
                 if core.draining:
                     self.close_connection = True
                     raise ServingError(grpc.StatusCode.UNAVAILABLE, "server is shutting down")
-                status, body = 200, self._route(method, self.path.split("?", 1)[0])
+                path = self.path.split("?", 1)[0]
+                if method == "GET" and path == core.prometheus_path:
+                    self._reply_text(core.metrics.registry.page())
+                    return
+                status, body, code = 200, self._route(method, path), "OK"
             except ServingError as error:
-                status, body = error.http_status, {"error": error.message}
+                status, body, code = error.http_status, {"error": error.message}, error.code.name
             except TimeoutError:
                 self.close_connection = True
                 return  # a client too slow to send its body: drop it
+            except RecursionError:  # belt and braces: no nesting may turn into a 5xx
+                status, body, code = 400, {"error": "request nested too deeply"}, "INVALID_ARGUMENT"
             except Exception as error:  # noqa: BLE001  a bug must not take the server down
                 log.exception("REST %s %s failed", method, self.path)
-                status, body = 500, {"error": f"{type(error).__name__}: {error}"}
+                status, body, code = 500, {"error": f"{type(error).__name__}: {error}"}, "INTERNAL"
+            if self._api:
+                core.metrics.record_request(self._model_name, self._api, "REST", code,
+                                            time.monotonic() - began)
             self._reply(status, body)
 
     def send_error(self, code: int, message: str | None = None, explain: str | None = None):
@@ -186,9 +116,14 @@ class RestHandler(http.server.BaseHTTPRequestHandler):
         self._reply(code, {"error": message or self.responses.get(code, ("error",))[0]})
 
     def _reply(self, status: int, body: dict) -> None:
-        payload = json_tensor.dumps(body)
+        self._send(status, "application/json", json_tensor.dumps(body))
+
+    def _reply_text(self, text: str) -> None:
+        self._send(200, "text/plain; version=0.0.4; charset=utf-8", text.encode("utf-8"))
+
+    def _send(self, status: int, content_type: str, payload: bytes) -> None:
         self.send_response(status)
-        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(payload)))
         if self.close_connection:
             self.send_header("Connection", "close")
@@ -204,7 +139,11 @@ class RestHandler(http.server.BaseHTTPRequestHandler):
             body = self._read_body()  # read even on errors, so keep-alive stays in sync
         if predict:
             name, version, label, verb = predict.groups()
-            return self._predict(name, _version(version), label, verb.lower(), body)
+            self._api, self._model_name = verb.lower(), _unquote(name)
+            if verb.lower() == "predict":
+                return self._predict(_unquote(name), _version(version), _unquote(label), body)
+            return self._classify_or_regress(_unquote(name), _version(version), _unquote(label),
+                                             verb.lower(), body)
         if status:
             name, version, label, metadata = status.groups()
             if not name:
@@ -212,10 +151,14 @@ class RestHandler(http.server.BaseHTTPRequestHandler):
                                    "Missing model name in request.")
             manager = self.server.core.manager
             if metadata:
-                servable = manager.servable(name, _version(version), label)
+                self._api, self._model_name = "metadata", _unquote(name)
+                servable = manager.servable(_unquote(name), _version(version), _unquote(label))
                 response = self.server.core.metadata(servable, ["signature_def"])
                 return metadata_json(response)
-            return proto_json(manager.status(name, _version(version), label))
+            # As TF Serving's REST status handler: a label is not resolved, every version of
+            # the model is listed.
+            version = None if label else _version(version)
+            return proto_json(manager.status(_unquote(name), version))
         raise ServingError(grpc.StatusCode.INVALID_ARGUMENT, f"Malformed request: {method} {path}")
 
     def _read_body(self) -> bytes:
@@ -245,25 +188,38 @@ class RestHandler(http.server.BaseHTTPRequestHandler):
                 raise TimeoutError("request body took too long")
         return b"".join(chunks)
 
-    def _predict(self, name: str, version: int | None, label: str | None, verb: str,
-                 body: bytes) -> dict:
+    def _predict(self, name: str, version: int | None, label: str | None, body: bytes) -> dict:
         core = self.server.core
         document = json_tensor.parse_body(body)
         signature_name = json_tensor.signature_name(document)
         servable = core.manager.servable(name, version, label)
-        if verb != "predict":
-            if "examples" not in document:
-                raise ServingError(grpc.StatusCode.INVALID_ARGUMENT, (
-                    f"JSON Value: {json_tensor.value_to_string(document)} When method is {verb}, "
-                    "key 'examples' is expected and was not found"))
-            method = servable.signature(signature_name).method_name
-            raise ServingError(grpc.StatusCode.INVALID_ARGUMENT, (
-                f"Expected {verb} signature method_name to be tensorflow/serving/{verb}. "
-                f"Was: {method}"))
+        key = signature_name or DEFAULT_SIGNATURE
+        if key not in servable.signature_defs:
+            raise ServingError(grpc.StatusCode.INVALID_ARGUMENT,
+                               f'Serving signature name: "{key}" not found in signature def')
         inputs, form = json_tensor.request_tensors(document,
                                                    servable.input_dtypes(signature_name))
         outputs = core.predict(servable, signature_name, inputs)
         return json_tensor.response_body(outputs, form)
+
+    def _classify_or_regress(self, name: str, version: int | None, label: str | None,
+                             verb: str, body: bytes) -> dict:
+        core = self.server.core
+        document = json_tensor.parse_body(body)
+        signature_name = json_tensor.signature_name(document)
+        request_input = inference.input_from_json(document, verb)
+        servable = core.manager.servable(name, version, label)
+        with core.admission.slot():
+            if verb == "classify":
+                return inference.classification_json(
+                    inference.classify(servable, signature_name, request_input))
+            return inference.regression_json(
+                inference.regress(servable, signature_name, request_input))
+
+
+def _unquote(text: str | None) -> str | None:
+    """A percent-decoded path segment (model names and labels, as TF Serving decodes them)."""
+    return None if text is None else urllib.parse.unquote(text)
 
 
 def _version(text: str | None) -> int | None:
@@ -313,66 +269,6 @@ class RestServer(http.server.ThreadingHTTPServer):
             self._connections.release()
 
 
-# --- gRPC ---------------------------------------------------------------------------------------
-def _spec_version(spec) -> tuple[int | None, str | None]:
-    return (spec.version.value if spec.HasField("version") else None), (spec.version_label or None)
-
-
-def _grpc_call(core: ModelServer, context, work):
-    with core.tracked():
-        try:
-            return work()
-        except ServingError as error:
-            context.abort(error.code, error.message)
-        except Exception as error:  # noqa: BLE001
-            log.exception("gRPC call failed")
-            context.abort(grpc.StatusCode.INTERNAL, f"{type(error).__name__}: {error}")
-
-
-class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
-    """Predict and GetModelMetadata; Classify, Regress, MultiInference are UNIMPLEMENTED."""
-
-    def __init__(self, core: ModelServer):
-        self.core = core
-
-    def Predict(self, request, context):  # noqa: N802
-        def work():
-            spec = request.model_spec
-            servable = self.core.manager.servable(spec.name, *_spec_version(spec))
-            outputs = self.core.predict(servable, spec.signature_name,
-                                        tensors_from_protos(request.inputs),
-                                        list(request.output_filter))
-            response = predict_pb2.PredictResponse()
-            response.model_spec.name = servable.name
-            response.model_spec.version.value = servable.version
-            response.model_spec.signature_name = spec.signature_name or contract.GENERATE_SIGNATURE
-            for name, array in outputs.items():
-                response.outputs[name].CopyFrom(tf.make_tensor_proto(array))
-            return response
-
-        return _grpc_call(self.core, context, work)
-
-    def GetModelMetadata(self, request, context):  # noqa: N802
-        def work():
-            spec = request.model_spec
-            servable = self.core.manager.servable(spec.name, *_spec_version(spec))
-            return self.core.metadata(servable, list(request.metadata_field))
-
-        return _grpc_call(self.core, context, work)
-
-
-class ModelService(model_service_pb2_grpc.ModelServiceServicer):
-    """GetModelStatus; HandleReloadConfigRequest is UNIMPLEMENTED."""
-
-    def __init__(self, core: ModelServer):
-        self.core = core
-
-    def GetModelStatus(self, request, context):  # noqa: N802
-        spec = request.model_spec
-        return _grpc_call(self.core, context,
-                          lambda: self.core.manager.status(spec.name, *_spec_version(spec)))
-
-
 # --- running both -------------------------------------------------------------------------------
 @dataclasses.dataclass
 class Endpoints:
@@ -393,9 +289,7 @@ def start(core: ModelServer, host: str = "127.0.0.1", grpc_port: int = 8500,
         maximum_concurrent_rpcs=workers,
         options=[("grpc.max_receive_message_length", core.limits.max_request_bytes),
                  ("grpc.so_reuseport", 0)])
-    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
-        PredictionService(core), grpc_server)
-    model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelService(core), grpc_server)
+    grpc_api.add_services(core, grpc_server)
     bound_grpc = grpc_server.add_insecure_port(f"{host}:{grpc_port}")
     if not bound_grpc:
         raise OSError(f"cannot bind gRPC to {host}:{grpc_port}")
@@ -435,10 +329,14 @@ def serve(args: argparse.Namespace) -> NoReturn:
     limits = Limits(args.max_request_bytes, args.max_rows, args.max_length,
                     args.min_temperature, args.max_temperature, args.max_prefix_chars)
     manager = ModelManager(model_configs_from(args), args.poll_seconds)
-    core = ModelServer(manager, limits, args.max_concurrent_requests, args.max_queued_requests)
+    core = ModelServer(manager, limits, args.max_concurrent_requests, args.max_queued_requests,
+                       prometheus_path=metrics.prometheus_path(args.monitoring_config_file))
     if args.enable_model_warmup:
         manager.warmup_runner = core.warmup
     manager.start()
+    if args.model_config_file and args.model_config_file_poll_wait_seconds > 0:
+        ConfigFileWatcher(core, args.model_config_file,
+                          args.model_config_file_poll_wait_seconds).start()
     for name, config in manager.configs.items():
         log.info("model %s from %s: versions %s available", name, config.base_path,
                  manager.available(name) or "none yet")
@@ -446,6 +344,9 @@ def serve(args: argparse.Namespace) -> NoReturn:
                       args.max_connections)
     print(f"namegen serve: REST on http://{args.host}:{endpoints.rest_port}  "
           f"gRPC on grpc://{args.host}:{endpoints.grpc_port}", flush=True)
+    if core.prometheus_path:
+        log.info("Prometheus metrics on http://%s:%d%s", args.host, endpoints.rest_port,
+                 core.prometheus_path)
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())

@@ -1,0 +1,156 @@
+"""The server core shared by REST and gRPC: lookups, limits, admission, draining, reloads."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+from pathlib import Path
+
+import grpc
+import numpy as np
+from tensorflow_serving.apis import get_model_metadata_pb2
+
+from serving import metrics, models
+from serving.errors import ServingError
+from serving.limits import Admission, Limits
+from serving.models import ModelManager, Servable, read_warmup_requests
+
+log = logging.getLogger("namegen.serve")
+
+MAX_WARMUP_RECORDS = 1000  # TF Serving's cap on a version's warmup file
+
+
+class ModelServer:
+    """Looks up servables, applies limits and admission, and runs predictions."""
+
+    def __init__(self, manager: ModelManager, limits: Limits | None = None,
+                 max_concurrent: int = 2, max_queued: int = 32,
+                 prometheus_path: str | None = None):
+        self.manager = manager
+        self.limits = limits or Limits()
+        self.admission = Admission(max_concurrent, max_queued)
+        self.metrics = manager.metrics = manager.metrics or metrics.ServingMetrics()
+        self.prometheus_path = prometheus_path  # None: no metrics route
+        self._inflight = 0
+        self._inflight_lock = threading.Condition()
+        self._reload_lock = threading.Lock()
+        self.draining = False
+
+    def reload_config(self, model_configs: list) -> None:
+        """A new model list (HandleReloadConfigRequest or an edited --model_config_file)."""
+        with self._reload_lock:
+            self.manager.reload_config(model_configs)
+
+    @contextlib.contextmanager
+    def tracked(self):
+        """Counts a request as in flight, for draining."""
+        with self._inflight_lock:
+            self._inflight += 1
+        try:
+            yield
+        finally:
+            with self._inflight_lock:
+                self._inflight -= 1
+                self._inflight_lock.notify_all()
+
+    def wait_idle(self, timeout: float) -> bool:
+        with self._inflight_lock:
+            return self._inflight_lock.wait_for(lambda: self._inflight == 0, timeout)
+
+    def predict(self, servable: Servable, signature_name: str, inputs: dict[str, np.ndarray],
+                output_filter: list[str] | tuple = ()) -> dict[str, np.ndarray]:
+        self.limits.check(inputs)
+        with self.admission.slot():
+            return servable.run(signature_name, inputs, output_filter)
+
+    def metadata(self, servable: Servable,
+                 fields: list[str]) -> get_model_metadata_pb2.GetModelMetadataResponse:
+        if not fields:
+            raise ServingError(grpc.StatusCode.INVALID_ARGUMENT,
+                               "GetModelMetadataRequest must specify at least one metadata_field")
+        response = get_model_metadata_pb2.GetModelMetadataResponse()
+        response.model_spec.name = servable.name
+        response.model_spec.version.value = servable.version
+        for field in fields:
+            if field != "signature_def":
+                raise ServingError(grpc.StatusCode.INVALID_ARGUMENT,
+                                   f"Metadata field {field} is not supported")
+            signatures = get_model_metadata_pb2.SignatureDefMap()
+            for key, signature in servable.signature_defs.items():
+                signatures.signature_def[key].CopyFrom(signature)
+            response.metadata["signature_def"].Pack(signatures)
+        return response
+
+    def warmup(self, servable: Servable) -> int:
+        """Replays a version's warmup PredictLogs (load fails if one fails, as in TF Serving)."""
+        records = read_warmup_requests(servable.path)
+        if len(records) > MAX_WARMUP_RECORDS:
+            raise ValueError(f"Number of warmup records exceeds the maximum "
+                             f"({MAX_WARMUP_RECORDS}) at {servable.path}")
+        for record in records:
+            if record.WhichOneof("log_type") != "predict_log":
+                raise ServingError(grpc.StatusCode.UNIMPLEMENTED,
+                                   f"warmup {record.WhichOneof('log_type')} is not supported")
+            request = record.predict_log.request
+            servable.run(request.model_spec.signature_name,
+                         tensors_from_protos(request.inputs), list(request.output_filter))
+        return len(records)
+
+
+def tensors_from_protos(protos) -> dict[str, np.ndarray]:
+    """Request TensorProtos as arrays, or INVALID_ARGUMENT."""
+    import tensorflow as tf
+
+    try:
+        return {name: tf.make_ndarray(proto) for name, proto in protos.items()}
+    except (TypeError, ValueError) as error:
+        raise ServingError(grpc.StatusCode.INVALID_ARGUMENT, f"bad TensorProto: {error}") from None
+
+
+class ConfigFileWatcher:
+    """Re-reads --model_config_file every `seconds` and reloads the models when it changed
+    (--model_config_file_poll_wait_seconds). A file that does not parse is logged and skipped;
+    the models being served stay as they are."""
+
+    def __init__(self, core: ModelServer, path: str | Path, seconds: float):
+        self.core, self.path, self.seconds = core, Path(path), seconds
+        self._last = self._read_text()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="config-poller", daemon=True)
+
+    def _read_text(self) -> str | None:
+        try:
+            return self.path.read_text(encoding="utf-8")
+        except OSError:
+            return None
+
+    def start(self) -> ConfigFileWatcher:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+
+    def check(self) -> bool:
+        """Reloads if the file changed since the last read; True when it reloaded."""
+        text = self._read_text()
+        if text is None or text == self._last:
+            return False
+        self._last = text
+        try:
+            configs = models.read_config_file(self.path)
+        except (ValueError, OSError) as error:
+            log.warning("%s not reloaded: %s", self.path, error)
+            return False
+        self.core.reload_config(configs)
+        log.info("reloaded %s: models %s", self.path, ", ".join(c.name for c in configs))
+        return True
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.seconds):
+            try:
+                self.check()
+            except Exception:  # noqa: BLE001  keep watching whatever one pass hit
+                log.exception("config reload failed")

@@ -1,0 +1,143 @@
+"""TF Serving's gRPC services: PredictionService and ModelService, on the shared server core."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import grpc
+import tensorflow as tf
+from tensorflow_serving.apis import (
+    classification_pb2,
+    model_management_pb2,
+    model_service_pb2_grpc,
+    predict_pb2,
+    prediction_service_pb2_grpc,
+    regression_pb2,
+)
+
+from serving import inference, models
+from serving.core import tensors_from_protos
+from serving.errors import ServingError
+
+log = logging.getLogger("namegen.serve")
+
+
+def spec_version(spec) -> tuple[int | None, str | None]:
+    """(version, label) of a ModelSpec; (None, None) means the latest version."""
+    return (spec.version.value if spec.HasField("version") else None), (spec.version_label or None)
+
+
+def _call(core, context, api: str, model_name: str, work):
+    """Runs one RPC: in-flight tracking, metrics, and the error as the call's status."""
+    began = time.monotonic()
+    status = "OK"
+    with core.tracked():
+        try:
+            return work()
+        except ServingError as error:
+            status = error.code.name
+            context.abort(error.code, error.message)
+        except Exception as error:  # noqa: BLE001  a bug must not take the server down
+            status = "INTERNAL"
+            log.exception("gRPC %s failed", api)
+            context.abort(grpc.StatusCode.INTERNAL, f"{type(error).__name__}: {error}")
+        finally:
+            core.metrics.record_request(model_name, api, "GRPC", status,
+                                        time.monotonic() - began)
+
+
+class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
+    """Predict, Classify, Regress, MultiInference and GetModelMetadata."""
+
+    def __init__(self, core):
+        self.core = core
+
+    def _servable(self, spec) -> models.Servable:
+        return self.core.manager.servable(spec.name, *spec_version(spec))
+
+    def Predict(self, request, context):  # noqa: N802
+        def work():
+            servable = self._servable(request.model_spec)
+            outputs = self.core.predict(servable, request.model_spec.signature_name,
+                                        tensors_from_protos(request.inputs),
+                                        list(request.output_filter))
+            response = predict_pb2.PredictResponse()
+            inference.spec_for(response.model_spec, servable, request.model_spec.signature_name)
+            for name, array in outputs.items():
+                response.outputs[name].CopyFrom(tf.make_tensor_proto(array))
+            return response
+
+        return _call(self.core, context, "predict", request.model_spec.name, work)
+
+    def Classify(self, request, context):  # noqa: N802
+        def work():
+            servable = self._servable(request.model_spec)
+            response = classification_pb2.ClassificationResponse()
+            with self.core.admission.slot():
+                response.result.CopyFrom(inference.classify(
+                    servable, request.model_spec.signature_name, request.input))
+            inference.spec_for(response.model_spec, servable, request.model_spec.signature_name)
+            return response
+
+        return _call(self.core, context, "classify", request.model_spec.name, work)
+
+    def Regress(self, request, context):  # noqa: N802
+        def work():
+            servable = self._servable(request.model_spec)
+            response = regression_pb2.RegressionResponse()
+            with self.core.admission.slot():
+                response.result.CopyFrom(inference.regress(
+                    servable, request.model_spec.signature_name, request.input))
+            inference.spec_for(response.model_spec, servable, request.model_spec.signature_name)
+            return response
+
+        return _call(self.core, context, "regress", request.model_spec.name, work)
+
+    def MultiInference(self, request, context):  # noqa: N802
+        name = request.tasks[0].model_spec.name if request.tasks else ""
+
+        def work():
+            if not request.tasks:
+                raise ServingError(grpc.StatusCode.INVALID_ARGUMENT, "Tasks is empty")
+            servable = self._servable(request.tasks[0].model_spec)
+            with self.core.admission.slot():
+                return inference.multi_inference(servable, request)
+
+        return _call(self.core, context, "multi_inference", name, work)
+
+    def GetModelMetadata(self, request, context):  # noqa: N802
+        def work():
+            servable = self._servable(request.model_spec)
+            return self.core.metadata(servable, list(request.metadata_field))
+
+        return _call(self.core, context, "metadata", request.model_spec.name, work)
+
+
+class ModelService(model_service_pb2_grpc.ModelServiceServicer):
+    """GetModelStatus and HandleReloadConfigRequest."""
+
+    def __init__(self, core):
+        self.core = core
+
+    def GetModelStatus(self, request, context):  # noqa: N802
+        spec = request.model_spec
+        return _call(self.core, context, "status", spec.name,
+                     lambda: self.core.manager.status(spec.name, *spec_version(spec)))
+
+    def HandleReloadConfigRequest(self, request, context):  # noqa: N802
+        """Replaces the served models with request.config; the outcome is in the response's
+        status (the RPC itself succeeds), as in model_service_impl.cc."""
+        response = model_management_pb2.ReloadConfigResponse()
+        try:
+            self.core.reload_config(models.checked_configs(request.config))
+        except ServingError as error:
+            response.status.error_code = error.code.value[0]
+            response.status.error_message = error.message
+        return response
+
+
+def add_services(core, grpc_server: grpc.Server) -> None:
+    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
+        PredictionService(core), grpc_server)
+    model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelService(core), grpc_server)

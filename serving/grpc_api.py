@@ -23,6 +23,13 @@ from serving.errors import ServingError
 log = logging.getLogger("namegen.serve")
 
 
+def checked_spec(request, spec_field: str = "model_spec"):
+    """The request's ModelSpec, or TF Serving's INVALID_ARGUMENT when it has none."""
+    if not request.HasField(spec_field):
+        raise ServingError(grpc.StatusCode.INVALID_ARGUMENT, "Missing ModelSpec")
+    return getattr(request, spec_field)
+
+
 def spec_version(spec) -> tuple[int | None, str | None]:
     """(version, label) of a ModelSpec; (None, None) means the latest version."""
     return (spec.version.value if spec.HasField("version") else None), (spec.version_label or None)
@@ -53,12 +60,13 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
     def __init__(self, core):
         self.core = core
 
-    def _servable(self, spec) -> models.Servable:
+    def _servable(self, request) -> models.Servable:
+        spec = checked_spec(request)
         return self.core.manager.servable(spec.name, *spec_version(spec))
 
     def Predict(self, request, context):  # noqa: N802
         def work():
-            servable = self._servable(request.model_spec)
+            servable = self._servable(request)
             outputs = self.core.predict(servable, request.model_spec.signature_name,
                                         tensors_from_protos(request.inputs),
                                         list(request.output_filter))
@@ -72,7 +80,7 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
 
     def Classify(self, request, context):  # noqa: N802
         def work():
-            servable = self._servable(request.model_spec)
+            servable = self._servable(request)
             response = classification_pb2.ClassificationResponse()
             with self.core.admission.slot():
                 response.result.CopyFrom(inference.classify(
@@ -84,7 +92,7 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
 
     def Regress(self, request, context):  # noqa: N802
         def work():
-            servable = self._servable(request.model_spec)
+            servable = self._servable(request)
             response = regression_pb2.RegressionResponse()
             with self.core.admission.slot():
                 response.result.CopyFrom(inference.regress(
@@ -100,7 +108,7 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
         def work():
             if not request.tasks:
                 raise ServingError(grpc.StatusCode.INVALID_ARGUMENT, "Tasks is empty")
-            servable = self._servable(request.tasks[0].model_spec)
+            servable = self._servable(request.tasks[0])
             with self.core.admission.slot():
                 return inference.multi_inference(servable, request)
 
@@ -108,7 +116,7 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
 
     def GetModelMetadata(self, request, context):  # noqa: N802
         def work():
-            servable = self._servable(request.model_spec)
+            servable = self._servable(request)
             return self.core.metadata(servable, list(request.metadata_field))
 
         return _call(self.core, context, "metadata", request.model_spec.name, work)
@@ -121,9 +129,11 @@ class ModelService(model_service_pb2_grpc.ModelServiceServicer):
         self.core = core
 
     def GetModelStatus(self, request, context):  # noqa: N802
-        spec = request.model_spec
-        return _call(self.core, context, "status", spec.name,
-                     lambda: self.core.manager.status(spec.name, *spec_version(spec)))
+        def work():
+            spec = checked_spec(request)
+            return self.core.manager.status(spec.name, *spec_version(spec))
+
+        return _call(self.core, context, "status", request.model_spec.name, work)
 
     def HandleReloadConfigRequest(self, request, context):  # noqa: N802
         """Replaces the served models with request.config; the outcome is in the response's

@@ -20,6 +20,7 @@ import grpc
 import numpy as np
 import tensorflow as tf
 from google.protobuf import text_format
+from tensorflow.core.framework import types_pb2
 from tensorflow.core.protobuf import meta_graph_pb2, saved_model_pb2
 from tensorflow_serving.apis import get_model_status_pb2, prediction_log_pb2
 from tensorflow_serving.config import model_server_config_pb2
@@ -50,7 +51,7 @@ def read_config_file(path: str | os.PathLike) -> list[model_server_config_pb2.Mo
         config = text_format.Parse(Path(path).read_text(encoding="utf-8"),
                                    model_server_config_pb2.ModelServerConfig())
     except text_format.ParseError as error:
-        raise ValueError(f"{path}: not a text ModelServerConfig: {error}") from None
+        raise ValueError(f"Invalid protobuf file: '{path}': {error}") from None
     try:
         models = checked_configs(config)
     except ServingError as error:
@@ -145,7 +146,10 @@ class Servable:
                 f"len({{{','.join(sorted(sent))}}}) != len({{{','.join(sorted(expected))}}}). "
                 f"Sent extra: {{{','.join(sorted(sent - expected))}}}. "
                 f"Missing but required: {{{','.join(sorted(expected - sent))}}}."))
-        for alias in output_filter:
+        for index, alias in enumerate(output_filter):
+            if alias in output_filter[:index]:
+                raise ServingError(grpc.StatusCode.INVALID_ARGUMENT,
+                                   f"duplicate output tensor alias: {alias}")
             if alias not in signature.outputs:
                 raise ServingError(grpc.StatusCode.INVALID_ARGUMENT, (
                     f"output tensor alias not found in signature: {alias} Outputs expected to be "
@@ -156,7 +160,8 @@ class Servable:
             given = tf.dtypes.as_dtype(array.dtype) if array.dtype != object else tf.string
             if given != dtype:
                 raise ServingError(grpc.StatusCode.INVALID_ARGUMENT,
-                                   f"Expects arg[{position}] to be {dtype.name} but {given.name} "
+                                   f"Expects arg[{position}] to be {type_string(dtype)} but "
+                                   f"{type_string(given)} "
                                    f"is provided")
             tensors[name] = tf.constant(array, dtype)
         try:
@@ -168,6 +173,11 @@ class Servable:
             raise ServingError(grpc.StatusCode.INVALID_ARGUMENT, str(error)) from None
         wanted = output_filter or list(outputs)
         return {name: outputs[name].numpy() for name in wanted}
+
+
+def type_string(dtype: tf.dtypes.DType) -> str:
+    """TensorFlow's DataTypeString: 'float', 'double', 'int64', 'string', ..."""
+    return types_pb2.DataType.Name(dtype.as_datatype_enum)[3:].lower()
 
 
 def _numpy_dtype(dtype_enum: int) -> np.dtype:
@@ -337,6 +347,9 @@ class ModelManager:
     # lookups
     def resolve_version(self, name: str, version: int | None, label: str | None) -> int | None:
         """The version a label names; `version` itself otherwise (None means latest)."""
+        if not name:
+            raise ServingError(grpc.StatusCode.INVALID_ARGUMENT,
+                               "ModelSpec has no name specified.")
         if label:
             labels = self.configs[name].version_labels if name in self.configs else {}
             if label not in labels:

@@ -47,14 +47,16 @@ class LocalServer:
 
 
 def start_local_server(model_base: Path, config_file: Path | None = None, poll_seconds=0.2,
-                       warmup: bool = False, **limits) -> LocalServer:
+                       warmup: bool = False, prometheus_path: str | None = None,
+                       **limits) -> LocalServer:
     from serving import models, server
     from serving.limits import Limits
 
     configs = (models.read_config_file(config_file) if config_file
                else [models.single_model_config("names", model_base)])
     manager = models.ModelManager(configs, poll_seconds)
-    core = server.ModelServer(manager, Limits(**limits), max_concurrent=2, max_queued=16)
+    core = server.ModelServer(manager, Limits(**limits), max_concurrent=2, max_queued=16,
+                              prometheus_path=prometheus_path)
     if warmup:
         manager.warmup_runner = core.warmup
     manager.start()

@@ -54,6 +54,12 @@ class ModelServer:
                 self._inflight -= 1
                 self._inflight_lock.notify_all()
 
+    @property
+    def inflight(self) -> int:
+        """Requests being served now (REST and gRPC)."""
+        with self._inflight_lock:
+            return self._inflight
+
     def wait_idle(self, timeout: float) -> bool:
         with self._inflight_lock:
             return self._inflight_lock.wait_for(lambda: self._inflight == 0, timeout)

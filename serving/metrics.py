@@ -146,6 +146,8 @@ class ServingMetrics:
         self.load_attempt_count = Counter(
             self.registry, "/tensorflow/cc/saved_model/load_attempt_count",
             "The number of times a SavedModel was successfully loaded.", "model_path", "status")
+        self.inflight = Gauge(self.registry, "/namegen/serving/inflight_requests",
+                              "Requests being served now, the scrape included (namegen's own).")
         self.load_latency = Counter(
             self.registry, "/tensorflow/cc/saved_model/load_latency",
             "Latency in microseconds for SavedModels that were successfully loaded.",

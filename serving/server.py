@@ -89,6 +89,7 @@ class RestHandler(http.server.BaseHTTPRequestHandler):
                     raise ServingError(grpc.StatusCode.UNAVAILABLE, "server is shutting down")
                 path = self.path.split("?", 1)[0]
                 if method == "GET" and path == core.prometheus_path:
+                    core.metrics.inflight.set(value=core.inflight)
                     self._reply_text(core.metrics.registry.page())
                     return
                 status, body, code = 200, self._route(method, path), "OK"

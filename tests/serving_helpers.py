@@ -1,4 +1,4 @@
-"""Shared pieces of the serving tests: a local server on a copied model tree, golden matching."""
+"""Shared pieces of the serving tests: a local server on a copied model tree."""
 
 from __future__ import annotations
 
@@ -10,10 +10,6 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
-
-GOLDEN_DIR = Path(__file__).parent / "golden" / "serving"
-UPDATE_GOLDENS = os.environ.get("NAMEGEN_UPDATE_GOLDENS") == "1"
-ANY = {"<str>": str, "<float>": float, "<int>": int, "<bool>": bool}
 
 
 def copy_version(version_dir: Path, model_base: Path, version: int) -> Path:
@@ -31,6 +27,7 @@ class LocalServer:
     core: object
     endpoints: object
     model_base: Path
+    watcher: object = None
 
     @property
     def rest(self) -> str:
@@ -43,13 +40,16 @@ class LocalServer:
     def stop(self) -> None:
         from serving import server
 
+        if self.watcher:
+            self.watcher.stop()
         server.drain(self.core, self.endpoints, grace=5)
 
 
 def start_local_server(model_base: Path, config_file: Path | None = None, poll_seconds=0.2,
                        warmup: bool = False, prometheus_path: str | None = None,
-                       **limits) -> LocalServer:
+                       config_poll_seconds: float = 0, **limits) -> LocalServer:
     from serving import models, server
+    from serving.core import ConfigFileWatcher
     from serving.limits import Limits
 
     configs = (models.read_config_file(config_file) if config_file
@@ -60,8 +60,10 @@ def start_local_server(model_base: Path, config_file: Path | None = None, poll_s
     if warmup:
         manager.warmup_runner = core.warmup
     manager.start()
+    watcher = (ConfigFileWatcher(core, config_file, config_poll_seconds).start()
+               if config_file and config_poll_seconds else None)
     endpoints = server.start(core, "127.0.0.1", 0, 0, read_timeout=2.0, max_connections=64)
-    return LocalServer(core, endpoints, model_base)
+    return LocalServer(core, endpoints, model_base, watcher)
 
 
 def http(method: str, url: str, body: bytes | None = None, timeout: float = 30) -> tuple[int, dict]:
@@ -71,37 +73,6 @@ def http(method: str, url: str, body: bytes | None = None, timeout: float = 30) 
             return response.status, json.loads(response.read())
     except urllib.error.HTTPError as error:
         return error.code, json.loads(error.read())
-
-
-def placeholders(value):
-    """A value with every leaf replaced by its type placeholder (for model-dependent parts)."""
-    if isinstance(value, dict):
-        return {k: placeholders(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [placeholders(v) for v in value]
-    for token, kind in ANY.items():
-        if type(value) is kind:
-            return token
-    raise TypeError(value)
-
-
-def matches(expected, actual, where: str = "$") -> None:
-    """Asserts actual fits expected; '<str>'-style placeholders match any value of that type."""
-    if isinstance(expected, str) and expected in ANY:
-        assert type(actual) is ANY[expected], f"{where}: {actual!r} is not {expected}"
-    elif isinstance(expected, dict):
-        assert isinstance(actual, dict) and set(actual) == set(expected), \
-            f"{where}: keys {sorted(actual) if isinstance(actual, dict) else actual} != " \
-            f"{sorted(expected)}"
-        for key in expected:
-            matches(expected[key], actual[key], f"{where}.{key}")
-    elif isinstance(expected, list):
-        assert isinstance(actual, list) and len(actual) == len(expected), \
-            f"{where}: {actual!r} != {expected!r}"
-        for index, (e, a) in enumerate(zip(expected, actual)):
-            matches(e, a, f"{where}[{index}]")
-    else:
-        assert expected == actual, f"{where}: {actual!r} != {expected!r}"
 
 
 def wait_for(condition, seconds: float = 60.0) -> bool:
@@ -118,3 +89,45 @@ def serve_first_version(model_dir: Path, base: Path):
     """Copy a SavedModel in as version 1 under base and start a local server on it."""
     copy_version(model_dir, base, 1)
     return start_local_server(base)
+
+
+def perturbed_version(version_dir: Path, model_base: Path, version: int,
+                      scale: float = 0.5) -> Path:
+    """Pushes a copy of a version whose float weights are multiplied by `scale`: the same
+    graph and signatures, different answers (a real new version, not a byte copy)."""
+    import tensorflow as tf
+
+    model_base.mkdir(parents=True, exist_ok=True)
+    incoming = model_base / f".incoming-{version}"
+    shutil.copytree(version_dir, incoming, ignore=shutil.ignore_patterns("variables"))
+    (incoming / "variables").mkdir()
+    reader = tf.train.load_checkpoint(str(version_dir / "variables" / "variables"))
+    dtypes = reader.get_variable_to_dtype_map()
+    names = sorted(dtypes)
+    values = [tf.constant(reader.get_tensor(name) * (scale if dtypes[name].is_floating else 1),
+                          dtype=dtypes[name]) if dtypes[name] != tf.string
+              else tf.constant(reader.get_tensor(name)) for name in names]
+    tf.raw_ops.SaveV2(prefix=str(incoming / "variables" / "variables"), tensor_names=names,
+                      shape_and_slices=[""] * len(names), tensors=values)
+    target = model_base / str(version)
+    os.rename(incoming, target)
+    return target
+
+
+def listening_addresses(port: int) -> set[str]:
+    """The local addresses of the TCP sockets listening on `port`, from /proc/net/tcp{,6}."""
+    found = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            address, port_hex = fields[1].rsplit(":", 1)
+            if int(port_hex, 16) == port and fields[3] == "0A":  # 0A: LISTEN
+                if len(address) == 8:  # IPv4, little-endian hex
+                    found.add(".".join(str(int(address[i:i + 2], 16)) for i in (6, 4, 2, 0)))
+                else:
+                    found.add("ipv6:" + address)
+    return found

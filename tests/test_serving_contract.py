@@ -1,4 +1,4 @@
-"""`namegen serve` against TF Serving's contract: goldens for every route, format and error."""
+"""`namegen serve` on the names model: TF Serving's contract stated as rules, not goldens."""
 
 from __future__ import annotations
 
@@ -10,17 +10,8 @@ import time
 import grpc
 import numpy as np
 import pytest
-from google.protobuf import json_format
 
-from tests.serving_helpers import (
-    GOLDEN_DIR,
-    UPDATE_GOLDENS,
-    http,
-    matches,
-    placeholders,
-    serve_first_version,
-    wait_for,
-)
+from tests.serving_helpers import http, serve_first_version, wait_for
 
 
 @pytest.fixture(scope="module")
@@ -31,95 +22,221 @@ def server(tiny_model, tmp_path_factory):
     local.stop()
 
 
-def _mask(response: dict) -> dict:
-    """Model-dependent parts become type placeholders: predicted values, graph tensor names."""
-    masked = json.loads(json.dumps(response))
-    for key in ("predictions", "outputs"):
-        if key not in masked:
-            continue
-        tensors = masked[key]
-        if isinstance(tensors, dict) and all(isinstance(t, dict) and "dtype" in t
-                                             for t in tensors.values()):  # gRPC: keep dtypes
-            for tensor in tensors.values():
-                tensor["values"] = placeholders(tensor["values"])
-        else:
-            masked[key] = placeholders(tensors)
-    signatures = masked.get("metadata", {}).get("signature_def", {}).get("signature_def", {})
-    for signature in signatures.values():
-        for infos in (signature.get("inputs", {}), signature.get("outputs", {})):
-            for info in infos.values():
-                info["name"] = "<str>"
-    return masked
+# --- the names model, by rule ------------------------------------------------------------------
+# Expectations come from the SavedModel itself (its SignatureDefs: names, dtypes, method names)
+# and from TF Serving's documented mapping (g3doc/api_rest.md, http_rest_api_handler.cc), never
+# from this server's captured output.
+ROWS = 2
+GENERATE = {"prefix": ["Ra", "Ra"], "temperature": [0.8, 0.8], "seed": [1, 2],
+            "max_length": [32, 32], "top_k": [0, 0], "top_p": [1.0, 1.0], "min_length": [0, 0],
+            "no_copy": [False, False]}
+PY_TYPES = {"DT_STRING": str, "DT_FLOAT": float, "DT_DOUBLE": float, "DT_INT32": int,
+            "DT_INT64": int, "DT_BOOL": bool}
 
 
-def _check_golden(filename: str, cases: list[dict], actual: list[dict]) -> None:
-    if UPDATE_GOLDENS:
-        for case, result in zip(cases, actual):
-            case["expected"] = dict(result, response=_mask(result["response"])) \
-                if "response" in result else result
-        (GOLDEN_DIR / filename).write_text(json.dumps(cases, indent=1, ensure_ascii=False) + "\n",
-                                           encoding="utf-8")
-        return
-    for case, result in zip(cases, actual):
-        assert "expected" in case, f"{filename}: {case['name']} has no golden"
-        matches(case["expected"], result, where=case["name"])
+@pytest.fixture(scope="module")
+def signatures(tiny_model) -> dict:
+    """The SavedModel's own SignatureDefs, read from saved_model.pb."""
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    model = saved_model_pb2.SavedModel.FromString((tiny_model / "saved_model.pb").read_bytes())
+    return {k: v for k, v in model.meta_graphs[0].signature_def.items()
+            if not k.startswith("__")}
 
 
-def test_rest_goldens(server):
-    cases = json.loads((GOLDEN_DIR / "rest.json").read_text(encoding="utf-8"))
-    actual = []
-    for case in cases:
-        body = case["body"]
-        data = None if body is None else (body if isinstance(body, str)
-                                          else json.dumps(body)).encode("utf-8")
-        status, response = http(case["method"], server.rest + case["path"], data)
-        actual.append({"status": status, "response": response})
-    _check_golden("rest.json", cases, actual)
+def _output_types(signature) -> dict[str, type]:
+    from tensorflow.core.framework import types_pb2
+
+    return {name: PY_TYPES[types_pb2.DataType.Name(info.dtype)]
+            for name, info in signature.outputs.items()}
 
 
-def _grpc_call(channel, method: str, request_json: dict) -> dict:
+def _rows(count: int) -> list[dict]:
+    return [{name: values[0] for name, values in GENERATE.items()} for _ in range(count)]
+
+
+def test_metadata_is_the_saved_models_signature_defs(server, signatures):
+    """GET .../metadata (REST) and GetModelMetadata (gRPC) list exactly the SavedModel's
+    SignatureDefs: same keys, method names, input and output names and dtypes."""
+    from google.protobuf import json_format
     from tensorflow_serving.apis import (
         get_model_metadata_pb2,
-        get_model_status_pb2,
-        model_service_pb2_grpc,
-        predict_pb2,
         prediction_service_pb2_grpc,
     )
 
-    stub, request_type = {
-        "Predict": (prediction_service_pb2_grpc.PredictionServiceStub,
-                    predict_pb2.PredictRequest),
-        "GetModelMetadata": (prediction_service_pb2_grpc.PredictionServiceStub,
-                             get_model_metadata_pb2.GetModelMetadataRequest),
-        "GetModelStatus": (model_service_pb2_grpc.ModelServiceStub,
-                           get_model_status_pb2.GetModelStatusRequest),
-    }[method]
-    request = json_format.ParseDict(request_json, request_type())
-    try:
-        response = getattr(stub(channel), method)(request, timeout=30)
-    except grpc.RpcError as error:
-        return {"code": error.code().name, "details": error.details()}
-    if method == "GetModelMetadata":
-        from serving.server import metadata_json
-
-        return {"code": "OK", "response": metadata_json(response)}
-    body = json_format.MessageToDict(response, preserving_proto_field_name=True)
-    if method == "Predict":  # values are the model's; keep dtypes and shapes
-        import tensorflow as tf
-
-        body["outputs"] = {
-            name: {"dtype": tf.dtypes.as_dtype(proto.dtype).name,
-                   "values": [v.decode() if isinstance(v, bytes) else v
-                              for v in tf.make_ndarray(proto).tolist()]}
-            for name, proto in response.outputs.items()}
-    return {"code": "OK", "response": body}
-
-
-def test_grpc_goldens(server):
-    cases = json.loads((GOLDEN_DIR / "grpc.json").read_text(encoding="utf-8"))
+    for path in ("/v1/models/names/metadata", "/v1/models/names/versions/1/metadata"):
+        status, body = http("GET", server.rest + path)
+        assert status == 200
+        assert body["model_spec"] == {"name": "names", "version": "1", "signature_name": ""}
+        served = body["metadata"]["signature_def"]["signature_def"]
+        assert set(served) >= set(signatures)
+        for key, signature in signatures.items():
+            expected = json_format.MessageToDict(signature, preserving_proto_field_name=True)
+            assert served[key]["method_name"] == expected["method_name"]
+            for side in ("inputs", "outputs"):
+                assert {k: v["dtype"] for k, v in served[key][side].items()} == \
+                    {k: v["dtype"] for k, v in expected[side].items()}
+    request = get_model_metadata_pb2.GetModelMetadataRequest(metadata_field=["signature_def"])
+    request.model_spec.name = "names"
     with grpc.insecure_channel(server.grpc_target) as channel:
-        actual = [_grpc_call(channel, case["method"], case["request"]) for case in cases]
-    _check_golden("grpc.json", cases, actual)
+        response = prediction_service_pb2_grpc.PredictionServiceStub(channel).GetModelMetadata(
+            request, timeout=30)
+    unpacked = get_model_metadata_pb2.SignatureDefMap()
+    response.metadata["signature_def"].Unpack(unpacked)
+    for key, signature in signatures.items():
+        assert unpacked.signature_def[key] == signature
+
+
+@pytest.mark.parametrize("body, key, rows", [
+    ({"instances": _rows(ROWS)}, "predictions", ROWS),
+    ({"signature_name": "serving_default", "inputs": GENERATE}, "outputs", ROWS),
+    ({"signature_name": "score", "instances": ["Rex", {"b64": "QW5u"}]}, "predictions", 2),
+    ({"signature_name": "score", "inputs": ["Rex", "Ann", "Bo"]}, "outputs", 3),
+    ({"signature_name": "score", "inputs": {"name": ["Rex"]}}, "outputs", 1),
+])
+def test_rest_predict_shapes_follow_the_signature(server, signatures, body, key, rows):
+    """Row format: a list of one object per row with every output; columnar: one list per
+    output. Each value has the JSON type of its output's dtype (api_rest.md)."""
+    status, reply = http("POST", server.rest + "/v1/models/names:predict",
+                         json.dumps(body).encode())
+    assert status == 200, reply
+    types = _output_types(signatures[body.get("signature_name", "serving_default")])
+    assert list(reply) == [key]
+    if key == "predictions":
+        assert isinstance(reply[key], list) and len(reply[key]) == rows
+        for row in reply[key]:
+            assert set(row) == set(types)
+            assert all(type(row[name]) is kind for name, kind in types.items()), row
+    else:
+        assert set(reply[key]) == set(types)
+        for name, kind in types.items():
+            assert len(reply[key][name]) == rows
+            assert all(type(value) is kind for value in reply[key][name]), reply
+
+
+def test_grpc_predict_follows_the_signature(server, signatures):
+    """PredictResponse: one TensorProto per output with the signature's dtype and the batch as
+    dimension 0; model_spec names the model, the version served and the signature."""
+    import tensorflow as tf
+    from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
+
+    from components.trainer.export import generation_request
+
+    for signature_name, inputs, rows in [
+            ("serving_default", generation_request(3, seeds=[1, 2, 3], temperature=0.8), 3),
+            ("score", {"name": tf.constant(["Rex", "Ann"])}, 2)]:
+        request = predict_pb2.PredictRequest()
+        request.model_spec.name = "names"
+        request.model_spec.signature_name = signature_name
+        for name, tensor in inputs.items():
+            request.inputs[name].CopyFrom(tf.make_tensor_proto(tensor))
+        with grpc.insecure_channel(server.grpc_target) as channel:
+            response = prediction_service_pb2_grpc.PredictionServiceStub(channel).Predict(
+                request, timeout=30)
+        expected = signatures[signature_name].outputs
+        assert set(response.outputs) == set(expected)
+        for name, proto in response.outputs.items():
+            assert proto.dtype == expected[name].dtype
+            assert [d.size for d in proto.tensor_shape.dim][:1] == [rows]
+        assert (response.model_spec.name, response.model_spec.version.value,
+                response.model_spec.signature_name) == ("names", 1, signature_name)
+
+
+# (method, path, body, HTTP status, phrase). Status follows TF Serving's code mapping
+# (NOT_FOUND 404, INVALID_ARGUMENT 400, ...); phrases are TF Serving's own texts
+# (http_rest_api_handler.cc, json_tensor.cc, predict_util.cc) or this server's limit texts.
+REST_RULES = [
+    ("GET", "/v1/models/names", None, 200, None),
+    ("GET", "/V1/Models/names", None, 200, None),  # routes are case-insensitive
+    ("GET", "/v1/models/nope", None, 404, "Could not find any versions of model nope"),
+    ("GET", "/v1/models/names/versions/9", None, 404, "Could not find version 9 of model names"),
+    ("POST", "/v1/models/nope:predict", {"inputs": GENERATE}, 404,
+     "Servable not found for request: Latest(nope)"),
+    ("POST", "/v1/models/names/versions/9:predict", {"inputs": GENERATE}, 404,
+     "Servable not found for request: Specific(names, 9)"),
+    ("GET", "/v1/models/names/versions/9/metadata", None, 404,
+     "Servable not found for request: Specific(names, 9)"),
+    ("POST", "/v1/models/names/labels/canary:predict", {"inputs": GENERATE}, 400,
+     "Unrecognized servable version label: canary"),
+    ("GET", "/v1/models/names/versions/1/labels/stable", None, 400, "Malformed request"),
+    ("GET", "/v1/models/names/bogus", None, 400, "Malformed request"),
+    ("GET", "/etc/passwd", None, 404, "Not found"),
+    ("GET", "/v1/models/../../etc/passwd", None, 400, "Malformed request"),
+    ("GET", "/v1/models/names/versions/99999999999999999999", None, 400,
+     "Failed to convert version"),
+    ("POST", "/v1/models/names:predict", '{"instances": [1,', 400,
+     "JSON Parse error: Invalid value."),
+    ("POST", "/v1/models/names:predict", "[1, 2]", 400, "Is not object"),
+    ("POST", "/v1/models/names:predict", {"signature_name": "nope", "inputs": GENERATE}, 400,
+     'Serving signature name: "nope" not found in signature def'),
+    ("POST", "/v1/models/names:predict", {"instances": _rows(1), "inputs": GENERATE}, 400,
+     "expecting only one of 'inputs' or 'instances'"),
+    ("POST", "/v1/models/names:predict", {"signature_name": "score"}, 400,
+     "Missing 'inputs' or 'instances' key"),
+    ("POST", "/v1/models/names:predict", {"instances": []}, 400, "No values in 'instances'"),
+    ("POST", "/v1/models/names:predict", {"instances": ["Ra"]}, 400,
+     "expecting list of objects as multiple input tensors"),
+    ("POST", "/v1/models/names:predict", {"inputs": dict(GENERATE, temperature=["hot"] * 2)},
+     400, 'JSON Value: "hot" Type: String is not of expected type: float'),
+    ("POST", "/v1/models/names:predict", {"inputs": dict(GENERATE, seed=[1.5, 2])}, 400,
+     "Type: Number is not of expected type: int64"),
+    ("POST", "/v1/models/names:predict", {"signature_name": "score", "inputs": [{"b64": "%"}]},
+     400, "Unable to base64 decode"),
+    ("POST", "/v1/models/names:predict", {"inputs": dict(GENERATE, temperature=[50.0, 1.0])},
+     400, "temperature must be between 0 and 5, got 50"),
+    ("POST", "/v1/models/names:predict", {"inputs": dict(GENERATE, prefix=["Réß", "Ra"])}, 400,
+     "prefix has characters outside the vocabulary"),
+    ("POST", "/v1/models/names:classify", {"examples": [{"name": "Rex"}]}, 400,
+     "Expected classification signature method_name to be tensorflow/serving/classify. Was: "
+     "tensorflow/serving/predict"),
+    ("POST", "/v1/models/names:regress", {"instances": []}, 400,
+     "When method is regress, key 'examples' is expected and was not found"),
+]
+
+
+@pytest.mark.parametrize("method, path, body, status, phrase", REST_RULES,
+                         ids=[f"{m} {p} {str(b)[:30]}" for m, p, b, *_ in REST_RULES])
+def test_rest_status_mapping(server, method, path, body, status, phrase):
+    data = None if body is None else (body if isinstance(body, str) else json.dumps(body))
+    answer, reply = http(method, server.rest + path, None if data is None else data.encode())
+    assert answer == status, reply
+    if phrase:
+        assert phrase in reply["error"]
+
+
+def test_grpc_status_mapping(server):
+    """The gRPC codes TF Serving gives for the same failures (NOT_FOUND, INVALID_ARGUMENT,
+    FAILED_PRECONDITION for an unknown signature in predict_util.cc)."""
+    import tensorflow as tf
+    from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
+
+    from components.trainer.export import generation_request
+
+    def predict(**spec) -> tuple[str, str]:
+        request = predict_pb2.PredictRequest()
+        for key, value in spec.items():
+            if key == "version":
+                request.model_spec.version.value = value
+            else:
+                setattr(request.model_spec, key, value)
+        for name, tensor in generation_request(2, seeds=[1, 2], temperature=0.8).items():
+            request.inputs[name].CopyFrom(tf.make_tensor_proto(tensor))
+        with grpc.insecure_channel(server.grpc_target) as channel:
+            try:
+                prediction_service_pb2_grpc.PredictionServiceStub(channel).Predict(
+                    request, timeout=30)
+                return "OK", ""
+            except grpc.RpcError as error:
+                return error.code().name, error.details()
+
+    assert predict(name="names") == ("OK", "")
+    assert predict(name="nope") == ("NOT_FOUND", "Servable not found for request: Latest(nope)")
+    assert predict(name="names", version=9)[0] == "NOT_FOUND"
+    assert predict(name="names", version_label="canary") == (
+        "INVALID_ARGUMENT", "Unrecognized servable version label: canary")
+    assert predict(name="names", signature_name="nope") == (
+        "FAILED_PRECONDITION", 'Serving signature key "nope" not found.')
+    assert predict()[0] == "INVALID_ARGUMENT"  # no model name
 
 
 def test_same_outputs_as_the_saved_model(server, tiny_model):

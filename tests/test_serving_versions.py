@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 import shutil
 import signal
+import socket
 import threading
-import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,8 @@ import pytest
 from tests.serving_helpers import (
     copy_version,
     http,
+    listening_addresses,
+    perturbed_version,
     serve_first_version,
     start_local_server,
     wait_for,
@@ -27,12 +30,21 @@ def _states(local) -> dict[str, str]:
     return {s["version"]: s["state"] for s in body["model_version_status"]}
 
 
+def _score(local, version: int | None = None) -> float:
+    path = "/v1/models/names" + (f"/versions/{version}" if version else "") + ":predict"
+    status, body = http("POST", local.rest + path, SCORE)
+    assert status == 200, body
+    return body["outputs"]["log_likelihood"][0]
+
+
 def test_hot_reload_without_failed_requests(tiny_model, tmp_path):
-    """Push v2 while REST and gRPC clients loop: zero failures, traffic moves to v2, v1 ends."""
+    """Push a v2 with different weights while REST and gRPC clients loop: zero failures,
+    traffic moves to v2 (its answers, not v1's), v1 ends."""
     from serving.client import Client
 
     base = tmp_path / "names"
     local = serve_first_version(tiny_model, base)
+    v1_score = _score(local)
     failures, versions_seen, stop = [], set(), threading.Event()
 
     def loop(url: str) -> None:
@@ -52,10 +64,11 @@ def test_hot_reload_without_failed_requests(tiny_model, tmp_path):
     try:
         for thread in threads:
             thread.start()
-        time.sleep(1.0)
-        copy_version(tiny_model, base, 2)
+        assert wait_for(lambda: len(versions_seen) >= 1)
+        perturbed_version(tiny_model, base, 2)
         assert wait_for(lambda: _states(local) == {"2": "AVAILABLE", "1": "END"})
-        time.sleep(1.0)
+        assert wait_for(lambda: 2 in versions_seen)
+        v2_score = _score(local)
     finally:
         stop.set()
         for thread in threads:
@@ -63,6 +76,7 @@ def test_hot_reload_without_failed_requests(tiny_model, tmp_path):
         local.stop()
     assert failures == []
     assert versions_seen == {1, 2}
+    assert v2_score != v1_score  # the new weights answer, not a copy of the old ones
 
 
 def _grpc_version(local) -> int:
@@ -136,11 +150,11 @@ def test_config_file_policy_and_labels(tiny_model, tmp_path):
 
 
 def test_warmup_file_replays(tiny_model, tmp_path):
-    """warmup_requests() bytes parse as PredictionLogs and the server replays them on load."""
+    """The warmup file the export wrote parses as PredictionLogs and the server replays it."""
     from serving import models, warmup
 
     version = copy_version(tiny_model, tmp_path / "names", 1)
-    (version / models.WARMUP_FILE).write_bytes(warmup.warmup_requests())
+    assert (version / models.WARMUP_FILE).is_file()  # written by the export, replayed as is
     logs = models.read_warmup_requests(version)
     assert [log.predict_log.request.model_spec.signature_name for log in logs] == \
         ["serving_default"] * 3 + ["score"]
@@ -169,33 +183,58 @@ def test_warmup_file_replays(tiny_model, tmp_path):
         local.stop()
 
 
+def _inflight(rest: str) -> int:
+    """Requests the server is serving now, from its metrics page (the scrape itself included)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    with urllib.request.urlopen(rest + "/monitoring/prometheus/metrics", timeout=30) as reply:
+        page = reply.read().decode()
+    for family in text_string_to_metric_families(page):
+        if family.name == ":namegen:serving:inflight_requests":
+            return int(family.samples[0].value)
+    return 0
+
+
 @pytest.mark.slow
 def test_cli_serves_locally_and_drains_on_sigterm(tiny_model, tmp_path):
-    """`namegen serve` binds 127.0.0.1, and SIGTERM lets a running request finish, exit 0."""
+    """`namegen serve` listens on 127.0.0.1 only (checked on its sockets), and SIGTERM lets
+    requests in flight (held open mid-body, seen in flight by the server) finish; exit 0."""
     from serving.bench import start_server
 
     base = tmp_path / "names"
     copy_version(tiny_model, base, 1)
-    process, rest, grpc_url = start_server(base, ["--drain-seconds", "20"])
+    monitoring = tmp_path / "monitoring.config"
+    monitoring.write_text("prometheus_config { enable: true "
+                          'path: "/monitoring/prometheus/metrics" }')
+    process, rest, grpc_url = start_server(base, ["--drain-seconds", "60",
+                                                  "--monitoring_config_file", str(monitoring)])
+    held = []
     try:
-        assert rest.startswith("http://127.0.0.1:") and grpc_url.startswith("grpc://127.0.0.1:")
-        body = json.dumps({"inputs": {"prefix": [""] * 1024, "temperature": [1.0] * 1024,
-                                      "seed": list(range(1024)), "max_length": [32] * 1024,
-                                      "top_k": [0] * 1024, "top_p": [1.0] * 1024,
-                                      "min_length": [0] * 1024,
-                                      "no_copy": [True] * 1024}}).encode()
-        results = []
-        requests = [threading.Thread(target=lambda: results.append(
-            http("POST", rest + "/v1/models/names:predict", body))) for _ in range(3)]
-        for thread in requests:
-            thread.start()
-        time.sleep(0.3)
+        for url in (rest, grpc_url):
+            assert listening_addresses(int(url.rsplit(":", 1)[1])) == {"127.0.0.1"}
+        body = json.dumps({"signature_name": "score", "inputs": ["Rex", "Ann"]}).encode()
+        port = int(rest.rsplit(":", 1)[1])
+        for _ in range(3):  # headers and half the body: the request stays in flight
+            connection = socket.create_connection(("127.0.0.1", port))
+            connection.sendall(b"POST /v1/models/names:predict HTTP/1.1\r\nHost: x\r\n"
+                               b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n"
+                               + body[:10])
+            held.append(connection)
+        assert wait_for(lambda: _inflight(rest) == 1 + len(held))
         process.send_signal(signal.SIGTERM)
+        # draining has begun (the REST port no longer listens) while the three are mid-body
+        assert wait_for(lambda: not listening_addresses(port))
+        assert process.poll() is None
+        replies = []
+        for connection in held:
+            connection.sendall(body[10:])
+            connection.settimeout(60)
+            replies.append(connection.recv(65536))
         assert process.wait(timeout=60) == 0
-        for thread in requests:
-            thread.join(timeout=60)
-        assert [status for status, _ in results] == [200, 200, 200]
-        assert all(len(reply["outputs"]["name"]) == 1024 for _, reply in results)
+        assert all(reply.startswith(b"HTTP/1.1 200") for reply in replies), replies
+        assert all(b'"log_likelihood"' in reply for reply in replies)
     finally:
+        for connection in held:
+            connection.close()
         if process.poll() is None:
             process.kill()

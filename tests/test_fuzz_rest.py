@@ -4,7 +4,11 @@ Malformed requests (paths, methods, bodies, JSON of any shape, near-valid predic
 wrong types, shapes and values) never get a 5xx: each answer is a JSON body, with an "error"
 message whenever the status is 4xx. The server stays healthy afterwards.
 
+Bodies include the shapes TF Serving's own suite found: nesting far past Python's recursion
+limit, numbers beyond every range, and odd Unicode escapes (lone surrogates, bad hex).
+
 More examples: NAMEGEN_FUZZ_EXAMPLES=2000 pytest tests/test_fuzz_rest.py
+Random seeds: NAMEGEN_FUZZ_SEED=random (prints the seed; NAMEGEN_FUZZ_SEED=<n> replays it)
 """
 
 from __future__ import annotations
@@ -12,18 +16,16 @@ from __future__ import annotations
 import http.client as httpclient
 import json
 import math
-import os
 import urllib.parse
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
+from tests.fuzzing import fuzz
 from tests.serving_helpers import http, serve_first_version
 
-EXAMPLES = int(os.environ.get("NAMEGEN_FUZZ_EXAMPLES", "400"))
-FUZZ = settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
-                suppress_health_check=list(HealthCheck))
+FUZZ = fuzz(400)
 INPUTS = {"prefix": "", "temperature": 1.0, "seed": 1, "max_length": 32, "top_k": 0,
           "top_p": 1.0, "min_length": 0, "no_copy": False}
 
@@ -72,8 +74,43 @@ def near_valid_documents(draw):
     return document
 
 
+HUGE_NUMBERS = ["1e400", "-1e400", "1e-400", "1" * 400, "-" + "9" * 30, "18446744073709551616",
+                "9223372036854775808", "-9223372036854775809", "4.9e-324", "3.4028236e38",
+                "1435774380", "16777217", "0." + "0" * 350 + "1", "1E+2", "-0"]
+ODD_STRINGS = [r'"\ud800"', r'"\udc00"', r'"\ud800\u0041"', r'"\udbff\udfff"',
+               r'"\uD83D\uDE00"', r'"\u0000"', r'"\uZZZZ"', r'"\u12"', r'"\x41"', r'"\"',
+               '"\u00e9"', '"\t\n\\"', '"\x01"', '"é"', '"\ufeff"']
+
+
+@st.composite
+def odd_bodies(draw) -> bytes:
+    """Deep nesting, huge numbers and odd escapes, placed where the parser and the tensor
+    converter meet them: the inputs, an instance, an ignored key, or the whole document."""
+    depth = draw(st.one_of(st.integers(1, 300), st.integers(300, 20_000)))
+    kind = draw(st.sampled_from(["array", "object", "mixed"]))
+    leaf = draw(st.one_of(st.sampled_from(HUGE_NUMBERS), st.sampled_from(ODD_STRINGS),
+                          st.sampled_from(["1", "[]", "{}", "null", "true", ""])))
+    if kind == "array":
+        opened, closed = "[" * depth, "]" * depth
+    elif kind == "object":
+        opened, closed = '{"k":' * depth, "}" * depth
+    else:
+        opened, closed = '[{"k":' * depth, "}]" * depth
+    if draw(st.booleans()):  # malformed: a bracket short, or one too many
+        closed = closed[:-1] if draw(st.booleans()) else closed + closed[-1]
+    value = opened + leaf + closed
+    template = draw(st.sampled_from([
+        '{"inputs": %s}', '{"instances": [%s]}', '{"instances": %s}',
+        '{"signature_name": "score", "inputs": [%s]}', '{"inputs": {"prefix": [%s]}}',
+        '{"instances": [{"prefix": %s}]}', '{"signature_name": %s}', "%s",
+        '{"inputs": ["Rex"], "signature_name": "score", "ignored": %s}',
+        '{"examples": [{"x": %s}]}', '{"inputs": {"temperature": [%s], "seed": [1]}}']))
+    return (template % value).encode("utf-8")
+
+
 def bodies():
     return st.one_of(
+        odd_bodies(),
         st.binary(max_size=200),
         json_values.map(lambda v: json.dumps(v).encode()),
         near_valid_documents().map(lambda d: json.dumps(d).encode()),
@@ -141,3 +178,46 @@ def test_near_valid_predict_bodies_never_get_a_5xx(server):
         assert ("error" in reply) == (status >= 400), reply
 
     check()
+
+
+def test_odd_bodies_never_get_a_5xx(server):
+    """Deep nesting, huge numbers and odd Unicode escapes on the routes that parse bodies."""
+    @FUZZ
+    @given(body=odd_bodies(), route=st.sampled_from([":predict", ":classify", ":regress"]))
+    def check(body, route):
+        status, payload = send(server, "POST", "/v1/models/names" + route, body)
+        assert status < 500, f"{body[:200]!r} -> {status} {payload[:300]!r}"
+        reply = json.loads(payload)
+        assert ("error" in reply) == (status >= 400), reply
+
+    check()
+
+
+@pytest.mark.parametrize("template", [
+    '{"signature_name": "score", "inputs": ["Rex"], "deep": %s}', '{"inputs": %s}',
+    '{"instances": %s}', "%s", '{"examples": [{"x": %s}]}'])
+@pytest.mark.parametrize("shape", ["array", "object"])
+@pytest.mark.parametrize("well_formed", [True, False])
+def test_nesting_up_to_the_body_limit_never_gets_a_5xx(server, template, shape, well_formed):
+    """Bodies nested as deep as the body limit allows (about half a million levels): a
+    well-formed one is handled (a score request with a deep ignored key answers 200), a
+    malformed one is a 400 naming the parse error; never a 5xx, and the server stays up."""
+    limit = server.core.limits.max_request_bytes
+    unit_open, unit_close = ("[", "]") if shape == "array" else ('{"k":', "}")
+    depth = (limit - len(template) - 8) // (len(unit_open) + len(unit_close))
+    closing = unit_close * (depth if well_formed else depth - 1)
+    body = (template % (unit_open * depth + "1" + closing)).encode()
+    assert len(body) <= limit
+    route = ":regress" if "examples" in template else ":predict"
+    status, payload = send(server, "POST", "/v1/models/names" + route, body)
+    reply = json.loads(payload)
+    assert status < 500, reply
+    if not well_formed:
+        assert status == 400 and reply["error"].startswith("JSON Parse error"), reply
+    elif template.startswith('{"signature_name": "score"'):
+        assert status == 200 and len(reply["outputs"]["log_likelihood"]) == 1, reply
+    else:
+        assert status == 400 and reply["error"], reply
+    healthy, _ = http("POST", server.rest + "/v1/models/names:predict",
+                      json.dumps({"signature_name": "score", "inputs": ["Rex"]}).encode())
+    assert healthy == 200

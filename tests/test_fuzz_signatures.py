@@ -6,6 +6,7 @@ refused (NaN or negative temperatures, negative lengths, top_p outside (0, 1]) a
 watchdog ends the process with a traceback if a call hangs.
 
 More examples: NAMEGEN_FUZZ_EXAMPLES=2000 pytest tests/test_fuzz_signatures.py
+Random seeds: NAMEGEN_FUZZ_SEED=random (prints the seed; NAMEGEN_FUZZ_SEED=<n> replays it)
 """
 
 from __future__ import annotations
@@ -13,20 +14,18 @@ from __future__ import annotations
 import faulthandler
 import json
 import math
-import os
 import time
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from pipeline import configs
+from tests.fuzzing import fuzz
 
-EXAMPLES = int(os.environ.get("NAMEGEN_FUZZ_EXAMPLES", "300"))
 CALL_SECONDS = 30.0  # one call over this is a hang
-FUZZ = settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
-                suppress_health_check=list(HealthCheck))
+FUZZ = fuzz(300)
 
 INT32, INT64 = (-2**31, 2**31 - 1), (-2**63, 2**63 - 1)
 NASTY_TEXT = ["", "Ty", "e\u0301", "\u0301", "\U0001F995", "\U0001F468\u200D\U0001F469", "\x00",

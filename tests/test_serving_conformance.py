@@ -46,6 +46,7 @@ def conformance_server(tmp_path_factory):
     half_plus_two.build(root / "half_plus_two" / "00000123")
     half_plus_two.build(root / "half_plus_three" / "00000123", b=3.0)
     fake_classifier.build(root / "fake_classifier" / "00000001")
+    fake_classifier.build_regressor(root / "fake_regressor" / "00000001")
     config = root / "models.config"
     config.write_text("model_config_list { " + " ".join([
         _model_config(rest_cases.MODEL, two, "specific { versions: 123 }",
@@ -54,6 +55,7 @@ def conformance_server(tmp_path_factory):
         _model_config("default", root / "half_plus_two", "latest { num_versions: 1 }"),
         _model_config("half_plus_three", root / "half_plus_three", "latest { num_versions: 1 }"),
         _model_config("fake_classifier", root / "fake_classifier", "latest { num_versions: 1 }"),
+        _model_config("fake_regressor", root / "fake_regressor", "latest { num_versions: 1 }"),
     ]) + " }")
     server = start_local_server(root, config_file=config, prometheus_path=METRICS_PATH)
     yield server

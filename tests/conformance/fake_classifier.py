@@ -57,3 +57,41 @@ def build(export_dir: str | Path) -> Path:
                                              signature_def_map=signatures)
         builder.save()
     return Path(export_dir)
+
+
+def build_regressor(export_dir: str | Path) -> Path:
+    """What regressor_test.cc's FakeSession and MockSession do: each example's "output" float
+    feature, as [batch] (serving_default) or [batch, 1] plus one (output_plus_one); a classify
+    signature (invalid_classification_signature), rank-3 outputs
+    (ImproperlySizedOutputSignature), a failing run, two outputs for one example, strings."""
+    import tensorflow as tf
+
+    v1 = tf.compat.v1
+    graph = tf.Graph()
+    with graph.as_default(), v1.Session(graph=graph) as session:
+        serialized = v1.placeholder(tf.string, shape=[None], name="input")
+        output = v1.parse_example(serialized, {"output": v1.FixedLenFeature([1], tf.float32)})
+        column = output["output"]  # [batch, 1]
+        with tf.control_dependencies([v1.Assert(tf.constant(False), ["Run totally failed"])]):
+            failing = tf.identity(column)
+        info = v1.saved_model.utils.build_tensor_info
+
+        def signature(name: str, tensor, method: str = REGRESS):
+            return v1.saved_model.signature_def_utils.build_signature_def(
+                {"inputs": info(serialized)}, {name: info(tensor)}, method)
+
+        signatures = {
+            "serving_default": signature("outputs", tf.reshape(column, [-1])),
+            "output_plus_one": signature("outputs", column + 1),
+            "invalid_classification_signature": signature("classes", column, CLASSIFY),
+            "ImproperlySizedOutputSignature": signature(
+                "outputs", tf.zeros(tf.stack([tf.shape(column)[0], 1, 10]))),
+            "run_fails": signature("outputs", failing),
+            "two_outputs": signature("outputs", tf.zeros([2])),
+            "string_output": signature("outputs", tf.fill(tf.shape(column)[:1], "x")),
+        }
+        builder = v1.saved_model.builder.SavedModelBuilder(str(export_dir))
+        builder.add_meta_graph_and_variables(session, [v1.saved_model.tag_constants.SERVING],
+                                             signature_def_map=signatures)
+        builder.save()
+    return Path(export_dir)

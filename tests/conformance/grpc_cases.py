@@ -1,14 +1,16 @@
 """TF Serving's own gRPC-side tests, as data: each case names the test it came from.
 
-Sources (tensorflow/serving): servables/tensorflow/{predict_util,classifier,multi_inference,
-get_model_metadata_impl}_test.cc, model_servers/get_model_status_impl_test.cc and the gRPC half
-of model_servers/tensorflow_model_server_test.py. Requests are text protos, as in those tests.
-`expect` maps a field path of the response to its value; `phrase` must be in the error details.
+Sources (tensorflow/serving): servables/tensorflow/{predict_util,classifier,regressor,
+multi_inference,get_model_metadata_impl}_test.cc, model_servers/get_model_status_impl_test.cc
+and the gRPC half of model_servers/tensorflow_model_server_test.py. Requests are text protos,
+as in those tests. `expect` maps a field path of the response to its value; `phrase` must be
+in the error details.
 
 Models: MODEL (half_plus_two, versions 123 and 124 on disk, 123 served, label my_label), "default"
 (half_plus_two, 123), "half_plus_three" (y = 0.5x + 3) and "fake_classifier", a SavedModel that
 does what classifier_test.cc's FakeSession does: classes and scores copied from each example's
-"class" and "score" features (see fake_classifier.py).
+"class" and "score" features; "fake_regressor" does what regressor_test.cc's FakeSession does
+(each example's "output" feature). Both are built in fake_classifier.py.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ STATUS_TEST = "get_model_status_impl_test.cc:GetModelStatusImplTest."
 METADATA_TEST = "get_model_metadata_impl_test.cc:GetModelMetadataImplTest."
 MULTI_TEST = "multi_inference_test.cc:MultiInferenceTest."
 CLASSIFIER_TEST = "classifier_test.cc:ClassifierTest."
+REGRESSOR_TEST = "regressor_test.cc:RegressorTest."
 SERVER_TEST = "tensorflow_model_server_test.py:TensorflowModelServerTest."
 
 
@@ -92,6 +95,14 @@ _TWO_RESULT = (("result.classifications[0].classes[0].label", "dos"),
 
 def _fake(signature: str = "") -> str:
     return _spec("fake_classifier", None, signature)
+
+
+def _regressor(signature: str = "") -> str:
+    return _spec("fake_regressor", None, signature)
+
+
+def _outputs(*values: float) -> str:
+    return _examples(*(_float("output", v) for v in values))
 
 
 CASES: list[GrpcCase] = [
@@ -258,6 +269,38 @@ CASES: list[GrpcCase] = [
     GrpcCase(CLASSIFIER_TEST + "MismatchedNumberOfTensorClasses", "Classify",
              _fake("three_scores") + " " + _TWO, "INVALID_ARGUMENT",
              "Tensors class and score should match in dim_size(1). Got 2 vs. 3"),
+    # --- regressor_test.cc (SavedModel variant), on fake_regressor ------------------------------
+    GrpcCase(REGRESSOR_TEST + "BasicExampleList", "Regress", _regressor() + " " + _outputs(2, 3),
+             expect=(("len(result.regressions)", 2), ("result.regressions[0].value", 2.0),
+                     ("result.regressions[1].value", 3.0))),
+    GrpcCase(REGRESSOR_TEST + "BasicExampleListWithContext", "Regress", _regressor() + " "
+             + _examples("", "", context=_float("output", 3)),
+             expect=(("len(result.regressions)", 2), ("result.regressions[0].value", 3.0),
+                     ("result.regressions[1].value", 3.0))),
+    GrpcCase(REGRESSOR_TEST + "ValidNamedSignature", "Regress",
+             _regressor("output_plus_one") + " " + _outputs(2, 3),
+             expect=(("result.regressions[0].value", 3.0), ("result.regressions[1].value", 4.0))),
+    GrpcCase(REGRESSOR_TEST + "InvalidNamedSignature", "Regress",
+             _regressor("invalid_classification_signature") + " " + _outputs(2, 3),
+             "INVALID_ARGUMENT"),
+    GrpcCase(REGRESSOR_TEST + "MalformedOutputs", "Regress",
+             _regressor("ImproperlySizedOutputSignature") + " " + _outputs(2, 3),
+             "INVALID_ARGUMENT"),
+    GrpcCase(REGRESSOR_TEST + "EmptyInput", "Regress", _regressor() + " input { }",
+             "INVALID_ARGUMENT", "Input is empty"),
+    GrpcCase(REGRESSOR_TEST + "EmptyExampleList", "Regress",
+             _regressor() + " input { example_list { } }", "INVALID_ARGUMENT", "Input is empty"),
+    GrpcCase(REGRESSOR_TEST + "EmptyExampleListWithContext", "Regress", _regressor() + (
+        " input { example_list_with_context { context { features { " + _float("output", 3)
+        + " } } } }"), "INVALID_ARGUMENT", "Input is empty"),
+    GrpcCase(REGRESSOR_TEST + "RunsFails", "Regress", _regressor("run_fails") + " " + _outputs(2),
+             "INVALID_ARGUMENT", "Run totally failed"),
+    GrpcCase(REGRESSOR_TEST + "UnexpectedOutputTensorSize", "Regress",
+             _regressor("two_outputs") + " " + _outputs(2), "INVALID_ARGUMENT",
+             "output batch size"),
+    GrpcCase(REGRESSOR_TEST + "UnexpectedOutputTensorType", "Regress",
+             _regressor("string_output") + " " + _outputs(2), "INVALID_ARGUMENT",
+             "Expected output Tensor of DT_FLOAT"),
     # --- tensorflow_model_server_test.py, gRPC --------------------------------------------------
     GrpcCase(SERVER_TEST + "testGetModelStatus", "GetModelStatus", 'model_spec { name: "default" }',
              expect=(("len(model_version_status)", 1), ("model_version_status[0].version", 123),

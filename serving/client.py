@@ -1,7 +1,9 @@
 """A small TF Serving client: REST (`http://host:8501`) or gRPC (`grpc://host:8500`).
 
 It retries only UNAVAILABLE (HTTP 503, refused or dropped connections), with exponential
-backoff; every other error is raised at once as a ServingError. One Client per thread.
+backoff; every other error is raised at once as a ServingError. A keep-alive connection the
+server closed while idle is reopened and the request sent again once, whatever `retries` says
+(the server never read it). One Client per thread.
 """
 
 from __future__ import annotations
@@ -103,21 +105,31 @@ class Client:
 
     def _rest(self, method: str, suffix: str, body: dict | None) -> dict:
         payload = None if body is None else json.dumps(body).encode("utf-8")
-        try:
-            if self._http is None:
-                self._http = http.client.HTTPConnection(self.host, self.port,
-                                                        timeout=self.timeout)
-            self._http.request(method, self._path(suffix), body=payload,
-                               headers={"Content-Type": "application/json"})
-            response = self._http.getresponse()
-            data = response.read()
-            if response.getheader("Connection", "").lower() == "close":
+        for attempt in range(2):
+            reused = self._http is not None
+            try:
+                if self._http is None:
+                    self._http = http.client.HTTPConnection(self.host, self.port,
+                                                            timeout=self.timeout)
+                self._http.request(method, self._path(suffix), body=payload,
+                                   headers={"Content-Type": "application/json"})
+                response = self._http.getresponse()
+                data = response.read()
+                if response.getheader("Connection", "").lower() == "close":
+                    self._drop_http()
+                break
+            except (http.client.RemoteDisconnected, ConnectionResetError,
+                    BrokenPipeError) as error:
                 self._drop_http()
-        except (ConnectionError, http.client.HTTPException, OSError) as error:
-            self._drop_http()
-            code = (grpc.StatusCode.DEADLINE_EXCEEDED if isinstance(error, TimeoutError)
-                    else grpc.StatusCode.UNAVAILABLE)
-            raise ServingError(code, f"{self.host}:{self.port}: {error}") from None
+                if reused and attempt == 0:
+                    continue  # the server closed an idle keep-alive connection: resend once
+                raise ServingError(grpc.StatusCode.UNAVAILABLE,
+                                   f"{self.host}:{self.port}: {error}") from None
+            except (ConnectionError, http.client.HTTPException, OSError) as error:
+                self._drop_http()
+                code = (grpc.StatusCode.DEADLINE_EXCEEDED if isinstance(error, TimeoutError)
+                        else grpc.StatusCode.UNAVAILABLE)
+                raise ServingError(code, f"{self.host}:{self.port}: {error}") from None
         try:
             document = json.loads(data)
         except ValueError:

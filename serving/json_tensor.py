@@ -27,7 +27,7 @@ DTYPE_NAMES = {
 }
 _INT_RANGES = {"int32": (-(2**31), 2**31 - 1), "int64": (-(2**63), 2**63 - 1)}
 _FLOAT_TYPES = {"float": np.float32, "double": np.float64}
-MAX_TENSOR_RANK = 254  # TensorShape's limit on dimensions
+MAX_TENSOR_RANK = 32  # numpy's limit on dimensions (TensorFlow's own is 254)
 _ECHO_DEPTH = 32  # nesting shown in an echoed value before "..."
 
 
@@ -139,8 +139,8 @@ def to_array(value, dtype: np.dtype) -> np.ndarray:
     """A (nested) JSON value as a dense array of the signature's dtype."""
     shape = _dense_shape(value)
     if len(shape) > MAX_TENSOR_RANK:
-        raise _invalid(f"JSON value nests lists {len(shape)} deep; a tensor has at most "
-                       f"{MAX_TENSOR_RANK} dimensions")
+        raise _invalid(f"JSON value nests lists {len(shape)} deep; this server takes tensors "
+                       f"of at most {MAX_TENSOR_RANK} dimensions")
     flat: list = []
     _fill(value, 0, shape, DTYPE_NAMES[np.dtype(dtype)], flat)
     return np.array(flat, dtype=dtype).reshape(shape)

@@ -115,7 +115,10 @@ def perturbed_version(version_dir: Path, model_base: Path, version: int,
 
 
 def listening_addresses(port: int) -> set[str]:
-    """The local addresses of the TCP sockets listening on `port`, from /proc/net/tcp{,6}."""
+    """The local addresses of the TCP sockets listening on `port`, from /proc/net/tcp{,6}
+    (an IPv4-mapped IPv6 address is given as its IPv4 address)."""
+    import ipaddress
+
     found = set()
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         try:
@@ -126,8 +129,10 @@ def listening_addresses(port: int) -> set[str]:
             fields = line.split()
             address, port_hex = fields[1].rsplit(":", 1)
             if int(port_hex, 16) == port and fields[3] == "0A":  # 0A: LISTEN
-                if len(address) == 8:  # IPv4, little-endian hex
-                    found.add(".".join(str(int(address[i:i + 2], 16)) for i in (6, 4, 2, 0)))
-                else:
-                    found.add("ipv6:" + address)
+                # 32-bit words in host (little-endian) order
+                raw = b"".join(bytes.fromhex(address[i:i + 8])[::-1]
+                               for i in range(0, len(address), 8))
+                ip = ipaddress.ip_address(raw)
+                mapped = getattr(ip, "ipv4_mapped", None)
+                found.add(str(mapped or ip))
     return found

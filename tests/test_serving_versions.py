@@ -138,8 +138,12 @@ def test_config_file_policy_and_labels(tiny_model, tmp_path):
     try:
         assert _states(local) == {"3": "AVAILABLE", "2": "AVAILABLE"}
         for label, version in (("stable", 2), ("canary", 3)):
+            status, body = http("GET", f"{local.rest}/v1/models/names/labels/{label}/metadata")
+            assert status == 200 and body["model_spec"]["version"] == str(version)
             status, body = http("GET", f"{local.rest}/v1/models/names/labels/{label}")
-            assert status == 200 and body["model_version_status"][0]["version"] == str(version)
+            # as TF Serving: the status route lists every version, whatever the label
+            assert status == 200 and {s["version"] for s in body["model_version_status"]} == \
+                {"2", "3"}
             status, _ = http("POST", f"{local.rest}/v1/models/names/labels/{label}:predict",
                              SCORE)
             assert status == 200

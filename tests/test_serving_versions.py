@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import shutil
 import signal
@@ -233,10 +234,12 @@ def test_cli_serves_locally_and_drains_on_sigterm(tiny_model, tmp_path):
         for connection in held:
             connection.sendall(body[10:])
             connection.settimeout(60)
-            replies.append(connection.recv(65536))
+            reply = http.client.HTTPResponse(connection)
+            reply.begin()
+            replies.append((reply.status, json.loads(reply.read())))
         assert process.wait(timeout=60) == 0
-        assert all(reply.startswith(b"HTTP/1.1 200") for reply in replies), replies
-        assert all(b'"log_likelihood"' in reply for reply in replies)
+        assert [status for status, _ in replies] == [200] * len(held), replies
+        assert all(len(body["outputs"]["log_likelihood"]) == 2 for _, body in replies)
     finally:
         for connection in held:
             connection.close()

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import http.client
 import json
 import shutil
 import signal
 import socket
 import threading
 import urllib.request
+from http.client import HTTPResponse
 from pathlib import Path
 
 import pytest
@@ -234,7 +234,7 @@ def test_cli_serves_locally_and_drains_on_sigterm(tiny_model, tmp_path):
         for connection in held:
             connection.sendall(body[10:])
             connection.settimeout(60)
-            reply = http.client.HTTPResponse(connection)
+            reply = HTTPResponse(connection)
             reply.begin()
             replies.append((reply.status, json.loads(reply.read())))
         assert process.wait(timeout=60) == 0

@@ -120,7 +120,7 @@ def test_grpc_predict_follows_the_signature(server, signatures):
     import tensorflow as tf
     from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
-    from components.trainer.export import generation_request
+    from serving.contract import generation_request
 
     for signature_name, inputs, rows in [
             ("serving_default", generation_request(3, seeds=[1, 2, 3], temperature=0.8), 3),
@@ -210,7 +210,7 @@ def test_grpc_status_mapping(server):
     import tensorflow as tf
     from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
-    from components.trainer.export import generation_request
+    from serving.contract import generation_request
 
     def predict(**spec) -> tuple[str, str]:
         request = predict_pb2.PredictRequest()

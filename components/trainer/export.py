@@ -7,7 +7,7 @@ import os
 
 import tensorflow as tf
 
-from components.trainer.model import NameModel
+from components.trainer.model import NameModel, gru_cell
 from pipeline import configs
 from serving import contract, warmup
 
@@ -77,14 +77,9 @@ class NameGenerator(tf.Module):
         for layer, state in enumerate(states):
             if layer:
                 x = tf.matmul(x, self.kernels[layer - 1]) + self.input_biases[layer - 1]
-            inner = tf.matmul(state, self.recurrent_kernels[layer]) + self.recurrent_biases[layer]
-            x_z, x_r, x_h = tf.split(x, 3, axis=-1)
-            h_z, h_r, h_h = tf.split(inner, 3, axis=-1)
-            z = tf.sigmoid(x_z + h_z)
-            r = tf.sigmoid(x_r + h_r)
-            state = z * state + (1.0 - z) * tf.tanh(x_h + r * h_h)
-            new_states.append(state)
-            x = state
+            x = gru_cell(x, state, self.recurrent_kernels[layer],
+                         self.recurrent_biases[layer]).state
+            new_states.append(x)
         return tf.matmul(x, self.output_kernel) + self.output_bias, new_states
 
     def _step_rows(self, tokens: tf.Tensor, states: list[tf.Tensor],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import numpy as np
 import tensorflow as tf
@@ -75,7 +76,7 @@ class NameModel(tf_keras.Model):
                 kernel, recurrent_kernel, bias = gru.cell.weights
                 if training and self.weight_drop:  # DropConnect on the recurrent weights
                     recurrent_kernel = tf.nn.dropout(recurrent_kernel, self.weight_drop)
-                x = gru_sequence(x, kernel, recurrent_kernel, bias)  # faster (issue 7)
+                x = gru_sequence(x, kernel, recurrent_kernel, bias)  # fused: faster than the layer
             x = self.output_dropout(x, training=training)
         if self.tied_projection is None and not self.case_sharing:
             return self.dense(x)
@@ -133,6 +134,32 @@ def case_partners(vocabulary: Sequence[str], vocab_size: int) -> tuple[list[int]
     return base, shifted
 
 
+class GruStep(NamedTuple):
+    """One GRU step's new state and the activations its backward pass needs."""
+
+    state: tf.Tensor  # the new hidden state [batch, units]
+    update: tf.Tensor  # z: how much of the old state is kept
+    reset: tf.Tensor  # r: how much of the recurrent candidate term is let through
+    candidate: tf.Tensor  # tanh(x_h + r * h_h)
+    recurrent_candidate: tf.Tensor  # h_h: the candidate's third of state @ kernel + bias
+
+
+def gru_cell(projected: tf.Tensor, state: tf.Tensor, recurrent_kernel: tf.Tensor,
+             recurrent_bias: tf.Tensor) -> GruStep:
+    """One step of tf_keras' GRU cell (reset_after=True, gates in z, r, h order).
+
+    projected is the step's input already multiplied by the kernel plus the input bias; the
+    training loop (`gru_sequence`) and the exported sampler both step through this function.
+    """
+    inner = tf.matmul(state, recurrent_kernel) + recurrent_bias
+    x_z, x_r, x_h = tf.split(projected, 3, axis=-1)
+    h_z, h_r, h_h = tf.split(inner, 3, axis=-1)
+    z = tf.sigmoid(x_z + h_z)
+    r = tf.sigmoid(x_r + h_r)
+    candidate = tf.tanh(x_h + r * h_h)
+    return GruStep(z * state + (1.0 - z) * candidate, z, r, candidate, h_h)
+
+
 def gru_sequence(inputs: tf.Tensor, kernel: tf.Tensor, recurrent_kernel: tf.Tensor,
                  bias: tf.Tensor) -> tf.Tensor:
     """tf_keras GRU (reset_after, zero initial state) over [batch, time, features].
@@ -151,24 +178,16 @@ def _recurrence(projected: tf.Tensor, recurrent_kernel: tf.Tensor, recurrent_bia
     steps = tf.shape(projected)[0]
     batch = tf.shape(projected)[1]
     units = tf.shape(recurrent_kernel)[0]
-    saved = [tf.TensorArray(projected.dtype, size=steps) for _ in range(5)]
+    initial = tf.zeros([batch, units], projected.dtype)
+    saved = [tf.TensorArray(projected.dtype, size=steps) for _ in GruStep._fields]
 
-    def body(t, state, z_a, r_a, c_a, hin_a, prev_a):
-        inner = tf.matmul(state, recurrent_kernel) + recurrent_bias
-        x_z, x_r, x_h = tf.split(projected[t], 3, axis=-1)
-        h_z, h_r, h_h = tf.split(inner, 3, axis=-1)
-        z = tf.sigmoid(x_z + h_z)
-        r = tf.sigmoid(x_r + h_r)
-        candidate = tf.tanh(x_h + r * h_h)
-        new = z * state + (1.0 - z) * candidate
-        return (t + 1, new, z_a.write(t, z), r_a.write(t, r), c_a.write(t, candidate),
-                hin_a.write(t, h_h), prev_a.write(t, state))
+    def body(t, state, *arrays):
+        step = gru_cell(projected[t], state, recurrent_kernel, recurrent_bias)
+        return (t + 1, step.state, *(a.write(t, v) for a, v in zip(arrays, step)))
 
-    _, _, z_a, r_a, c_a, hin_a, prev_a = tf.while_loop(
-        lambda t, *_: t < steps, body,
-        (0, tf.zeros([batch, units], projected.dtype), *saved))
-    z_all, r_all, c_all, hin_all, prev_all = (a.stack() for a in (z_a, r_a, c_a, hin_a, prev_a))
-    outputs = z_all * prev_all + (1.0 - z_all) * c_all
+    _, _, *arrays = tf.while_loop(lambda t, *_: t < steps, body, (0, initial, *saved))
+    outputs, z_all, r_all, c_all, hin_all = (a.stack() for a in arrays)
+    prev_all = tf.concat([initial[None], outputs], axis=0)[:steps]  # each step's old state
 
     def grad(d_outputs):
         recurrent_t = tf.transpose(recurrent_kernel)

@@ -1,0 +1,97 @@
+"""One GRU cell: the fused training path and the exported sampler against tf_keras' GRU layer.
+
+The reference is tf_keras.layers.GRU itself (also what training runs with recurrent dropout),
+differentiated by tf.GradientTape; our side is `gru_sequence` with its hand-written gradient.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import tensorflow as tf
+import tf_keras
+
+from components.trainer.export import NameGenerator
+from components.trainer.model import build_model, gru_cell, gru_sequence
+from pipeline import configs
+
+TOLERANCE = 1e-5
+
+
+def _keras_gru(features: int, units: int, seed: int) -> tf_keras.layers.GRU:
+    """A Keras GRU with random (not initializer-shaped) weights, biases included."""
+    layer = tf_keras.layers.GRU(units, return_sequences=True)
+    layer(tf.zeros([1, 1, features]))  # creates the weights
+    for i, weight in enumerate(layer.weights):
+        weight.assign(tf.random.stateless_normal(weight.shape, [seed, i]) * 0.6)
+    return layer
+
+
+@pytest.mark.parametrize("batch,steps,features,units,seed", [
+    (5, 9, 4, 6, 1), (3, 1, 2, 3, 2), (7, 16, 8, 5, 3),
+])
+def test_fused_forward_and_gradient_equal_the_keras_layer(batch, steps, features, units, seed):
+    layer = _keras_gru(features, units, seed)
+    inputs = tf.random.stateless_normal([batch, steps, features], [seed, 100])
+    # Ragged lengths: a loss over each name's own steps only, as training masks padding.
+    lengths = tf.random.stateless_uniform([batch], [seed, 101], 1, steps + 1, tf.int32)
+    mask = tf.sequence_mask(lengths, steps, tf.float32)[:, :, None]
+    upstream = tf.random.stateless_normal([batch, steps, units], [seed, 102])
+
+    def loss_and_grads(forward):
+        with tf.GradientTape() as tape:
+            tape.watch(inputs)
+            outputs = forward(inputs)
+            loss = tf.reduce_sum(outputs * upstream * mask)
+        return outputs, tape.gradient(loss, [inputs, *layer.weights])
+
+    kernel, recurrent_kernel, bias = layer.cell.weights
+    expected, expected_grads = loss_and_grads(layer)
+    fused, fused_grads = loss_and_grads(
+        lambda x: gru_sequence(x, kernel, recurrent_kernel, bias))
+    np.testing.assert_allclose(fused * mask, expected * mask, rtol=TOLERANCE, atol=TOLERANCE)
+    for name, ours, theirs in zip(("inputs", "kernel", "recurrent_kernel", "bias"),
+                                  fused_grads, expected_grads):
+        np.testing.assert_allclose(ours, theirs, rtol=TOLERANCE, atol=TOLERANCE, err_msg=name)
+
+
+def test_a_wrong_gradient_would_be_caught():
+    """The check can fail: a perturbed recurrent kernel gives a different gradient."""
+    layer = _keras_gru(3, 4, 7)
+    inputs = tf.random.stateless_normal([2, 5, 3], [7, 1])
+    kernel, recurrent_kernel, bias = layer.cell.weights
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_sum(layer(inputs) ** 2)
+    expected = tape.gradient(loss, recurrent_kernel)
+    with tf.GradientTape() as tape:
+        tape.watch(recurrent_kernel)
+        loss = tf.reduce_sum(gru_sequence(inputs, kernel, recurrent_kernel * 1.001, bias) ** 2)
+    assert np.max(np.abs(tape.gradient(loss, recurrent_kernel) - expected)) > TOLERANCE
+
+
+def test_one_cell_step_equals_the_keras_cell():
+    layer = _keras_gru(3, 4, 11)
+    kernel, recurrent_kernel, bias = layer.cell.weights
+    x = tf.random.stateless_normal([6, 3], [11, 1])
+    state = tf.random.stateless_normal([6, 4], [11, 2])
+    expected, _ = layer.cell(x, [state])
+    ours = gru_cell(tf.matmul(x, kernel) + bias[0], state, recurrent_kernel, bias[1]).state
+    np.testing.assert_allclose(ours, expected, rtol=TOLERANCE, atol=TOLERANCE)
+
+
+@pytest.mark.parametrize("levers", [{}, {"num_layers": 2, "rnn_units": 12},
+                                    {"tie_embeddings": True, "case_sharing": True}])
+def test_the_samplers_step_gives_the_training_models_logits(levers):
+    """NameGenerator._step, fed a name token by token, matches the model's batched forward."""
+    vocabulary = list(configs.RESERVED_TOKENS) + list("abcAB")
+    model = build_model(len(vocabulary) + configs.NUM_OOV_BUCKETS,
+                        configs.hyperparameters("tiny", levers), vocabulary)
+    for i, weight in enumerate(model.trainable_weights):
+        weight.assign(tf.random.stateless_normal(weight.shape, [5, i]) * 0.5)
+    generator = NameGenerator(model, tft_layer=None, vocabulary=vocabulary, training_names=[])
+    tokens = tf.constant([[1, 2, 3, 5, 4, 6], [1, 6, 6, 2, 7, 3]], tf.int32)
+    expected = model(tokens)
+    states = generator._initial_states(tf.shape(tokens)[0])
+    for t in range(tokens.shape[1]):
+        logits, states = generator._step(tokens[:, t], states)
+        np.testing.assert_allclose(logits, expected[:, t], rtol=TOLERANCE, atol=TOLERANCE)

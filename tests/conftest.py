@@ -16,6 +16,31 @@ import pytest  # noqa: E402
 
 from data import resolve  # noqa: E402
 from pipeline import configs  # noqa: E402
+from tests import fuzzing  # noqa: E402
+
+# Fixtures that run the pipeline: a test using one is slow whatever its marks say.
+PIPELINE_FIXTURES = {"tiny_run", "tiny_model"}
+
+
+FUZZ_SEED = fuzzing.fuzz_seed()  # once per session: NAMEGEN_FUZZ_SEED, or None (fixed)
+
+
+def pytest_report_header() -> str:
+    return ("fuzz seed: fixed (NAMEGEN_FUZZ_SEED=random for a random one)" if FUZZ_SEED is None
+            else f"fuzz seed: NAMEGEN_FUZZ_SEED={FUZZ_SEED}")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Marks every test that needs a pipeline run `slow`, so `-m "not slow"` skips them."""
+    for item in items:
+        if PIPELINE_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
+
+@pytest.fixture(scope="session")
+def fuzz_seed() -> int:
+    """Seed base for statistical tests: 0, or NAMEGEN_FUZZ_SEED (see tests/fuzzing.py)."""
+    return FUZZ_SEED or 0
 
 
 @dataclasses.dataclass

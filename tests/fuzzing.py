@@ -22,9 +22,13 @@ def fuzz_seed() -> int | None:
     return random.SystemRandom().randrange(2**32) if text == "random" else int(text)
 
 
-def fuzz(default_examples: int):
-    """A decorator for a @given test: the fixed replay, or the seed from NAMEGEN_FUZZ_SEED."""
-    examples = int(os.environ.get("NAMEGEN_FUZZ_EXAMPLES", str(default_examples)))
+def fuzz(default_examples: int, divisor: int = 1):
+    """A decorator for a @given test: the fixed replay, or the seed from NAMEGEN_FUZZ_SEED.
+
+    divisor: for costly examples, run 1/divisor of the examples asked for (at least 1).
+    """
+    examples = max(1, int(os.environ.get("NAMEGEN_FUZZ_EXAMPLES", str(default_examples)))
+                   // divisor)
     chosen = fuzz_seed()
     common = dict(max_examples=examples, deadline=None, database=None,
                   suppress_health_check=list(HealthCheck))

@@ -9,22 +9,20 @@ More examples: NAMEGEN_FUZZ_EXAMPLES=2000 pytest tests/test_fuzz_ingest.py
 
 from __future__ import annotations
 
-import os
 import random
 import re
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from components.example_gen import executor
 from components.validation import component as validation
 from pipeline import configs
+from tests.fuzzing import fuzz
 
-EXAMPLES = int(os.environ.get("NAMEGEN_FUZZ_EXAMPLES", "200"))
-FUZZ = settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
-                suppress_health_check=list(HealthCheck))
-BEAM_FUZZ = settings(FUZZ, max_examples=max(3, EXAMPLES // 50))  # a Beam pipeline each
+FUZZ = fuzz(200)
+BEAM_FUZZ = fuzz(200, divisor=50)  # a Beam pipeline each
 SEPARATORS = [b"\n", b"\r\n", b"\r", b"\x0b", b"\x0c", b"\x1c", b"\xc2\x85", b"\xe2\x80\xa8",
               b"\n\n", b" \n", b"\t\n"]
 

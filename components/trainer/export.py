@@ -7,27 +7,13 @@ import os
 
 import tensorflow as tf
 
+from components.trainer import sampling
 from components.trainer.model import NameModel, gru_cell
 from pipeline import configs
 from serving import contract, warmup
 
 MAX_RETRIES = 10  # no_copy: resampling attempts per row before giving up
 _RETRY_STRIDE = 0x5DEECE66D  # seed offset per retry
-_HASH_BUCKETS = 2**62  # fingerprint space for the training-name set
-
-_GOLDEN = tf.constant(0x9E3779B97F4A7C15, tf.uint64)
-_MIX1 = tf.constant(0xBF58476D1CE4E5B9, tf.uint64)
-_MIX2 = tf.constant(0x94D049BB133111EB, tf.uint64)
-
-
-def uniform_per_row(seed: tf.Tensor, step: tf.Tensor) -> tf.Tensor:
-    """A uniform in [0, 1) from (row seed, step) alone (splitmix64), so rows never interact."""
-    x = tf.bitcast(seed, tf.uint64) * _GOLDEN + tf.cast(step + 1, tf.uint64) * _MIX1
-    x = tf.bitwise.bitwise_xor(x, tf.bitwise.right_shift(x, tf.constant(30, tf.uint64))) * _MIX1
-    x = tf.bitwise.bitwise_xor(x, tf.bitwise.right_shift(x, tf.constant(27, tf.uint64))) * _MIX2
-    x = tf.bitwise.bitwise_xor(x, tf.bitwise.right_shift(x, tf.constant(31, tf.uint64)))
-    top53 = tf.cast(tf.bitwise.right_shift(x, tf.constant(11, tf.uint64)), tf.float64)
-    return tf.cast(top53 * (2.0**-53), tf.float32)
 
 
 def _max_or_zero(values: tf.Tensor) -> tf.Tensor:
@@ -40,9 +26,8 @@ class NameGenerator(tf.Module):
     def __init__(self, model: NameModel, tft_layer, vocabulary: list[str],
                  training_names: list[str]):
         super().__init__()
-        fingerprints = tf.strings.to_hash_bucket_fast(sorted(set(training_names)) or [""],
-                                                      _HASH_BUCKETS)
-        self.training_fingerprints = tf.Variable(tf.sort(fingerprints), trainable=False)
+        self.training_fingerprints = tf.Variable(sampling.fingerprints(training_names),
+                                                 trainable=False)
         self.tft_layer = tft_layer  # an attribute, so its vocabulary tables are tracked and saved
         self.vocab_size = len(vocabulary) + configs.NUM_OOV_BUCKETS
         self.oov_id = len(vocabulary)
@@ -65,10 +50,8 @@ class NameGenerator(tf.Module):
         self.output_bias = tf.Variable(model.output_bias())
         self.units = int(recurrent_kernels[0].shape[0])
         # Sampling never emits these: padding, and characters never seen in training.
-        banned = [configs.PAD_ID] + list(range(self.oov_id, self.vocab_size))
-        self.banned = tf.constant(
-            [-1e9 if i in banned else 0.0 for i in range(self.vocab_size)], tf.float32
-        )
+        self.banned = sampling.banned_ids(
+            self.vocab_size, [configs.PAD_ID] + list(range(self.oov_id, self.vocab_size)))
 
     # --- the recurrent step shared by scoring and generation -----------------------------
     def _step(self, tokens: tf.Tensor, states: list[tf.Tensor]) -> tuple[tf.Tensor, list]:
@@ -210,52 +193,27 @@ class NameGenerator(tf.Module):
         return result
 
     def _is_training_name(self, names: tf.Tensor) -> tf.Tensor:
-        """Membership in the training names, via sorted 64-bit fingerprints (binary search)."""
-        keys = tf.strings.to_hash_bucket_fast(names, _HASH_BUCKETS)
-        found = tf.searchsorted(self.training_fingerprints, keys)
-        found = tf.minimum(found, tf.size(self.training_fingerprints) - 1)
-        return tf.gather(self.training_fingerprints, found) == keys
+        return sampling.is_in_set(self.training_fingerprints, names)
 
     def _sample(self, prefix_ids, prefix_lengths, seed, temperature, top_k, top_p, min_length,
                 limit):
         batch = tf.shape(prefix_ids)[0]
         steps = _max_or_zero(limit) + 1
-        greedy = tf.equal(temperature, 0.0)
-        inverse_t = (1.0 / tf.maximum(temperature, 1e-6))[:, None]
-        vocab = self.vocab_size
-        # Loop invariants, out of the loop (issue 7): every step's uniforms, the EON ban, and
-        # whether any row truncates at all (else the two sorts of top-k/top-p are skipped).
-        uniforms = uniform_per_row(seed[None, :], tf.range(steps)[:, None])
-        eon_banned = tf.one_hot(configs.EON_ID, vocab) * -1e9
+        is_greedy = tf.equal(temperature, 0.0)
+        # Loop invariants, out of the loop: every step's uniforms, and whether any row
+        # truncates at all (else the two sorts of top-k/top-p are skipped).
+        uniforms = sampling.uniform_per_row(seed[None, :], tf.range(steps)[:, None])
         truncating = tf.reduce_any(top_k > 0) | tf.reduce_any(top_p < 1.0)
-
-        def truncated_probs(scaled):
-            ranked = tf.sort(scaled, direction="DESCENDING", axis=-1)
-            kth = tf.gather(ranked, tf.clip_by_value(top_k - 1, 0, vocab - 1), batch_dims=1)
-            scaled = tf.where((top_k[:, None] > 0) & (scaled < kth[:, None]), -1e9, scaled)
-            probs = tf.nn.softmax(scaled)
-            ranked_probs = tf.sort(probs, direction="DESCENDING", axis=-1)
-            before = tf.cumsum(ranked_probs, axis=-1, exclusive=True)
-            keep = tf.reduce_sum(tf.cast(before < top_p[:, None], tf.int32), axis=-1)
-            cutoff = tf.gather(ranked_probs, tf.maximum(keep - 1, 0), batch_dims=1)
-            # top_p 1 is off exactly: rounding in the cumsum never cuts a row's tail
-            return tf.where((top_p[:, None] < 1.0) & (probs < cutoff[:, None]), 0.0, probs)
 
         def body(t, tokens, states, finished, length, log_prob, out):
             logits, states = self._step_rows(tokens, states, ~finished)
             log_probs = tf.nn.log_softmax(logits)
-            banned = self.banned + tf.where((length < min_length)[:, None], eon_banned[None], 0.0)
-            allowed = log_probs + banned
-            scaled = log_probs * inverse_t + banned  # bans stay absolute at any temperature
-            probs = tf.cond(truncating, lambda: truncated_probs(scaled),
-                            lambda: tf.nn.softmax(scaled))
-            cumulative = tf.cumsum(probs, axis=-1)
-            u = uniforms[t][:, None] * cumulative[:, -1:]
-            sampled = tf.minimum(
-                tf.reduce_sum(tf.cast(cumulative <= u, tf.int32), axis=-1), vocab - 1
-            )
-            best = tf.argmax(allowed, axis=-1, output_type=tf.int32)
-            chosen = tf.where(greedy, best, sampled)
+            banned = self.banned + sampling.min_length_ban(length, min_length, self.vocab_size)
+            # bans stay absolute at any temperature
+            scaled = sampling.apply_temperature(log_probs, temperature) + banned
+            sampled = sampling.draw(
+                sampling.next_token_probs(scaled, top_k, top_p, truncating), uniforms[t])
+            chosen = tf.where(is_greedy, sampling.greedy(log_probs + banned), sampled)
             forced = t < prefix_lengths
             chosen = tf.where(
                 forced, prefix_ids[:, tf.minimum(t, configs.SEQUENCE_LENGTH - 1)], chosen

@@ -1,0 +1,103 @@
+"""Token policies for the exported sampler: RNG, bans, temperature, top-k, top-p, draw, no-copy.
+
+Each policy is a small function over a batch of rows with per-row controls, so it can be tested
+alone with fixed logits; `NameGenerator` (export.py) runs the loop and composes them per step.
+"""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+from pipeline import configs
+
+BANNED = -1e9  # added to a token's logit: it is never sampled, at any temperature
+HASH_BUCKETS = 2**62  # fingerprint space for the training-name set (no-copy)
+
+_GOLDEN = tf.constant(0x9E3779B97F4A7C15, tf.uint64)
+_MIX1 = tf.constant(0xBF58476D1CE4E5B9, tf.uint64)
+_MIX2 = tf.constant(0x94D049BB133111EB, tf.uint64)
+
+
+def uniform_per_row(seed: tf.Tensor, step: tf.Tensor) -> tf.Tensor:
+    """A uniform in [0, 1) from (row seed, step) alone (splitmix64), so rows never interact."""
+    x = tf.bitcast(seed, tf.uint64) * _GOLDEN + tf.cast(step + 1, tf.uint64) * _MIX1
+    x = tf.bitwise.bitwise_xor(x, tf.bitwise.right_shift(x, tf.constant(30, tf.uint64))) * _MIX1
+    x = tf.bitwise.bitwise_xor(x, tf.bitwise.right_shift(x, tf.constant(27, tf.uint64))) * _MIX2
+    x = tf.bitwise.bitwise_xor(x, tf.bitwise.right_shift(x, tf.constant(31, tf.uint64)))
+    top53 = tf.cast(tf.bitwise.right_shift(x, tf.constant(11, tf.uint64)), tf.float64)
+    return tf.cast(top53 * (2.0**-53), tf.float32)
+
+
+# --- bans: additive [batch or 1, vocab] terms ---------------------------------------------
+def banned_ids(vocab_size: int, ids: list[int]) -> tf.Tensor:
+    """A [vocab] ban for fixed ids (padding, out-of-vocabulary): BANNED there, 0 elsewhere."""
+    return tf.constant([BANNED if i in ids else 0.0 for i in range(vocab_size)], tf.float32)
+
+
+def min_length_ban(length: tf.Tensor, min_length: tf.Tensor, vocab_size: int) -> tf.Tensor:
+    """[batch, vocab]: bans end-of-name in rows still shorter than their min_length."""
+    end_of_name = tf.one_hot(configs.EON_ID, vocab_size) * BANNED
+    return tf.where((length < min_length)[:, None], end_of_name[None], 0.0)
+
+
+# --- the distribution ----------------------------------------------------------------------
+def apply_temperature(log_probs: tf.Tensor, temperature: tf.Tensor) -> tf.Tensor:
+    """log_probs / T per row; T = 0 (greedy) is clamped to 1e-6 here, callers take argmax."""
+    return log_probs * (1.0 / tf.maximum(temperature, 1e-6))[:, None]
+
+
+def keep_top_k(logits: tf.Tensor, top_k: tf.Tensor) -> tf.Tensor:
+    """Bans every token below a row's k-th largest logit (ties at the k-th all stay); 0 = off."""
+    vocab = tf.shape(logits)[-1]
+    ranked = tf.sort(logits, direction="DESCENDING", axis=-1)
+    kth = tf.gather(ranked, tf.clip_by_value(top_k - 1, 0, vocab - 1), batch_dims=1)
+    return tf.where((top_k[:, None] > 0) & (logits < kth[:, None]), BANNED, logits)
+
+
+def keep_top_p(probs: tf.Tensor, top_p: tf.Tensor) -> tf.Tensor:
+    """Zeroes the tail outside the smallest top set holding top_p of the mass; 1 = off.
+
+    Not renormalized: `draw` scales by each row's total.
+    """
+    ranked = tf.sort(probs, direction="DESCENDING", axis=-1)
+    before = tf.cumsum(ranked, axis=-1, exclusive=True)
+    keep = tf.reduce_sum(tf.cast(before < top_p[:, None], tf.int32), axis=-1)
+    cutoff = tf.gather(ranked, tf.maximum(keep - 1, 0), batch_dims=1)
+    # top_p 1 is off exactly: rounding in the cumsum never cuts a row's tail
+    return tf.where((top_p[:, None] < 1.0) & (probs < cutoff[:, None]), 0.0, probs)
+
+
+def next_token_probs(scaled: tf.Tensor, top_k: tf.Tensor, top_p: tf.Tensor,
+                     truncating: tf.Tensor) -> tf.Tensor:
+    """softmax of the scaled logits, truncated by top-k then top-p when any row asks for it."""
+    return tf.cond(truncating,
+                   lambda: keep_top_p(tf.nn.softmax(keep_top_k(scaled, top_k)), top_p),
+                   lambda: tf.nn.softmax(scaled))
+
+
+# --- choosing ---------------------------------------------------------------------------------
+def draw(probs: tf.Tensor, uniform: tf.Tensor) -> tf.Tensor:
+    """Inverse-CDF draw per row from (unnormalized) probs with a uniform in [0, 1)."""
+    cumulative = tf.cumsum(probs, axis=-1)
+    u = uniform[:, None] * cumulative[:, -1:]
+    return tf.minimum(tf.reduce_sum(tf.cast(cumulative <= u, tf.int32), axis=-1),
+                      tf.shape(probs)[-1] - 1)
+
+
+def greedy(logits: tf.Tensor) -> tf.Tensor:
+    """The most likely token per row (temperature 0)."""
+    return tf.argmax(logits, axis=-1, output_type=tf.int32)
+
+
+# --- no-copy ----------------------------------------------------------------------------------
+def fingerprints(names: list[str]) -> tf.Tensor:
+    """Sorted 64-bit fingerprints of a name set, for `is_in_set`."""
+    return tf.sort(tf.strings.to_hash_bucket_fast(sorted(set(names)) or [""], HASH_BUCKETS))
+
+
+def is_in_set(sorted_fingerprints: tf.Tensor, names: tf.Tensor) -> tf.Tensor:
+    """Membership of each name in the fingerprinted set (binary search)."""
+    keys = tf.strings.to_hash_bucket_fast(names, HASH_BUCKETS)
+    found = tf.searchsorted(sorted_fingerprints, keys)
+    found = tf.minimum(found, tf.size(sorted_fingerprints) - 1)
+    return tf.gather(sorted_fingerprints, found) == keys

@@ -19,7 +19,7 @@ from pipeline import configs  # noqa: E402
 from tests import fuzzing  # noqa: E402
 
 # Fixtures that run the pipeline: a test using one is slow whatever its marks say.
-PIPELINE_FIXTURES = {"tiny_run", "tiny_model"}
+PIPELINE_FIXTURES = {"tiny_run", "tiny_model", "gated_root"}
 
 
 FUZZ_SEED = fuzzing.fuzz_seed()  # once per session: NAMEGEN_FUZZ_SEED, or None (fixed)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
+import pytest
+
 from namegen.bench import perf
 
 
@@ -24,7 +26,11 @@ def test_quick_bench_writes_every_section(tiny_run, tmp_path, capsys):
     for row in rows.values():
         assert row["seconds_per_epoch"] > 0 and row["real_chars_per_second"] > 0
         assert row["padded_chars_per_epoch"] >= row["real_chars_per_epoch"]
-    assert rows["fit"]["vs_fit"] == 1.0
+    # vs_fit is fit's epoch time over ours (above 1: ours is faster), and feeds its target
+    fit, ours = rows["fit"]["seconds_per_epoch"], rows["ours"]["seconds_per_epoch"]
+    assert rows["ours"]["vs_fit"] == pytest.approx(fit / ours, rel=1e-9)
+    by_target = {t["target"]: t for t in report["targets"]}
+    assert by_target["training_vs_fit"]["value"] == rows["ours"]["vs_fit"]
     assert set(report["generation"]["ours"]) == {"1", "32", "256"}
     assert report["generation"]["tutorial"]["names"] > 0
     assert all(r["p99_ms"] >= r["p50_ms"] > 0 for r in report["generation"]["ours"].values())

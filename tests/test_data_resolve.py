@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 
 import pytest
 
@@ -66,8 +67,15 @@ def test_missing_everywhere_is_a_clear_error(fake_manifest, tmp_path):
     assert list(data_dir.iterdir()) == []
 
 
-def test_real_manifest_pins_the_dinosaur_list():
+def test_real_manifest_describes_the_default_data(dinos_path):
+    """The manifest's checksum, size and description hold for the file itself."""
     entry = resolve.manifest("dinos.txt")
-    assert entry["sha256"] == "0704eb65c34137226ad13023cfaa77edf70222aaaf3e2a926b9b791a25b025f6"
-    assert entry["bytes"] == 19913
-    assert "/8499b81c264dcc25aef2360a6ab6337720b50839/" in entry["url"]
+    content = dinos_path.read_bytes()
+    assert entry["sha256"] == hashlib.sha256(content).hexdigest()
+    assert entry["bytes"] == len(content)
+    lines = content.decode("utf-8").splitlines()
+    characters = set("".join(lines))
+    assert f"({len(lines):,} lines, {len(characters)} distinct name characters)" in \
+        entry["description"]
+    # pinned to a commit, not a branch that could move
+    assert re.search(r"/[0-9a-f]{40}/dinos\.txt$", entry["url"]), entry["url"]

@@ -46,15 +46,23 @@ def files(draw):
     return data
 
 
-def python_names(data: bytes) -> list[str]:
-    """The names a file holds, split and cleaned independently of ExampleGen's scan."""
-    names = []
-    for raw in re.split(b"(?<=\n)", data):  # binary file iteration: lines end at b"\n" only
-        if raw:
-            name = executor.clean_line(raw)
-            if executor.classify(name) == executor.KEPT:
-                names.append(name)
-    return names
+def expected_lines(data: bytes) -> dict[str, list[str]]:
+    """The documented ingestion contract, written without ExampleGen's code (the oracle).
+
+    Lines end at "\n" only (as binary file iteration splits them); each line loses every BOM
+    (U+FEFF) and its surrounding whitespace; empty lines are blank, lines over 32 characters
+    too long, the rest are names. The file must be valid UTF-8.
+    """
+    segments = data.decode("utf-8").split("\n")  # "\n" is never inside a multi-byte character
+    if segments[-1] == "":
+        segments.pop()  # the text after the last newline is a line only if non-empty
+    kinds: dict[str, list[str]] = {"kept": [], "blank": [], "too_long": []}
+    for segment in segments:
+        name = re.sub(r"^\s+|\s+$", "", segment.replace("\ufeff", ""))
+        characters = len(name.encode("utf-32-le")) // 4
+        kind = "blank" if not name else "too_long" if characters > 32 else "kept"
+        kinds[kind].append(name)
+    return kinds
 
 
 def first_bad_line(data: bytes) -> int | None:
@@ -82,11 +90,12 @@ def test_scan_counts_every_line_or_names_the_bad_one(tmp_path):
             assert "\n" not in str(error)
             return
         assert bad is None
-        names = python_names(data)
-        assert counts[executor.KEPT] == len(names)
-        assert counts["distinct"] == len(set(names))
-        assert counts["lines"] == counts[executor.KEPT] + counts[executor.BLANK] + \
-            counts[executor.TOO_LONG]
+        expected = expected_lines(data)
+        assert configs.MAX_NAME_LENGTH == 32  # the oracle's documented cap
+        assert {kind: counts[kind] for kind in expected} == \
+            {kind: len(lines) for kind, lines in expected.items()}
+        assert counts["distinct"] == len(set(expected["kept"]))
+        assert counts["lines"] == sum(len(lines) for lines in expected.values())
 
     check()
 
@@ -131,7 +140,7 @@ def test_beam_ingests_exactly_the_names_the_scan_counted(tmp_path):
             for index, data in enumerate(batch):
                 path = folder / f"names{index}.txt"
                 path.write_bytes(data)
-                expected = python_names(data)
+                expected = expected_lines(data)["kept"]
                 assert executor.scan_file(str(path))[executor.KEPT] == len(expected)
                 names = (pipeline
                          | f"Ingest{index}" >> executor._NamesToExample(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -302,6 +303,20 @@ def test_second_run_refuses_and_ctrl_c_saves_a_checkpoint(rig, capsys, tmp_path)
     assert (attempt / "checkpoints" / "interrupted.index").exists()
     assert_complete_versions(rig, ["1"])
     rig.interrupted_attempt = attempt
+    (place,) = re.findall(r"\[trainer\] interrupted: saved \S+ (at epoch \d+, batch \d+)",
+                          run.stderr)
+    rig.resume_expected = f"/checkpoints/interrupted {place}"  # checked by the next Trainer
+
+
+def assert_continues_from_the_interrupt(rig, err: str) -> None:
+    """The first Trainer to resume after Ctrl-C does so at the epoch and batch it was saved at.
+
+    A run that fails before resuming (a disk filled first) leaves the check to the next one.
+    """
+    resumed = [line for line in err.splitlines() if "[trainer] resumed from" in line]
+    if resumed and hasattr(rig, "resume_expected"):
+        expected = rig.__dict__.pop("resume_expected")
+        assert resumed[0].endswith(expected), (expected, err[-3000:])
 
 
 # --- a full disk while training, then while pushing ---------------------------------------------
@@ -317,6 +332,7 @@ def test_disk_full_during_training_stops_with_path_and_cause(rig):
     finally:
         filler.unlink()
     err = run.stderr
+    assert_continues_from_the_interrupt(rig, err)
     assert rc == 2, err[-3000:]
     assert f"namegen: error: cannot write to the pipeline root {rig.pipeline_root}" in err
     assert "no space left on device" in err
@@ -334,6 +350,7 @@ def test_disk_full_during_push_leaves_nothing_partial_then_rerun_pushes(rig):
     finally:
         filler.unlink()
     err = run.stderr
+    assert_continues_from_the_interrupt(rig, err)
     # The Trainer went on from the Ctrl-C checkpoint (or a later one), not from epoch 0.
     assert "resumed from" in err and "at epoch 0, batch 0" not in err, err[-3000:]
     assert f"epoch   1/{LONG_EPOCHS}" not in err

@@ -120,6 +120,7 @@ print("START", history[0]["epoch"] if history else None, "STEPS", int(trainer.op
 """
 
 
+@pytest.mark.slow  # trains 6 epochs in a subprocess, twice
 def test_training_resumes_from_the_last_checkpoint_after_a_kill(tmp_path):
     run_dir = tmp_path / "run"
     command = [sys.executable, "-c", TRAIN_SCRIPT, str(run_dir), "6"]

@@ -23,6 +23,7 @@ def pushed_versions(run_root: Path) -> list[str]:
     return sorted(p.name for p in base.iterdir() if p.name.isdigit()) if base.exists() else []
 
 
+@pytest.mark.slow  # runs the pipeline
 @pytest.mark.parametrize("fixture, message", [
     ("empty.txt", r"no names found: 0 lines"),
     ("blank_lines.txt", r"no names found: 6 lines, 6 blank"),
@@ -44,12 +45,14 @@ def cyrillic_half(dinos: Path, out: Path) -> Path:
     return out
 
 
+@pytest.mark.slow  # runs the pipeline
 def test_second_half_in_another_script_trains(tmp_path, dinos_path):
     data = cyrillic_half(dinos_path, tmp_path / "mixed.txt")
     run_pipeline(data, tmp_path / "run", TINY, gate=ANY_QUALITY)
     assert pushed_versions(tmp_path / "run") == ["1"]
 
 
+@pytest.mark.slow  # runs the pipeline
 def test_allowed_characters_rule_stops_before_training(tmp_path, dinos_path):
     data = cyrillic_half(dinos_path, tmp_path / "mixed.txt")
     latin = "".join(sorted(set(dinos_path.read_text()) - {"\n"}))
@@ -65,6 +68,7 @@ def test_allowed_characters_rule_stops_before_training(tmp_path, dinos_path):
     assert (tmp_path / "run" / "pipeline" / "StatisticsGen").exists()
 
 
+@pytest.mark.slow  # runs the pipeline
 def test_lowercased_names_train(tmp_path, dinos_path):
     data = tmp_path / "lower.txt"
     data.write_text(dinos_path.read_text().lower())

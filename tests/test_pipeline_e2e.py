@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from namegen import cli
 from pipeline import configs, metadata
 from serving import model_dir
 from tests.conftest import run_pipeline
+
+pytestmark = pytest.mark.slow  # every test here runs the pipeline
 
 HEAVY = {"FileBasedExampleGen", "StatisticsGen", "ImportSchemaGen", "ExampleValidator",
          "NameValidator", "DataGate", "Transform", "Trainer"}

@@ -66,7 +66,8 @@ def graph_error_message(error: Exception) -> str | None:
         return None
     text = getattr(error, "message", None) or str(error)
     lines = [line for line in text.splitlines()
-             if line.strip() and not line.lstrip().startswith(("[[", "Detected at node", "File "))
+             if line.strip() and not line.lstrip().startswith(
+                 ("[[", "Detected at node", "File ", "<stack traces unavailable>"))
              and not line.startswith("Graph execution error")]
     text = " ".join(line.strip() for line in lines)
     text = re.sub(r"^.*?assertion failed: ", "", text)

@@ -10,8 +10,13 @@ import argparse
 import json
 import math
 
+from components.example_gen.names_file import KEPT, classify, clean_line, read_split
 from namegen.errors import UserError
 from pipeline import configs
+from serving import contract, model_dir
+
+# TensorFlow, ML Metadata and the serving client are imported inside the functions that use
+# them: flags are checked first, and a failed check never waits for TensorFlow.
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -81,8 +86,6 @@ def check_prefix_characters(prefix: str, vocabulary: list[str]) -> None:
 
 def model_version(model: str):
     """The version folder a --model path names, and its metadata (read without TensorFlow)."""
-    from serving import model_dir
-
     version_dir = model_dir.resolve(model)
     try:
         return version_dir, model_dir.read_metadata(version_dir)
@@ -95,8 +98,6 @@ def model_version(model: str):
 def generate_local(model: str, n: int, seed: int = 0, **controls) -> list[dict]:
     """n names from a local SavedModel; controls are serving_default inputs (prefix, ...)."""
     import tensorflow as tf
-
-    from serving import contract, model_dir
 
     loaded = tf.saved_model.load(str(model_dir.resolve(model)))
     outputs = loaded.signatures[contract.GENERATE_SIGNATURE](
@@ -112,8 +113,6 @@ def generate_local(model: str, n: int, seed: int = 0, **controls) -> list[dict]:
 def score_local(model: str, names: list[str], batch_size: int = 512) -> dict:
     import tensorflow as tf
 
-    from serving import contract, model_dir
-
     score = tf.saved_model.load(str(model_dir.resolve(model))).signatures[contract.SCORE_SIGNATURE]
     return contract.summarize_scores(
         score(**{contract.SCORE_INPUT: tf.constant(names[start:start + batch_size])})
@@ -123,8 +122,6 @@ def score_local(model: str, names: list[str], batch_size: int = 512) -> dict:
 # --- names to score -------------------------------------------------------------------------
 def read_names(path: str) -> list[str]:
     """Names from a text file, cleaned exactly as ExampleGen cleans them."""
-    from components.example_gen.names_file import KEPT, classify, clean_line
-
     names = []
     with open(path, "rb") as f:
         for number, raw in enumerate(f, start=1):
@@ -139,7 +136,6 @@ def read_names(path: str) -> list[str]:
 
 def split_names(pipeline_root: str, split: str) -> list[str]:
     """The names ExampleGen put in a split of the latest run."""
-    from components.example_gen.names_file import read_split
     from pipeline import metadata
 
     examples = metadata.latest_artifact(metadata.open_store(pipeline_root), "Examples",

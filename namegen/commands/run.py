@@ -8,9 +8,15 @@ import os
 import sys
 import time
 
+from components.example_gen.names_file import IngestError
+from data import resolve
 from namegen.commands import names
 from namegen.errors import UserError
 from pipeline import configs, run_lock
+from serving import model_dir
+
+# TFX, Transform, TensorFlow, matplotlib (the report) and ML Metadata are imported inside the
+# functions that need them: every command's parser imports this module.
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -44,16 +50,6 @@ def add_training_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=configs.DEFAULT_SEED)
     parser.add_argument("--set", action="append", metavar="KEY=VALUE",
                         help="override a hyperparameter (repeatable)")
-
-
-def quiet_tfx_import() -> None:
-    """Import TFX once with TFMA's harmless 'Error importing: addons' stderr line muted."""
-    import contextlib
-    import io
-
-    with contextlib.redirect_stderr(io.StringIO()):
-        import tensorflow_model_analysis  # noqa: F401
-        import tfx.v1  # noqa: F401
 
 
 def parse_overrides(pairs: list[str]) -> dict[str, str]:
@@ -107,7 +103,6 @@ def _show_progress() -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from data import resolve
     from pipeline import local_runner
 
     hp = hyperparameters_from(args)
@@ -136,7 +131,6 @@ def cmd_run(args: argparse.Namespace) -> int:
     except (run_lock.RunLocked, run_lock.StorageError) as error:
         raise UserError(str(error)) from None
     except Exception as error:
-        from components.example_gen.executor import IngestError
         from components.validation.component import DataValidationError
 
         if isinstance(error, DataValidationError):
@@ -183,7 +177,6 @@ def run_summary(pipeline_root: str, serving_dir: str, seconds: float) -> str:
     import tensorflow_transform as tft
 
     from pipeline import metadata
-    from serving import model_dir
 
     store = metadata.open_store(pipeline_root)
     examples = metadata.latest_artifact(store, "Examples", producer="FileBasedExampleGen")

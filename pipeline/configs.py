@@ -109,8 +109,10 @@ GATE = dict(
 )
 
 # --- Paths and runners ----------------------------------------------------------------------
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_ROOT = Path(os.environ.get("NAMEGEN_HOME", PROJECT_ROOT / "runs"))
+PROJECT_ROOT = Path(__file__).resolve().parent.parent  # the code (schema, components), read only
+# Everything a run writes goes under ./runs of the working directory, or $NAMEGEN_HOME; never
+# into the source or install tree. Absolute from the start, so subprocesses agree on it.
+DEFAULT_ROOT = Path(os.environ.get("NAMEGEN_HOME") or "runs").absolute()
 DEFAULT_PIPELINE_ROOT = DEFAULT_ROOT / "pipeline"
 DEFAULT_SERVING_DIR = DEFAULT_ROOT / "serving"
 

@@ -142,6 +142,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     from pipeline import kubeflow_client
 
     kubeflow = commands.add_parser("kubeflow", help="compile, submit and schedule on Kubeflow")
+    kubeflow.set_defaults(loads_tfx=True)
     sub = kubeflow.add_subparsers(dest="kubeflow_command", required=True)
 
     compile_ = sub.add_parser("compile", help="write the KFP v2 pipeline package (YAML)")

@@ -19,6 +19,9 @@ from pipeline import configs
 from serving import contract
 from serving.errors import ServingError
 
+# TensorFlow and TF Serving's protos are imported only on the gRPC paths, so a REST client
+# starts without TensorFlow.
+
 SCORE_BATCH = 512  # names per score request (under the server's default --max-rows)
 _HTTP_TO_CODE = {400: grpc.StatusCode.INVALID_ARGUMENT, 404: grpc.StatusCode.NOT_FOUND,
                  429: grpc.StatusCode.RESOURCE_EXHAUSTED, 501: grpc.StatusCode.UNIMPLEMENTED,

@@ -14,23 +14,23 @@ def register(commands) -> None:
     serve = commands.add_parser("serve", help="serve the pushed model over TF Serving's REST "
                                 "and gRPC APIs")
     add_serve_arguments(serve)
-    serve.set_defaults(func=_serve)
+    serve.set_defaults(func=cmd_serve)
 
 
 def register_bench(benches) -> None:
     """Adds `namegen bench serve` to the bench group."""
     bench_serve = benches.add_parser("serve", help="load-test a local `namegen serve`")
     add_bench_serve_arguments(bench_serve)
-    bench_serve.set_defaults(func=_bench_serve)
+    bench_serve.set_defaults(func=cmd_bench_serve, loads_tfx=False)
 
 
-def _serve(args: argparse.Namespace) -> int:
+def cmd_serve(args: argparse.Namespace) -> int:
     from serving import server
 
     return server.serve(args)
 
 
-def _bench_serve(args: argparse.Namespace) -> int:
+def cmd_bench_serve(args: argparse.Namespace) -> int:
     from serving import bench
 
     return bench.run(args)

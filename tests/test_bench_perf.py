@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from namegen.bench import perf
+from namegen.bench import perf, targets
 
 
 def test_quick_bench_writes_every_section(tiny_run, tmp_path, capsys):
@@ -15,11 +15,11 @@ def test_quick_bench_writes_every_section(tiny_run, tmp_path, capsys):
     perf.add_arguments(parser)
     args = parser.parse_args(["--quick", "--preset", "tiny", "--rounds", "1", "--out",
                               str(tmp_path), "--pipeline-root", str(tiny_run.pipeline_root)])
-    assert perf.run(args) == 0
+    assert perf.cmd_bench(args) == 0
     report = json.loads((tmp_path / "bench.json").read_text())
 
     assert {"machine", "load_before", "load_after", "matmul", "training", "generation",
-            "scoring", "pipeline", "scaling", "targets", "plots"} <= set(report)
+            "scoring", "pipeline", "scaling", "targets", "plots", "cold_start"} <= set(report)
     assert report["machine"]["nproc"] >= 1 and report["matmul_limit_gflops"] > 0
     rows = report["training"]["rows"]
     assert {"fit", "ours"} <= set(rows)
@@ -40,6 +40,9 @@ def test_quick_bench_writes_every_section(tiny_run, tmp_path, capsys):
     scaling = report["scaling"]
     assert [r["batch"] for r in scaling["generation_vs_batch"]] == [1, 16, 256]
     assert [r["multiplier"] for r in scaling["training_vs_data"]] == [1, 2, 4]
-    assert {t["target"] for t in report["targets"]} == set(perf.TARGETS)
+    assert {t["target"] for t in report["targets"]} == set(targets.TARGETS)
     assert all((tmp_path / p.split("/")[-1]).stat().st_size > 0 for p in report["plots"])
+    cold = report["cold_start"]
+    assert cold["bare_seconds"] > 0 and cold["generate_seconds"] > 0
+    assert cold["generate_vs_bare"] == cold["generate_seconds"] / cold["bare_seconds"]
     assert "Targets:" in capsys.readouterr().out

@@ -88,7 +88,7 @@ def test_parameters_are_typed_by_the_spec_and_unknown_ones_refused():
 @pytest.mark.slow
 def test_run_local_executes_the_package_to_a_pushed_loadable_model(tmp_path, dinos_path,
                                                                    monkeypatch):
-    from namegen.cli import generate_local
+    from namegen.commands.names import generate_local
     from serving import model_dir
 
     data_dir = tmp_path / "data"

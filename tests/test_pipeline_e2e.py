@@ -7,6 +7,7 @@ import json
 import pytest
 
 from namegen import cli
+from namegen.commands import run as run_command
 from pipeline import configs, metadata
 from serving import model_dir
 from tests.conftest import run_pipeline
@@ -23,7 +24,7 @@ def test_ingests_the_dinosaur_list(tiny_run):
     assert metadata.custom(examples, "num_lines") == 1543
     assert metadata.custom(examples, "num_kept") == 1543
     assert metadata.custom(examples, "num_distinct") == 1530
-    summary = cli.run_summary(str(tiny_run.pipeline_root), str(tiny_run.serving_dir), 1.0)
+    summary = run_command.run_summary(str(tiny_run.pipeline_root), str(tiny_run.serving_dir), 1.0)
     assert "52 name characters + <pad>, <eon> + 1 OOV = 55 ids" in summary
     assert "longest name    23 characters" in summary
     assert "pushed version 1" in summary

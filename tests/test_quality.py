@@ -58,4 +58,4 @@ def test_register_adds_quality_to_a_bench_group():
     benches = parser.add_subparsers(dest="bench")
     quality.register(benches)
     args = parser.parse_args(["quality", "--quick", "--dataset", "greek", "--seeds", "1"])
-    assert args.func is quality.run and args.quick and args.dataset == ["greek"]
+    assert args.func is quality.cmd_quality and args.quick and args.dataset == ["greek"]

@@ -13,28 +13,19 @@ from tfx.components.example_gen.base_example_gen_executor import BaseExampleGenE
 from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import proto_utils
 
+# The line rules live without TFX or Beam, for the CLI; re-exported here for the executor's users.
+from components.example_gen.names_file import (  # noqa: F401
+    BLANK,
+    BOM,
+    KEPT,
+    TOO_LONG,
+    IngestError,
+    classify,
+    clean_line,
+    read_split,
+)
 from pipeline import configs
 from pipeline.failpoints import failpoint
-
-BOM = "\ufeff"
-KEPT, BLANK, TOO_LONG = "kept", "blank", "too_long"
-
-
-class IngestError(ValueError):
-    """The input file cannot be read as UTF-8 names."""
-
-
-def clean_line(raw: bytes) -> str:
-    """Decode one line and strip a BOM, CR/LF and surrounding whitespace (UnicodeDecodeError)."""
-    return raw.decode("utf-8").replace(BOM, "").strip()
-
-
-def classify(name: str, max_length: int = configs.MAX_NAME_LENGTH) -> str:
-    if not name:
-        return BLANK
-    if len(name) > max_length:
-        return TOO_LONG
-    return KEPT
 
 
 def scan_file(path: str, max_length: int = configs.MAX_NAME_LENGTH) -> collections.Counter:
@@ -125,14 +116,3 @@ class Executor(BaseExampleGenExecutor):
             for path in paths:
                 total.update(scan_file(path))
         return total
-
-
-def read_split(examples_uri: str, split: str) -> list[str]:
-    """The names in one split of an ExampleGen output artifact."""
-    files = sorted(tf.io.gfile.glob(os.path.join(examples_uri, f"Split-{split}", "*")))
-    names = []
-    for record in tf.data.TFRecordDataset(files, compression_type="GZIP"):
-        example = tf.train.Example.FromString(record.numpy())
-        names.append(example.features.feature[configs.NAME_FEATURE].bytes_list.value[0]
-                     .decode("utf-8"))
-    return names

@@ -1,1 +1,1 @@
-"""Benchmarks behind `namegen bench`: perf (issue 7) and quality."""
+"""Benchmarks behind `namegen bench`: speed (perf), serving, soak and quality."""

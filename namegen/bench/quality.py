@@ -393,7 +393,7 @@ def log(message: str) -> None:
     print(f"[bench quality] {message}", file=sys.stderr, flush=True)
 
 
-def run(args: argparse.Namespace) -> int:
+def cmd_quality(args: argparse.Namespace) -> int:
     work_dir = os.path.abspath(args.work_dir)
     os.makedirs(work_dir, exist_ok=True)
     datasets = args.dataset or list(DATASETS)
@@ -468,14 +468,14 @@ def register(benches: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Add `quality` to the `namegen bench` subcommands."""
     parser = benches.add_parser("quality", help="held-out quality: presets vs n-gram baselines")
     add_arguments(parser)
-    parser.set_defaults(func=run)
+    parser.set_defaults(func=cmd_quality)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="namegen bench quality", description=__doc__)
     add_arguments(parser)
-    return run(parser.parse_args(argv))
+    return cmd_quality(parser.parse_args(argv))
 
 
 if __name__ == "__main__":

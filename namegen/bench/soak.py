@@ -41,11 +41,11 @@ def register(benches) -> argparse.ArgumentParser:
     soak.add_argument("--json", default="bench-soak.json", help="where to write the results")
     soak.add_argument("--server-arg", action="append",
                       help="extra `namegen serve` argument (repeatable)")
-    soak.set_defaults(func=_command)
+    soak.set_defaults(func=cmd_soak, loads_tfx=False)
     return soak
 
 
-def _command(args: argparse.Namespace) -> int:
+def cmd_soak(args: argparse.Namespace) -> int:
     from serving import model_dir
 
     result = soak(model_dir.resolve(args.model), clients=args.clients, seconds=args.seconds,

@@ -1,0 +1,41 @@
+"""Names files without TFX or Beam: the line rules ExampleGen applies, and reading a split."""
+
+from __future__ import annotations
+
+import os
+
+from pipeline import configs
+
+BOM = "\ufeff"
+KEPT, BLANK, TOO_LONG = "kept", "blank", "too_long"
+
+
+class IngestError(ValueError):
+    """The input file cannot be read as UTF-8 names."""
+
+
+def clean_line(raw: bytes) -> str:
+    """Decode one line and strip a BOM, CR/LF and surrounding whitespace (UnicodeDecodeError)."""
+    return raw.decode("utf-8").replace(BOM, "").strip()
+
+
+def classify(name: str, max_length: int = configs.MAX_NAME_LENGTH) -> str:
+    if not name:
+        return BLANK
+    if len(name) > max_length:
+        return TOO_LONG
+    return KEPT
+
+
+
+def read_split(examples_uri: str, split: str) -> list[str]:
+    """The names in one split of an ExampleGen output artifact."""
+    import tensorflow as tf  # only here: the line rules above are imported by cheap commands
+
+    files = sorted(tf.io.gfile.glob(os.path.join(examples_uri, f"Split-{split}", "*")))
+    names = []
+    for record in tf.data.TFRecordDataset(files, compression_type="GZIP"):
+        example = tf.train.Example.FromString(record.numpy())
+        names.append(example.features.feature[configs.NAME_FEATURE].bytes_list.value[0]
+                     .decode("utf-8"))
+    return names

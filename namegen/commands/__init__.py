@@ -1,0 +1,1 @@
+"""The `namegen` subcommands; each module adds its commands with `register(subparsers)`."""

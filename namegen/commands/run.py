@@ -1,0 +1,242 @@
+"""`namegen run` (the pipeline end-to-end, then a summary) and `namegen report`."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import time
+
+from components.example_gen.names_file import IngestError
+from data import resolve
+from namegen.commands import names
+from namegen.errors import UserError
+from pipeline import configs, run_lock
+from serving import model_dir
+
+# TFX, Transform, TensorFlow, matplotlib (the report) and ML Metadata are imported inside the
+# functions that need them: every command's parser imports this module.
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    """Adds `namegen run` and `namegen report`."""
+    run = commands.add_parser("run", help="run the pipeline end-to-end, then print ten names")
+    run.add_argument("--data", help="names file, one per line (default: the dinosaur list)")
+    run.add_argument("--pipeline-root", default=str(configs.DEFAULT_PIPELINE_ROOT))
+    run.add_argument("--serving-dir", default=str(configs.DEFAULT_SERVING_DIR))
+    run.add_argument("--runner", choices=["local", "beam"], default="local")
+    run.add_argument("--beam-arg", action="append", help="a Beam pipeline argument (repeatable)")
+    run.add_argument("--tune", action="store_true",
+                     help="search hyperparameters first (TFX-recorded trials) and train the best")
+    run.add_argument("--tune-budget", type=int, default=900, metavar="SECONDS")
+    run.add_argument("--gate", action="append", metavar="KEY=VALUE",
+                     help=f"an evaluation gate threshold (repeatable): {', '.join(configs.GATE)}")
+    run.add_argument("--wait", action="store_true",
+                     help="if another run uses the pipeline root, wait for it (default: refuse)")
+    add_training_args(run)
+    run.set_defaults(func=cmd_run, loads_tfx=True)
+
+    report = commands.add_parser("report", help="write the HTML report of a pipeline run")
+    report.add_argument("--pipeline-root", default=str(configs.DEFAULT_PIPELINE_ROOT))
+    report.add_argument("--out", help="output folder (default: <pipeline-root>/report)")
+    report.add_argument("--run", help="a pipeline run id (default: the latest)")
+    report.set_defaults(func=cmd_report, loads_tfx=True)
+
+
+def add_training_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--preset", default=configs.DEFAULT_PRESET, choices=sorted(configs.PRESETS))
+    parser.add_argument("--epochs", type=int)
+    parser.add_argument("--seed", type=int, default=configs.DEFAULT_SEED)
+    parser.add_argument("--set", action="append", metavar="KEY=VALUE",
+                        help="override a hyperparameter (repeatable)")
+
+
+def parse_overrides(pairs: list[str]) -> dict[str, str]:
+    overrides = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise UserError(f"--set expects key=value, got {pair!r}")
+        overrides[key.strip()] = value.strip()
+    return overrides
+
+
+def hyperparameters_from(args: argparse.Namespace) -> dict:
+    overrides = parse_overrides(args.set)
+    if args.epochs is not None:
+        overrides["epochs"] = args.epochs
+    try:
+        return configs.hyperparameters(args.preset, overrides, seed=args.seed)
+    except ValueError as error:
+        raise UserError(str(error)) from None
+
+
+class _ComponentProgress(logging.Handler):
+    """Shows which TFX component runs, from the orchestrator's own log lines."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.started: dict[str, float] = {}
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        if message.startswith("Component ") and message.endswith(" is running."):
+            name = message.split()[1]
+            self.started[name] = time.perf_counter()
+            print(f"▶ {name} ...", file=sys.stderr, flush=True)
+        elif message.startswith("Component ") and message.endswith(" is finished."):
+            name = message.split()[1]
+            seconds = time.perf_counter() - self.started.get(name, time.perf_counter())
+            print(f"✓ {name} ({seconds:.1f}s)", file=sys.stderr, flush=True)
+        elif record.levelno >= logging.ERROR:
+            print(f"! {message.splitlines()[0][:300]}", file=sys.stderr, flush=True)
+
+
+def _show_progress() -> None:
+    from absl import logging as absl_logging
+
+    absl_logging.set_verbosity(absl_logging.INFO)
+    logger = logging.getLogger("absl")
+    logger.propagate = False
+    logger.handlers = [_ComponentProgress()]
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from pipeline import local_runner
+
+    hp = hyperparameters_from(args)
+    try:
+        data_path = resolve.resolve(args.data)
+    except resolve.DataError as error:
+        raise UserError(str(error)) from None
+    pipeline_root = os.path.abspath(args.pipeline_root)
+    serving_dir = os.path.abspath(args.serving_dir)
+    print(f"namegen: {data_path} -> {pipeline_root} (runner {args.runner}, preset {hp['preset']})",
+          file=sys.stderr)
+    _show_progress()
+    started = time.perf_counter()
+    places = [("pipeline root", pipeline_root), ("serving dir", serving_dir)]
+    try:
+        for label, path in places:
+            run_lock.check_writable(label, path)
+        with run_lock.run_lock(pipeline_root, wait=args.wait, announce=_announce):
+            for execution, node in run_lock.cancel_orphaned_executions(pipeline_root):
+                _announce(f"execution {execution} ({node}) was left RUNNING by a run that "
+                          "died; marked CANCELED")
+            local_runner.run(str(data_path), pipeline_root, serving_dir, hp,
+                             runner=args.runner, beam_pipeline_args=args.beam_arg or None,
+                             gate=gate_from(args),
+                             tune_budget_seconds=args.tune_budget if args.tune else 0)
+    except (run_lock.RunLocked, run_lock.StorageError) as error:
+        raise UserError(str(error)) from None
+    except Exception as error:
+        from components.validation.component import DataValidationError
+
+        if isinstance(error, DataValidationError):
+            print(f"report: {_write_report(pipeline_root)}", file=sys.stderr)
+        if isinstance(error, (IngestError, DataValidationError)):
+            raise UserError(str(error)) from None
+        problem = run_lock.storage_problem(error, places)
+        if problem:
+            raise UserError(problem) from None
+        raise
+    print(run_summary(pipeline_root, serving_dir, time.perf_counter() - started))
+    print(f"  report          {_write_report(pipeline_root)}")
+    return 0
+
+
+def _announce(text: str) -> None:
+    print(f"namegen: {text}", file=sys.stderr, flush=True)
+
+
+def gate_from(args: argparse.Namespace) -> dict:
+    gate = dict(configs.GATE)
+    for key, value in parse_overrides(args.gate).items():
+        if key not in gate:
+            raise UserError(f"unknown gate setting {key!r}; known: {sorted(gate)}")
+        gate[key] = type(gate[key])(value)
+    return gate
+
+
+def _write_report(pipeline_root: str) -> str:
+    from namegen import report
+
+    return str(report.write_report(pipeline_root))
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from namegen import report
+
+    print(report.write_report(os.path.abspath(args.pipeline_root), args.out, args.run))
+    return 0
+
+
+def run_summary(pipeline_root: str, serving_dir: str, seconds: float) -> str:
+    """One screen: what was ingested, the vocabulary, the model and where everything is."""
+    import tensorflow_transform as tft
+
+    from pipeline import metadata
+
+    store = metadata.open_store(pipeline_root)
+    examples = metadata.latest_artifact(store, "Examples", producer="FileBasedExampleGen")
+    graph = metadata.latest_artifact(store, "TransformGraph")
+    pushed = metadata.latest_artifact(store, "PushedModel")
+
+    def count(key: str) -> int:
+        return int(metadata.custom(examples, f"num_{key}", 0))
+
+    lines = [
+        "",
+        f"namegen run finished in {seconds:.0f}s",
+        f"  names ingested  {count('kept'):,} of {count('lines'):,} lines "
+        f"({count('distinct'):,} distinct; duplicates kept)",
+        f"  dropped         {count('blank')} blank, {count('too_long')} longer than "
+        f"{configs.MAX_NAME_LENGTH} characters",
+    ]
+    if graph is not None:
+        output = tft.TFTransformOutput(graph.uri)
+        vocabulary = output.vocabulary_by_name(configs.VOCAB_NAME)
+        name_chars = len(vocabulary) - len(configs.RESERVED_TOKENS)
+        lines.append(
+            f"  vocabulary      {name_chars} name characters + {', '.join(configs.RESERVED_TOKENS)}"
+            f" + {configs.NUM_OOV_BUCKETS} OOV = {len(vocabulary) + configs.NUM_OOV_BUCKETS} ids"
+        )
+        transformed = metadata.latest_artifact(store, "Examples", producer="Transform")
+        lines.append(f"  longest name    {longest_name(transformed.uri)} characters "
+                     f"(cap {configs.MAX_NAME_LENGTH})")
+    lines.append(f"  artifacts       {pipeline_root}")
+    lines.append(f"  metadata        {configs.metadata_path(pipeline_root)}")
+    blessing = metadata.latest_artifact(store, "ModelBlessing")
+    version_dir = None
+    if pushed is not None and metadata.custom(pushed, "pushed", 0):
+        version_dir = metadata.custom(pushed, "pushed_destination")
+        version = metadata.custom(pushed, "pushed_version")
+        lines.append(f"  pushed version {version} -> {version_dir}")
+        lines.append(f"  gate            {metadata.custom(blessing, 'reason', '')}")
+    elif blessing is not None:
+        lines.append(f"  not pushed: {metadata.custom(blessing, 'reason', 'not blessed')}")
+    if version_dir:
+        info = model_dir.read_metadata(version_dir)
+        m = info["metrics"]
+        lines.append(
+            f"  model           preset {info['hyperparameters']['preset']}, "
+            f"{m['parameters']:,} parameters, {m['epochs_trained']} epochs, "
+            f"eval {m['eval_nats_per_char']:.3f} nats/char"
+        )
+        lines.append("")
+        lines.append("Ten names from the pushed model (temperature 0.8):")
+        for row in names.generate_local(version_dir, 10, temperature=0.8):
+            lines.append(f"  {row['name']}")
+    return "\n".join(lines)
+
+
+def longest_name(transformed_examples_uri: str) -> int:
+    """The tft.max of name lengths that Transform recorded in every transformed example."""
+    import tensorflow as tf
+
+    files = tf.io.gfile.glob(os.path.join(transformed_examples_uri, "Split-train", "*"))
+    for record in tf.data.TFRecordDataset(sorted(files)[:1], compression_type="GZIP").take(1):
+        example = tf.train.Example.FromString(record.numpy())
+        return int(example.features.feature[configs.LONGEST_FEATURE].int64_list.value[0])
+    return 0

@@ -57,6 +57,9 @@ result = dict(
     greedy=greedy, cold=cold, prefixed=prefixed, vocabulary=info["vocabulary"],
     score_ll=scored["log_likelihood"].numpy().tolist(),
     score_n=scored["num_predictions"].numpy().tolist(),
+    score_positions=scored["position_log_probs"].numpy().tolist(),
+    score_keys=sorted(scored),
+    position_shape=[d for d in score.structured_outputs["position_log_probs"].shape],
     short=call([""] * 16, max_length=3)[2],
     min_long=call([""] * 16, min_length=12)[2],
     errors=dict(
@@ -108,6 +111,17 @@ def test_log_prob_matches_score_for_finished_names(probe):
     assert probe["score_n"] == [len(n) + 1 for n in probe["names"]]
 
 
+def test_score_returns_per_position_log_probs_beside_the_old_outputs(probe):
+    assert probe["score_keys"] == ["log_likelihood", "nats_per_char", "num_predictions",
+                                   "position_log_probs"]
+    assert probe["position_shape"] == [None, configs.SEQUENCE_LENGTH]
+    for positions, ll, count in zip(probe["score_positions"], probe["score_ll"],
+                                    probe["score_n"]):
+        assert len(positions) == configs.SEQUENCE_LENGTH
+        assert all(p <= 0 for p in positions[:count]) and set(positions[count:]) <= {0.0}
+        assert sum(positions[:count]) == pytest.approx(ll, abs=1e-3)
+
+
 def test_bad_inputs_are_invalid_argument_with_a_message(probe):
     errors = probe["errors"]
     assert "temperature must be finite and >= 0" in errors["negative"]
@@ -135,10 +149,13 @@ def test_score_equals_a_numpy_recomputation_from_the_keras_model(tiny_run, lever
     generator = NameGenerator(model, output.transform_features_layer(), vocabulary, ["Abc"])
     names = ["Tyrannosaurus", "Ab", "Zuul"]
     scored = generator.score(tf.constant(names))
-    for name, ll in zip(names, scored["log_likelihood"].numpy()):
+    for name, ll, positions in zip(names, scored["log_likelihood"].numpy(),
+                                   scored["position_log_probs"].numpy()):
         targets = [vocabulary.index(c) for c in name] + [configs.EON_ID]
         inputs = [configs.EON_ID] + targets[:-1]
         logits = model(tf.constant([inputs])).numpy()[0].astype(np.float64)
         log_probs = logits - np.log(np.exp(logits).sum(axis=-1, keepdims=True))
-        expected = sum(log_probs[t, target] for t, target in enumerate(targets))
-        assert ll == pytest.approx(expected, abs=1e-4)
+        expected = [log_probs[t, target] for t, target in enumerate(targets)]
+        assert ll == pytest.approx(sum(expected), abs=1e-4)
+        assert positions[:len(targets)] == pytest.approx(expected, abs=1e-4)
+        assert not positions[len(targets):].any()

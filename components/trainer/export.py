@@ -120,26 +120,34 @@ class NameGenerator(tf.Module):
     # --- signatures -----------------------------------------------------------------------
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=contract.SCORE_INPUT)])
     def score(self, name: tf.Tensor) -> dict[str, tf.Tensor]:
-        """Log-likelihood of each name (end-of-name included) under the model."""
+        """Log-likelihood of each name (end-of-name included) under the model.
+
+        position_log_probs[i, t] is log p(character t | the characters before it) for t below
+        the name's length, then the end-of-name's at t = length; later positions are 0.
+        """
         targets, lengths = self._encode(name, "name", allow_unknown=True)
         batch = tf.shape(targets)[0]
         steps = _max_or_zero(lengths) + 1
         inputs = tf.concat([tf.fill([batch, 1], configs.EON_ID), targets[:, :-1]], axis=1)
 
-        def body(t, states, total):
+        def body(t, states, total, positions):
             logits, states = self._step_rows(inputs[:, t], states, t <= lengths)
             log_probs = tf.nn.log_softmax(logits)
-            picked = tf.gather(log_probs, targets[:, t], batch_dims=1)
-            return t + 1, states, total + tf.where(t <= lengths, picked, 0.0)
+            picked = tf.where(t <= lengths, tf.gather(log_probs, targets[:, t], batch_dims=1), 0.0)
+            column = tf.one_hot(t, configs.SEQUENCE_LENGTH)[None, :]
+            return t + 1, states, total + picked, positions + picked[:, None] * column
 
-        _, _, total = tf.while_loop(
-            lambda t, *_: t < steps, body, (0, self._initial_states(batch), tf.zeros([batch]))
+        _, _, total, positions = tf.while_loop(
+            lambda t, *_: t < steps, body,
+            (0, self._initial_states(batch), tf.zeros([batch]),
+             tf.zeros([batch, configs.SEQUENCE_LENGTH])),
         )
         count = lengths + 1
         return {
             "log_likelihood": total,
             "num_predictions": count,
             "nats_per_char": -total / tf.cast(count, tf.float32),
+            "position_log_probs": positions,
         }
 
     @tf.function(input_signature=[tf.TensorSpec([None], dtype, name=key)

@@ -45,6 +45,7 @@ INPUT_DTYPES: dict[str, str] = {name: dtype for name, (dtype, _) in
 ASSETS_EXTRA = "assets.extra"
 WARMUP_FILE_NAME = "tf_serving_warmup_requests"  # TF Serving's name for the warmup TFRecord
 METADATA_FILE_NAME = "namegen.json"  # vocabulary, tokens, lengths, preset, metrics
+GATE_FILE_NAME = "gate.json"  # the evaluation gate's verdict and metrics, added by the Pusher
 
 _NUMPY_DTYPES = {"string": object, "float32": np.float32, "int64": np.int64, "int32": np.int32,
                  "bool": np.bool_}

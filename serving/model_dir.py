@@ -9,6 +9,7 @@ from pathlib import Path
 from serving import contract
 
 METADATA_FILE = os.path.join(contract.ASSETS_EXTRA, contract.METADATA_FILE_NAME)
+GATE_FILE = os.path.join(contract.ASSETS_EXTRA, contract.GATE_FILE_NAME)  # written by the Pusher
 
 
 def version_folders(model_base: str | os.PathLike) -> dict[int, Path]:
@@ -49,4 +50,13 @@ def resolve(path: str | os.PathLike) -> Path:
 
 def read_metadata(version_dir: str | os.PathLike) -> dict:
     with open(Path(version_dir) / METADATA_FILE, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def read_gate(version_dir: str | os.PathLike) -> dict | None:
+    """The gate's verdict and metrics the Pusher recorded with a version (None: not recorded)."""
+    path = Path(version_dir) / GATE_FILE
+    if not path.is_file():
+        return None
+    with open(path, encoding="utf-8") as f:
         return json.load(f)

@@ -139,6 +139,7 @@ def NameEvaluator(  # noqa: N802 (TFX component naming)
     for key in ("eval_nats_per_char", "novelty", "validity", "length_tv_distance", "casing",
                 "samples_per_second"):
         evaluation.set_float_custom_property(key, float(candidate[key]))
+        blessing.set_float_custom_property(key, float(candidate[key]))  # the Pusher records them
     blessing.set_int_custom_property("blessed", int(blessed))
     blessing.set_int_custom_property("current_model_id", model.id)
     blessing.set_string_custom_property("current_model", model.uri)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import json
 import os
 import shutil
 import uuid
@@ -15,8 +16,10 @@ from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import io_utils, proto_utils
 
 from pipeline.failpoints import failpoint
+from serving.model_dir import GATE_FILE
 
 SOURCE_MARKER = os.path.join("assets.extra", "pushed_from.txt")
+GATE_METRICS = ("eval_nats_per_char", "novelty", "validity", "length_tv_distance", "casing")
 
 
 def numeric_versions(base: str) -> list[int]:
@@ -34,11 +37,22 @@ def push_lock(base: str):
         yield
 
 
-def push_atomically(model_path: str, base: str) -> int:
+def gate_record(blessing) -> dict:
+    """The evaluation gate's verdict and metrics, from the ModelBlessing's custom properties."""
+    record = {"blessed": bool(blessing.get_int_custom_property("blessed")),
+              "reason": blessing.get_string_custom_property("reason")}
+    for key in GATE_METRICS:
+        if blessing.has_custom_property(key):
+            record[key] = blessing.get_float_custom_property(key)
+    return record
+
+
+def push_atomically(model_path: str, base: str, gate: dict | None = None) -> int:
     """Copy a SavedModel into base/.incoming-*, then rename it to base/<next version>.
 
     TF Serving ignores non-numeric folders, so readers never see a partial version. A model
-    already pushed from the same source (a re-run after a crash) keeps its version.
+    already pushed from the same source (a re-run after a crash) keeps its version. The gate's
+    record, when given, goes in with it (assets.extra/gate.json).
     """
     source = os.path.realpath(model_path)
     with push_lock(base):
@@ -55,6 +69,9 @@ def push_atomically(model_path: str, base: str) -> int:
             shutil.copytree(source, incoming)
             with open(os.path.join(incoming, SOURCE_MARKER), "w") as f:
                 f.write(source)
+            if gate is not None:
+                with open(os.path.join(incoming, GATE_FILE), "w", encoding="utf-8") as f:
+                    json.dump(gate, f, indent=1, ensure_ascii=False)
             version = max(numeric_versions(base), default=0) + 1
             failpoint("push-before-rename")
             os.rename(incoming, os.path.join(base, str(version)))
@@ -83,7 +100,9 @@ class Executor(tfx_pusher.Executor):
             self._MarkNotPushed(model_push)
             return
         model_path = self.GetModelPath(input_dict)
-        version = push_atomically(model_path, base)
+        blessings = input_dict.get(standard_component_specs.MODEL_BLESSING_KEY) or []
+        gate = gate_record(blessings[0]) if blessings else None
+        version = push_atomically(model_path, base, gate)
         io_utils.copy_dir(model_path, model_push.uri)
         self._MarkPushed(model_push, pushed_destination=os.path.join(base, str(version)),
                          pushed_version=str(version))

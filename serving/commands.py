@@ -11,8 +11,11 @@ from serving.limits import Limits
 
 def register(commands) -> None:
     """Adds `namegen serve`."""
-    serve = commands.add_parser("serve", help="serve the pushed model over TF Serving's REST "
-                                "and gRPC APIs")
+    serve = commands.add_parser(
+        "serve", help="serve the pushed model over TF Serving's REST and gRPC APIs",
+        description="Serves TF Serving's REST API (/v1/models/...) and gRPC API. The REST port "
+        "also serves the playground page at / (generate, score and compare versions in a "
+        "browser; read-only, same-origin calls only) unless --no-ui is given.")
     add_serve_arguments(serve)
     serve.set_defaults(func=cmd_serve)
 
@@ -47,6 +50,9 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rest-api-port", type=int, default=8501,
                         help="REST port (0: any free port)")
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: local)")
+    parser.add_argument("--no-ui", action="store_true",
+                        help="do not serve the playground page at / (and /playground/versions) "
+                        "on the REST port, e.g. for production-like runs")
     parser.add_argument("--poll-seconds", type=float, default=1.0,
                         help="file system poll period for new versions")
     parser.add_argument("--model-config-file-poll-wait-seconds",

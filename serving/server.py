@@ -29,7 +29,7 @@ from google.protobuf import json_format
 from tensorflow_serving.apis import get_model_metadata_pb2
 
 from pipeline import configs
-from serving import grpc_api, inference, json_tensor, metrics
+from serving import grpc_api, inference, json_tensor, metrics, playground
 from serving.core import ConfigFileWatcher, ModelServer
 from serving.errors import ServingError
 from serving.limits import Limits
@@ -67,6 +67,8 @@ class RestHandler(http.server.BaseHTTPRequestHandler):
         log.debug("%s %s", self.address_string(), format % args)
 
     def do_GET(self) -> None:  # noqa: N802
+        if self.server.ui and playground.serves("GET", self.path):  # the page at / (--no-ui)
+            return playground.respond(self, self.server.core.manager)
         self._handle("GET")
 
     def do_POST(self) -> None:  # noqa: N802
@@ -245,6 +247,7 @@ class RestServer(http.server.ThreadingHTTPServer):
 
     daemon_threads = True
     block_on_close = False
+    ui = True  # serve the playground page (serving/playground.py)
 
     def __init__(self, address: tuple[str, int], core: ModelServer, read_timeout: float,
                  max_connections: int):
@@ -282,7 +285,7 @@ class Endpoints:
 
 def start(core: ModelServer, host: str = "127.0.0.1", grpc_port: int = 8500,
           rest_port: int = 8501, read_timeout: float = 30.0,
-          max_connections: int = 256) -> Endpoints:
+          max_connections: int = 256, ui: bool = True) -> Endpoints:
     """Binds and serves REST (a thread) and gRPC; port 0 picks a free port."""
     workers = core.admission.running + core.admission.queued
     grpc_server = grpc.server(
@@ -295,6 +298,7 @@ def start(core: ModelServer, host: str = "127.0.0.1", grpc_port: int = 8500,
     if not bound_grpc:
         raise OSError(f"cannot bind gRPC to {host}:{grpc_port}")
     rest = RestServer((host, rest_port), core, read_timeout, max_connections)
+    rest.ui = ui
     grpc_server.start()
     threading.Thread(target=rest.serve_forever, name="rest", daemon=True).start()
     return Endpoints(rest, grpc_server, rest.server_address[1], bound_grpc, host)
@@ -342,12 +346,15 @@ def serve(args: argparse.Namespace) -> NoReturn:
         log.info("model %s from %s: versions %s available", name, config.base_path,
                  manager.available(name) or "none yet")
     endpoints = start(core, args.host, args.port, args.rest_api_port, args.read_timeout,
-                      args.max_connections)
+                      args.max_connections, ui=not args.no_ui)
     print(f"namegen serve: REST on http://{args.host}:{endpoints.rest_port}  "
           f"gRPC on grpc://{args.host}:{endpoints.grpc_port}", flush=True)
     if core.prometheus_path:
         log.info("Prometheus metrics on http://%s:%d%s", args.host, endpoints.rest_port,
                  core.prometheus_path)
+    if not args.no_ui:
+        print(f"namegen serve: playground on http://{args.host}:{endpoints.rest_port}/",
+              flush=True)
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())

@@ -35,7 +35,8 @@ GENERATION_OUTPUTS = ("name", "log_prob", "length")
 # --- scoring (score) ------------------------------------------------------------------------
 SCORE_INPUT = "name"
 SCORE_INPUTS: dict[str, tuple[str, object]] = {SCORE_INPUT: ("string", "")}
-SCORE_OUTPUTS = ("log_likelihood", "num_predictions", "nats_per_char")
+# position_log_probs: [batch, SEQUENCE_LENGTH], log p of each character then of end-of-name; 0 after
+SCORE_OUTPUTS = ("log_likelihood", "num_predictions", "nats_per_char", "position_log_probs")
 
 # Every input of every signature, by name: its dtype name.
 INPUT_DTYPES: dict[str, str] = {name: dtype for name, (dtype, _) in

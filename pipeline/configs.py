@@ -116,6 +116,12 @@ GATE = dict(
     sample_temperature=1.0,
 )
 
+# --- Generation defaults (`namegen generate`, `namegen run`'s ten names) ---------------------
+# T=1.0, no top-p: of T 0.6-1.0 and top-p 0.7-0.95 it had the best reverse score, fewest
+# copies and most distinct names per prefix, at a length TV within noise (docs/QUALITY.md).
+GENERATE_TEMPERATURE = 1.0
+GENERATE_TOP_P = 1.0
+
 # --- Paths and runners ----------------------------------------------------------------------
 PROJECT_ROOT = Path(__file__).resolve().parent.parent  # the code (schema, components), read only
 # Everything a run writes goes under ./runs of the working directory, or $NAMEGEN_HOME; never

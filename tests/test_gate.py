@@ -10,8 +10,8 @@ import tensorflow as tf
 
 from components.evaluator.component import decide, evaluate_model
 from components.example_gen.executor import read_split
-from components.trainer.export import GENERATION_INPUTS
 from pipeline import configs, metadata
+from serving.contract import GENERATE_SIGNATURE, GENERATION_INPUTS, SCORE_SIGNATURE
 from tests.conftest import run_pipeline
 
 
@@ -70,22 +70,22 @@ class SecondTemperature(tf.Module):
         super().__init__()
         self.model = tf.saved_model.load(model_dir)
         self.extra = extra
-        specs = [tf.TensorSpec([None], dtype, name=key)
+        specs = [tf.TensorSpec([None], tf.as_dtype(dtype), name=key)
                  for key, (dtype, _) in GENERATION_INPUTS.items()]
         self.generate = tf.function(self._generate, input_signature=specs)
         self.score = tf.function(
-            lambda name: self.model.signatures["score"](name=name),
+            lambda name: self.model.signatures[SCORE_SIGNATURE](name=name),
             input_signature=[tf.TensorSpec([None], tf.string, name="name")])
 
     def _generate(self, *inputs):
         request = dict(zip(GENERATION_INPUTS, inputs))
         request["temperature"] = request["temperature"] * self.extra
-        return self.model.signatures["serving_default"](**request)
+        return self.model.signatures[GENERATE_SIGNATURE](**request)
 
     def save(self, path: str) -> str:
         tf.saved_model.save(self, path, signatures={
-            "serving_default": self.generate.get_concrete_function(),
-            "score": self.score.get_concrete_function()})
+            GENERATE_SIGNATURE: self.generate.get_concrete_function(),
+            SCORE_SIGNATURE: self.score.get_concrete_function()})
         return path
 
 

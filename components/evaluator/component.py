@@ -67,8 +67,9 @@ def evaluate_model(model_dir: str, train: list[str], evaluation: list[str], gate
     valid = [s for s in samples if 0 < len(s) < configs.MAX_NAME_LENGTH]
 
     def sample_prefix(prefix: str, n: int, seed: int) -> list[str]:
-        request = generation_request(n, seeds=list(range(seed, seed + n)), prefix=prefix,
-                                     temperature=gate["sample_temperature"])
+        request = contract.generation_request(n, seeds=list(range(seed, seed + n)),
+                                              prefix=prefix,
+                                              temperature=gate["sample_temperature"])
         return [name.decode("utf-8") for name in generate(**request)["name"].numpy()]
 
     measured = fidelity.fidelity(samples, train, evaluation, gate["sample_seed"], sample_prefix)

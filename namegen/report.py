@@ -55,13 +55,27 @@ def _first(outputs: dict, component: str, type_name: str | None = None):
     return None
 
 
-def _plot_lengths(names: list[str], generated: list[int], path: Path) -> None:
+def _plot_lengths(train: list[str], evaluation: list[str], generated: list[int],
+                  path: Path) -> None:
+    """Length histogram of the data and the samples, with the real names' own spread as a band.
+
+    The band: per length, the lowest and highest share over 20 random real-vs-real draws
+    (fidelity.length_band), so a generated share outside it is further than real data strays.
+    """
+    from components.evaluator import fidelity
+
     fig, ax = plt.subplots(figsize=(7, 3.6))
-    bins = range(0, configs.MAX_NAME_LENGTH + 2)
-    ax.hist([len(n) for n in names], bins=bins, density=True, alpha=0.6, label="data")
+    lengths = list(range(configs.MAX_NAME_LENGTH + 1))
+    names = train + evaluation
+    ax.bar(lengths, [sum(len(n) == k for n in names) / len(names) for k in lengths],
+           width=1.0, alpha=0.5, label="data")
+    if train and evaluation:
+        low, high = fidelity.length_band(train, evaluation)
+        ax.fill_between(lengths, low, high, step="mid", color="grey", alpha=0.35,
+                        label="real-vs-real band")
     if generated:
-        ax.hist(generated, bins=bins, density=True, histtype="step", linewidth=2,
-                label="generated (T=1.0)")
+        ax.step(lengths, [generated.count(k) / len(generated) for k in lengths], where="mid",
+                linewidth=2, color="C1", label="generated (T=1.0)")
     ax.set_xlabel("name length (characters)")
     ax.set_ylabel("share of names")
     ax.set_title("Name lengths")
@@ -104,8 +118,14 @@ def _format(fmt: str, metrics: dict, key: str) -> str:
 def _metrics_table(report: dict) -> str:
     rows = [("held-out nats/char", "eval_nats_per_char", "{:.4f}"),
             ("novelty", "novelty", "{:.1%}"), ("copies of a training name", "copy_rate", "{:.1%}"),
+            ("— real-vs-real floor", "copy_rate_floor", "{:.1%}"),
             ("validity", "validity", "{:.1%}"),
             ("length TV distance", "length_tv_distance", "{:.3f}"),
+            ("— real-vs-real floor", "length_tv_distance_floor", "{:.3f}"),
+            ("reverse score (nats/char)", "reverse_score", "{:.3f}"),
+            ("— real-vs-real floor", "reverse_score_floor", "{:.3f}"),
+            ("distinct among 20 per prefix", "prefix_diversity", "{:.0%}"),
+            ("— real-vs-real floor", "prefix_diversity_floor", "{:.0%}"),
             ("capitalised like a training name", "casing", "{:.1%}"),
             ("samples per second", "samples_per_second", "{:,.0f}")]
     baseline = report.get("baseline")
@@ -136,9 +156,10 @@ def write_report(pipeline_root: str, out_dir: str | None = None, run_id: str | N
     report = (json.loads((Path(evaluation.uri) / "metrics.json").read_text())
               if evaluation is not None else None)
     if examples is not None:
-        names = read_split(examples.uri, "train") + read_split(examples.uri, "eval")
+        train, held_out = read_split(examples.uri, "train"), read_split(examples.uri, "eval")
+        names = train + held_out
         generated = report["candidate"]["generated_lengths"] if report else []
-        _plot_lengths(names, generated, out / "lengths.png")
+        _plot_lengths(train, held_out, generated, out / "lengths.png")
         sections.append(f"<h2>Data</h2><p>{len(names):,} names "
                         f"({metadata.custom(examples, 'num_distinct', 0):,} distinct), "
                         f"{metadata.custom(examples, 'num_blank', 0)} blank and "

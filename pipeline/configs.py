@@ -37,17 +37,19 @@ PRESETS: dict[str, dict] = {
         weight_decay=0.0, label_smoothing=0.0, clip_norm=0.0, mask_padding=False, patience=0,
         recurrent_dropout=0.0, ema_decay=0.0, restore_best=True, weight_drop=0.0,
         locked_dropout=False, tie_embeddings=False, case_sharing=False,
-        smooth_within_case=False, ngram_teacher=0.0,
+        smooth_within_case=False, ngram_teacher=0.0, teacher_end_of_name=True,
     ),
     # Chosen for held-out nats per character on the dinosaur list (docs/QUALITY.md, levers).
-    # ngram_teacher: weight of a cross-fitted Kneser-Ney teacher's targets (training only).
+    # ngram_teacher: weight of a cross-fitted Kneser-Ney teacher's targets (training only);
+    # teacher_end_of_name=False: the teacher's end-of-name mass is replaced by the label's, so
+    # when to stop is learned from the data alone (docs/QUALITY.md, fidelity levers).
     "default": dict(
         embedding_dim=256, rnn_units=512, num_layers=1, dropout=0.2, embedding_dropout=0.2,
         batch_size=32, epochs=20, learning_rate=5e-3, lr_schedule="cosine", warmup_epochs=1,
         weight_decay=1e-2, label_smoothing=0.05, clip_norm=1.0, mask_padding=True, patience=10,
         recurrent_dropout=0.0, ema_decay=0.0, restore_best=True, weight_drop=0.4,
         locked_dropout=False, tie_embeddings=False, case_sharing=True,
-        smooth_within_case=True, ngram_teacher=0.6,
+        smooth_within_case=True, ngram_teacher=0.6, teacher_end_of_name=True,
     ),
     # Seconds-scale model for tests and smoke runs.
     "tiny": dict(
@@ -56,7 +58,7 @@ PRESETS: dict[str, dict] = {
         weight_decay=0.0, label_smoothing=0.0, clip_norm=1.0, mask_padding=True, patience=0,
         recurrent_dropout=0.0, ema_decay=0.0, restore_best=True, weight_drop=0.0,
         locked_dropout=False, tie_embeddings=False, case_sharing=False,
-        smooth_within_case=False, ngram_teacher=0.0,
+        smooth_within_case=False, ngram_teacher=0.0, teacher_end_of_name=True,
     ),
 }
 DEFAULT_PRESET = "default"
@@ -103,10 +105,22 @@ GATE = dict(
     max_nats_per_char=2.2,  # absolute ceiling on held-out nats per character
     max_regression=0.02,  # allowed nats/char worse than the last blessed model
     min_validity=0.99,  # share of samples that end with end-of-name before the cap
+    # Sample fidelity (components/evaluator/fidelity.py) at sample_temperature, each against
+    # its real-vs-real floor. Loose enough for the tests' 3-epoch tiny model (0.20 and 0.39
+    # above the floors); a sampler with a second temperature of 0.4 fails (docs/QUALITY.md).
+    max_length_tv_over_floor=0.25,  # length TV at most this above the floor
+    max_reverse_score_over_floor=0.5,  # reverse score (nats/char) at most this above the floor
+    max_copy_rate=0.10,  # share of samples that are exactly a training name
     num_samples=1000,
     sample_seed=1234,
     sample_temperature=1.0,
 )
+
+# --- Generation defaults (`namegen generate`, `namegen run`'s ten names) ---------------------
+# T=1.0, no top-p: of T 0.6-1.0 and top-p 0.7-0.95 it had the best reverse score, fewest
+# copies and most distinct names per prefix, at a length TV within noise (docs/QUALITY.md).
+GENERATE_TEMPERATURE = 1.0
+GENERATE_TOP_P = 1.0
 
 # --- Paths and runners ----------------------------------------------------------------------
 PROJECT_ROOT = Path(__file__).resolve().parent.parent  # the code (schema, components), read only

@@ -6,8 +6,12 @@ import json
 from pathlib import Path
 
 import pytest
+import tensorflow as tf
 
+from components.evaluator.component import decide, evaluate_model
+from components.example_gen.executor import read_split
 from pipeline import configs, metadata
+from serving.contract import GENERATE_SIGNATURE, GENERATION_INPUTS, SCORE_SIGNATURE
 from tests.conftest import run_pipeline
 
 
@@ -51,3 +55,53 @@ def test_better_candidate_is_blessed_and_gets_the_next_version(gated_root, dinos
     assert versions == [1, 2]
     for key in ("novelty", "validity", "length_tv_distance", "casing", "samples_per_second"):
         assert key in report["candidate"]
+
+
+class SecondTemperature(tf.Module):
+    """A broken sampler: the SavedModel's serving_default with a second temperature applied.
+
+    At the gate's T=1.0 a temperature applied twice as T*T would be invisible, so the bug is
+    modelled as a second, fixed temperature (e.g. a client default that the server applies
+    again): the model's logits are divided by `extra` on top of the requested temperature.
+    The samples collapse onto fewer patterns, which the reverse score measures.
+    """
+
+    def __init__(self, model_dir: str, extra: float):
+        super().__init__()
+        self.model = tf.saved_model.load(model_dir)
+        self.extra = extra
+        specs = [tf.TensorSpec([None], tf.as_dtype(dtype), name=key)
+                 for key, (dtype, _) in GENERATION_INPUTS.items()]
+        self.generate = tf.function(self._generate, input_signature=specs)
+        self.score = tf.function(
+            lambda name: self.model.signatures[SCORE_SIGNATURE](name=name),
+            input_signature=[tf.TensorSpec([None], tf.string, name="name")])
+
+    def _generate(self, *inputs):
+        request = dict(zip(GENERATION_INPUTS, inputs))
+        request["temperature"] = request["temperature"] * self.extra
+        return self.model.signatures[GENERATE_SIGNATURE](**request)
+
+    def save(self, path: str) -> str:
+        tf.saved_model.save(self, path, signatures={
+            GENERATE_SIGNATURE: self.generate.get_concrete_function(),
+            SCORE_SIGNATURE: self.score.get_concrete_function()})
+        return path
+
+
+@pytest.mark.slow
+def test_gate_rejects_a_model_whose_sampler_applies_a_second_temperature(tiny_run, tmp_path):
+    store = metadata.open_store(str(tiny_run.pipeline_root))
+    examples = metadata.latest_artifact(store, "Examples", producer="FileBasedExampleGen")
+    train, held_out = read_split(examples.uri, "train"), read_split(examples.uri, "eval")
+    gate = dict(configs.GATE)
+    healthy = evaluate_model(str(tiny_run.version_dir), train, held_out, gate)
+    blessed, reason = decide(healthy, None, gate)
+    assert blessed, reason
+    broken_dir = SecondTemperature(str(tiny_run.version_dir), 0.4).save(str(tmp_path / "broken"))
+    broken = evaluate_model(broken_dir, train, held_out, gate)
+    assert broken["eval_nats_per_char"] == pytest.approx(healthy["eval_nats_per_char"])
+    blessed, reason = decide(broken, None, gate)
+    assert not blessed
+    assert "reverse score" in reason or "length TV" in reason or "copy" in reason, reason
+    assert broken["validity"] >= gate["min_validity"]  # rejected for fidelity, not validity

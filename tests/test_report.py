@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+from unittest import mock
 
 import pytest
 from PIL import Image
@@ -52,3 +53,13 @@ def test_report_loads_in_a_headless_browser(rendered, tmp_path):
     images = json.loads(title.replace("&quot;", '"'))
     assert sorted(name for name, *_ in images) == ["lengths.png", "loss.png"]
     assert all(width > 0 and height > 0 and shown > 0 for _, width, height, shown in images)
+
+
+def test_length_plot_draws_the_real_vs_real_band(tmp_path):
+    train = ["Abcde", "Abcdef", "Abcdefg", "Abc"] * 30
+    path = tmp_path / "lengths.png"
+    report._plot_lengths(train, ["Abcdef", "Abcd"], [5, 6, 6, 7], path)
+    assert path.stat().st_size > 1000
+    with mock.patch.object(report.plt.Axes, "fill_between") as band:
+        report._plot_lengths(train, ["Abcdef", "Abcd"], [5, 6, 6, 7], tmp_path / "again.png")
+    assert band.call_count == 1

@@ -88,3 +88,23 @@ def test_the_teacher_stays_within_the_targets_case_with_smooth_within_case(tmp_p
 
     assert upper_case_mass_mid_name(False) > 0.01
     assert upper_case_mass_mid_name(True) == 0.0
+
+
+def test_without_teacher_end_of_name_the_stop_comes_from_the_label_only(tmp_path):
+    vocabulary = list(configs.RESERVED_TOKENS) + list(ALPHABET)
+    ids = encode(NAMES, ALPHABET)
+    real = ids != configs.PAD_ID
+
+    def teacher(end_of_name: bool) -> np.ndarray:
+        hp = configs.hyperparameters("tiny", {"ngram_teacher": 0.5,
+                                              "teacher_end_of_name": end_of_name})
+        model = build_model(len(vocabulary) + 1, hp, vocabulary)
+        return train.Trainer(model, hp, 4, str(tmp_path)).teacher_targets(ids)
+
+    with_stop, without = teacher(True), teacher(False)
+    stops = ids[:, :without.shape[1]] == configs.EON_ID
+    mid_name = real[:, :without.shape[1]] & ~stops
+    assert with_stop[..., configs.EON_ID][mid_name].max() > 0.01  # back-off mass mid-name
+    assert without[..., configs.EON_ID][mid_name].max() == 0.0
+    np.testing.assert_array_equal(without[..., configs.EON_ID][stops], 1.0)
+    np.testing.assert_allclose(without.sum(axis=-1)[real[:, :without.shape[1]]], 1.0, atol=1e-5)

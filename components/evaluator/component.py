@@ -1,4 +1,4 @@
-"""The evaluation gate: held-out nats/char, novelty, validity, length fit; blesses or rejects.
+"""The evaluation gate: held-out nats/char, validity and sample fidelity; blesses or rejects.
 
 TFX's Evaluator (TFMA) computes metrics from one forward pass per example; novelty, validity
 and length fit need sampled names, so this is a custom component with the same contract: the
@@ -17,6 +17,7 @@ from tfx import v1 as tfx
 from tfx.types.standard_artifacts import Examples, Model, ModelBlessing, ModelEvaluation
 from tfx.utils import path_utils
 
+from components.evaluator import fidelity
 from components.example_gen.executor import read_split
 from pipeline import configs
 from serving import contract
@@ -54,13 +55,6 @@ def casing_fit(samples: list[str], train: list[str], min_share: float = 0.01) ->
     return sum(case_shape(s) in common for s in samples) / max(len(samples), 1)
 
 
-def length_distance(generated: list[str], reference: list[str]) -> float:
-    """Total-variation distance between the two name-length distributions."""
-    a, b = collections.Counter(map(len, generated)), collections.Counter(map(len, reference))
-    keys = set(a) | set(b)
-    return 0.5 * sum(abs(a[k] / len(generated) - b[k] / len(reference)) for k in keys)
-
-
 def evaluate_model(model_dir: str, train: list[str], evaluation: list[str], gate: dict) -> dict:
     """Every gate metric for one SavedModel."""
     loaded = tf.saved_model.load(model_dir)
@@ -71,13 +65,20 @@ def evaluate_model(model_dir: str, train: list[str], evaluation: list[str], gate
     seconds = time.perf_counter() - started
     train_set = set(train)
     valid = [s for s in samples if 0 < len(s) < configs.MAX_NAME_LENGTH]
+
+    def sample_prefix(prefix: str, n: int, seed: int) -> list[str]:
+        request = contract.generation_request(n, seeds=list(range(seed, seed + n)),
+                                              prefix=prefix,
+                                              temperature=gate["sample_temperature"])
+        return [name.decode("utf-8") for name in generate(**request)["name"].numpy()]
+
+    measured = fidelity.fidelity(samples, train, evaluation, gate["sample_seed"], sample_prefix)
     return {
         "eval_nats_per_char": nats_per_char(loaded.signatures[contract.SCORE_SIGNATURE],
                                             evaluation),
         "novelty": sum(s not in train_set for s in samples) / len(samples),
-        "copy_rate": sum(s in train_set for s in samples) / len(samples),
         "validity": len(valid) / len(samples),
-        "length_tv_distance": length_distance(samples, evaluation),
+        **measured,
         "casing": casing_fit(samples, train),
         "samples_per_second": len(samples) / seconds,
         "num_eval_names": len(evaluation),
@@ -88,7 +89,12 @@ def evaluate_model(model_dir: str, train: list[str], evaluation: list[str], gate
 
 
 def decide(candidate: dict, baseline: dict | None, gate: dict) -> tuple[bool, str]:
-    """Bless when under the absolute ceiling, not worse than the baseline, and valid."""
+    """Bless when under the ceiling, not worse than the baseline, valid, and faithful.
+
+    Faithful: length TV and reverse score at most `max_length_tv_over_floor` and
+    `max_reverse_score_over_floor` above their real-vs-real floors, and at most `max_copy_rate`
+    of the samples copying a training name.
+    """
     nats = candidate["eval_nats_per_char"]
     reasons = []
     if not nats < gate["max_nats_per_char"]:
@@ -103,12 +109,36 @@ def decide(candidate: dict, baseline: dict | None, gate: dict) -> tuple[bool, st
     if candidate["validity"] < gate["min_validity"]:
         reasons.append(f"validity {candidate['validity']:.1%} is under "
                        f"{gate['min_validity']:.0%}")
+    reasons += fidelity_failures(candidate, gate)
     if reasons:
         return False, "; ".join(reasons)
     against = (f" vs blessed {baseline['eval_nats_per_char']:.4f}" if baseline else
                " (no blessed model yet)")
     return True, (f"eval {nats:.4f} nats/char{against}, validity {candidate['validity']:.1%}, "
-                  f"novelty {candidate['novelty']:.1%}")
+                  f"novelty {candidate['novelty']:.1%}, length TV "
+                  f"{candidate['length_tv_distance']:.3f} (floor "
+                  f"{candidate['length_tv_distance_floor']:.3f}), copies "
+                  f"{candidate['copy_rate']:.1%}")
+
+
+def fidelity_failures(candidate: dict, gate: dict) -> list[str]:
+    """Why the candidate's samples are too far from real names (empty when they are not)."""
+    reasons = []
+    excess = candidate["length_tv_distance"] - candidate["length_tv_distance_floor"]
+    if excess > gate["max_length_tv_over_floor"]:
+        reasons.append(f"length TV {candidate['length_tv_distance']:.3f} is {excess:.3f} above "
+                       f"the real-names floor {candidate['length_tv_distance_floor']:.3f} "
+                       f"(allowed {gate['max_length_tv_over_floor']:.3f})")
+    excess = candidate["reverse_score"] - candidate["reverse_score_floor"]
+    if excess > gate["max_reverse_score_over_floor"]:
+        reasons.append(f"reverse score {candidate['reverse_score']:.3f} is {excess:.3f} above "
+                       f"the real-names floor {candidate['reverse_score_floor']:.3f} "
+                       f"(allowed {gate['max_reverse_score_over_floor']:.3f}): the samples "
+                       "miss part of the data's variety")
+    if candidate["copy_rate"] > gate["max_copy_rate"]:
+        reasons.append(f"{candidate['copy_rate']:.1%} of the samples copy a training name "
+                       f"(allowed {gate['max_copy_rate']:.1%})")
+    return reasons
 
 
 @tfx.dsl.components.component
@@ -136,8 +166,8 @@ def NameEvaluator(  # noqa: N802 (TFX component naming)
               "baseline_model_id": baseline_model.id if baseline_model is not None else None}
     with tf.io.gfile.GFile(os.path.join(evaluation.uri, METRICS_FILE), "w") as f:
         json.dump(report, f, indent=1, ensure_ascii=False)
-    for key in ("eval_nats_per_char", "novelty", "validity", "length_tv_distance", "casing",
-                "samples_per_second"):
+    for key in ("eval_nats_per_char", "novelty", "validity", "casing", "samples_per_second",
+                *fidelity.MEASURES, *(m + "_floor" for m in fidelity.MEASURES)):
         evaluation.set_float_custom_property(key, float(candidate[key]))
         blessing.set_float_custom_property(key, float(candidate[key]))  # the Pusher records them
     blessing.set_int_custom_property("blessed", int(blessed))

@@ -292,6 +292,13 @@ class Trainer:
             soft *= same_case[train[:, :soft.shape[1]]]
             total = soft.sum(axis=-1, keepdims=True)
             soft = np.divide(soft, total, out=np.zeros_like(soft), where=total > 0)
+        if not self.hp.get("teacher_end_of_name", True):  # stopping is learned from the data
+            stops = (train[:, :soft.shape[1]] == configs.EON_ID).astype(soft.dtype)
+            soft[..., configs.EON_ID] = 0.0
+            total = soft.sum(axis=-1)
+            soft *= np.divide(1.0 - stops, total, out=np.zeros_like(total),
+                              where=total > 0)[..., None]
+            soft[..., configs.EON_ID] = stops
         if soft.shape[1] < train.shape[1]:  # unbucketed batches span every column
             soft = np.pad(soft, [(0, 0), (0, train.shape[1] - soft.shape[1]), (0, 0)])
         log(f"n-gram teacher: Kneser-Ney n={info['order']} D={info['discount']}, "

@@ -23,6 +23,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from namegen.bench import controls
 from pipeline import configs
 
 LN2 = math.log(2.0)
@@ -30,7 +31,9 @@ SEEDS = (42, 43, 44)
 BENCH_PRESETS = ("default", "tutorial")
 PRESET_OVERRIDES = {"tutorial": {"restore_best": False}}  # the tutorial keeps its last weights
 COLUMNS = ("eval_nats_per_char", "bits_per_char", "train_seconds", "parameters", "novelty",
-           "copy_rate", "validity", "length_tv_distance", "casing")
+           "copy_rate", "validity", "length_tv_distance", "reverse_score", "prefix_diversity",
+           "casing")
+FLOOR_ROW = "real names (floor)"  # the real-vs-real floor of each fidelity measure
 
 
 # --- name lists made from data a PyPI package ships (faker, MIT): never stored in git --------
@@ -145,6 +148,7 @@ def prepare(names: list[str], work_dir: str) -> Prepared:
 def neural_run(prepared: Prepared, preset: str, seed: int, overrides: dict, work_dir: str,
                gate: dict) -> dict:
     """Train one preset with one seed through train_and_export, then the gate's metrics."""
+    from components.evaluator import fidelity
     from components.evaluator.component import evaluate_model
     from components.trainer import train
 
@@ -171,23 +175,25 @@ def neural_run(prepared: Prepared, preset: str, seed: int, overrides: dict, work
         "epochs_trained": metrics["epochs_trained"],
         "best_epoch": metrics["best_epoch"],
         "parameters": metrics["parameters"],
-        **{k: gate_metrics[k] for k in ("novelty", "copy_rate", "validity",
-                                         "length_tv_distance", "casing", "samples_per_second")},
+        **{k: gate_metrics[k] for k in ("novelty", "validity", "casing", "samples_per_second",
+                                         *fidelity.MEASURES,
+                                         *(m + "_floor" for m in fidelity.MEASURES))},
         "eval_curve": [round(r["eval_loss"], 4) for r in history],
         "serving_dir": serving,
     }
 
 
-def sample_metrics(samples: list[str], train: list[str], evaluation: list[str]) -> dict:
-    """The gate's sample metrics for names drawn from a count model."""
-    from components.evaluator.component import casing_fit, length_distance
+def sample_metrics(samples: list[str], train: list[str], evaluation: list[str],
+                   seed: int = configs.GATE["sample_seed"]) -> dict:
+    """The gate's sample metrics (fidelity with floors, no prefix diversity) for any sampler."""
+    from components.evaluator import fidelity
+    from components.evaluator.component import casing_fit
 
-    train_set = set(train)
+    measured = fidelity.fidelity(samples, train, evaluation, seed)
     return {
-        "novelty": sum(s not in train_set for s in samples) / len(samples),
-        "copy_rate": sum(s in train_set for s in samples) / len(samples),
+        "novelty": 1.0 - measured["copy_rate"],
         "validity": sum(0 < len(s) < configs.MAX_NAME_LENGTH for s in samples) / len(samples),
-        "length_tv_distance": length_distance(samples, evaluation),
+        **{k: v for k, v in measured.items() if k not in ("reference_lengths", "prefix_rows")},
         "casing": casing_fit(samples, train),
     }
 
@@ -246,7 +252,9 @@ def bench_dataset(name: str, names: list[str], args: argparse.Namespace, work_di
     result = {"names": len(names), "train_names": len(prepared.train_names),
               "eval_names": len(prepared.eval_names), "rows": {}}
     seeds = SEEDS[:args.seeds]
-    presets = [(preset, PRESET_OVERRIDES.get(preset, {})) for preset in BENCH_PRESETS]
+    presets = [(preset, dict(PRESET_OVERRIDES.get(preset, {}),
+                             **(dict(args.set or []) if preset == "default" else {})))
+               for preset in (args.presets or BENCH_PRESETS)]
     for preset, overrides in presets:
         if args.quick:
             overrides = dict(overrides, epochs=2)
@@ -258,13 +266,23 @@ def bench_dataset(name: str, names: list[str], args: argparse.Namespace, work_di
                 f"nats/char in {runs[-1]['train_seconds']:.0f}s")
         result["rows"][preset] = with_bits(aggregate(runs))
         if preset == "default" and args.controls:
-            result["controls"] = sampling_controls(
+            result["controls"] = controls.sampling_controls(
                 runs[0]["serving_dir"], prepared.train_names, prepared.eval_names)
-            print(controls_table(result["controls"]), flush=True)
+            print(controls.controls_table(result["controls"]), flush=True)
         result["rows"][preset]["hyperparameters"] = configs.hyperparameters(preset, overrides)
     for label, row in count_rows(prepared, gate).items():
         result["rows"][label] = with_bits(row)
+    result["rows"][FLOOR_ROW] = floor_row(result["rows"])
     return result
+
+
+def floor_row(rows: dict[str, dict]) -> dict:
+    """The real-vs-real floors (the same for every model of a list: one split of real names)."""
+    from components.evaluator import fidelity
+
+    first = next(iter(rows.values()))
+    source = first["runs"][0] if "runs" in first else first
+    return {m: source[m + "_floor"] for m in fidelity.MEASURES if m + "_floor" in source}
 
 
 def bench_large(args: argparse.Namespace, work_dir: str) -> dict:
@@ -315,77 +333,28 @@ def cross_validate(prepared: Prepared, folds: int, presets: list[str], seed: int
             "std": {k: statistics.stdev(v) for k, v in scores.items()}}
 
 
-# --- sampling controls ------------------------------------------------------------------------
-CONTROL_SETTINGS: list[tuple[str, dict]] = [
-    ("none (T=1.0)", {}),
-    ("top_k=5", {"top_k": 5}),
-    ("top_k=10", {"top_k": 10}),
-    ("top_p=0.9", {"top_p": 0.9}),
-    ("top_p=0.7", {"top_p": 0.7}),
-    ("min_length=8", {"min_length": 8}),
-    ("no_copy", {"no_copy": True}),
-    ("T=0.7", {"temperature": 0.7}),
-    ("T=0.7 + no_copy", {"temperature": 0.7, "no_copy": True}),
-]
-
-
-def sampling_controls(model_dir: str, train: list[str], evaluation: list[str],
-                      num_samples: int = 1000, seed: int = 1234) -> dict:
-    """Novelty, copies, validity and length fit of samples under each serving control."""
-    import tensorflow as tf
-
-    from serving.contract import GENERATE_SIGNATURE, generation_request
-
-    generate = tf.saved_model.load(model_dir).signatures[GENERATE_SIGNATURE]
-    rows = {}
-    for label, controls in CONTROL_SETTINGS:
-        controls = dict({"temperature": 1.0}, **controls)
-        request = generation_request(num_samples, seeds=list(range(seed, seed + num_samples)),
-                                     **controls)
-        names = [n.decode("utf-8") for n in generate(**request)["name"].numpy()]
-        rows[label] = {**sample_metrics(names, train, evaluation),
-                       "distinct": len(set(names)) / len(names),
-                       "mean_length": statistics.fmean(map(len, names))}
-    request = generation_request(20, seeds=list(range(20)), temperature=0.7, no_copy=True)
-    names = [n.decode("utf-8") for n in generate(**request)["name"].numpy()]
-    train_set = set(train)
-    return {"rows": rows, "readme_names": names,
-            "readme_names_in_train": [n for n in names if n in train_set]}
-
-
-def controls_table(result: dict) -> str:
-    lines = ["| control | novelty | copies | validity | distinct | mean length | length TV "
-             "| casing |", "|---|---|---|---|---|---|---|---|"]
-    for label, row in result["rows"].items():
-        lines.append(f"| {label} | {row['novelty']:.1%} | {row['copy_rate']:.1%} | "
-                     f"{row['validity']:.1%} | {row['distinct']:.1%} | {row['mean_length']:.1f} "
-                     f"| {row['length_tv_distance']:.3f} | {row['casing']:.1%} |")
-    return "\n".join(lines)
-
-
 # --- output -----------------------------------------------------------------------------------
 def _cell(row: dict, key: str, fmt: str) -> str:
     if key not in row:
         return "-"
     text = format(row[key], fmt)
-    if row.get(key + "_std") is not None and "runs" in row:
+    if row.get(key + "_std") is not None and "runs" in row and key != "parameters":
         text += " ± " + format(row[key + "_std"], fmt)
     return text
 
 
 def table(result: dict) -> str:
-    """A Markdown table: one row per model."""
-    header = ("| model | nats/char | bits/char | train s | params | novelty | copies | validity "
-              "| length TV | casing |\n|---|---|---|---|---|---|---|---|---|---|")
-    lines = [header]
+    """A Markdown table: one row per model, fidelity first, then the floors' row."""
+    columns = [("length TV", "length_tv_distance", ".3f"), ("copies", "copy_rate", ".1%"),
+               ("reverse", "reverse_score", ".3f"), ("prefix div.", "prefix_diversity", ".0%"),
+               ("validity", "validity", ".1%"), ("casing", "casing", ".1%"),
+               ("nats/char", "eval_nats_per_char", ".3f"), ("bits/char", "bits_per_char", ".3f"),
+               ("train s", "train_seconds", ".0f"), ("params", "parameters", ",.0f")]
+    lines = ["| model | " + " | ".join(c[0] for c in columns) + " |",
+             "|---" * (len(columns) + 1) + "|"]
     for label, row in result["rows"].items():
-        lines.append("| " + " | ".join([
-            label, _cell(row, "eval_nats_per_char", ".3f"), _cell(row, "bits_per_char", ".3f"),
-            _cell(row, "train_seconds", ".0f"), f"{int(row['parameters']):,}",
-            _cell(row, "novelty", ".1%"), _cell(row, "copy_rate", ".1%"),
-            _cell(row, "validity", ".1%"), _cell(row, "length_tv_distance", ".3f"),
-            _cell(row, "casing", ".1%"),
-        ]) + " |")
+        lines.append("| " + " | ".join([label] + [_cell(row, key, fmt)
+                                                  for _, key, fmt in columns]) + " |")
     return "\n".join(lines)
 
 
@@ -406,9 +375,9 @@ def cmd_quality(args: argparse.Namespace) -> int:
         return 0
     if args.controls_model:  # only the sampling controls of an existing dinos model
         prepared = prepare(dinosaur_names(), work_dir)
-        result = sampling_controls(args.controls_model, prepared.train_names,
-                                   prepared.eval_names)
-        print(controls_table(result))
+        result = controls.sampling_controls(args.controls_model, prepared.train_names,
+                                            prepared.eval_names)
+        print(controls.controls_table(result))
         print("\n".join(result["readme_names"]))
         _write({"controls": result, "model": args.controls_model}, args.json)
         return 0
@@ -447,6 +416,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="name list to bench (repeatable; default: all)")
     parser.add_argument("--seeds", type=int, default=len(SEEDS), choices=range(1, 4),
                         help="seeds per neural preset (mean ± std over them)")
+    parser.add_argument("--presets", nargs="+", choices=BENCH_PRESETS, metavar="PRESET",
+                        help=f"neural presets to train (default: {' '.join(BENCH_PRESETS)})")
+    parser.add_argument("--set", action="append", type=_key_value, metavar="KEY=VALUE",
+                        help="override a hyperparameter of the default preset (repeatable)")
     parser.add_argument("--quick", action="store_true",
                         help="smoke run: ~400 names per list, 2 epochs")
     parser.add_argument("--large", action="store_true",
@@ -462,6 +435,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="only measure the controls of this SavedModel (dinos split)")
     parser.add_argument("--work-dir", default=str(configs.DEFAULT_ROOT / "bench" / "quality"))
     parser.add_argument("--json", default=str(configs.DEFAULT_ROOT / "bench" / "quality.json"))
+
+
+def _key_value(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or key not in configs.PRESETS["default"]:
+        raise argparse.ArgumentTypeError(
+            f"expected KEY=VALUE with KEY one of {sorted(configs.PRESETS['default'])}")
+    return key, value
 
 
 def register(benches: argparse._SubParsersAction) -> argparse.ArgumentParser:

@@ -25,11 +25,11 @@ def register(commands: argparse._SubParsersAction) -> None:
     add_model_args(generate)
     generate.add_argument("--prefix", default="")
     generate.add_argument("-n", type=int, default=10)
-    generate.add_argument("--temperature", type=float, default=0.8)
+    generate.add_argument("--temperature", type=float, default=configs.GENERATE_TEMPERATURE)
     generate.add_argument("--seed", type=int, default=0)
     generate.add_argument("--max-length", type=int, default=configs.MAX_NAME_LENGTH)
     generate.add_argument("--top-k", type=int, default=0, help="0 = off")
-    generate.add_argument("--top-p", type=float, default=1.0, help="1.0 = off")
+    generate.add_argument("--top-p", type=float, default=configs.GENERATE_TOP_P, help="1.0 = off")
     generate.add_argument("--min-length", type=int, default=0)
     generate.add_argument("--no-copy", action="store_true",
                           help="resample names that exactly match a training name")

@@ -225,8 +225,10 @@ def run_summary(pipeline_root: str, serving_dir: str, seconds: float) -> str:
             f"eval {m['eval_nats_per_char']:.3f} nats/char"
         )
         lines.append("")
-        lines.append("Ten names from the pushed model (temperature 0.8):")
-        for row in names.generate_local(version_dir, 10, temperature=0.8):
+        lines.append(f"Ten names from the pushed model (temperature "
+                     f"{configs.GENERATE_TEMPERATURE}):")
+        for row in names.generate_local(version_dir, 10, temperature=configs.GENERATE_TEMPERATURE,
+                                        top_p=configs.GENERATE_TOP_P):
             lines.append(f"  {row['name']}")
     return "\n".join(lines)
 

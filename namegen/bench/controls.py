@@ -1,0 +1,73 @@
+"""Sampling controls of one SavedModel: fidelity against diversity for each serving setting.
+
+Used by `namegen bench quality --controls` / `--controls-model` and to choose `namegen
+generate`'s default temperature (docs/QUALITY.md).
+"""
+
+from __future__ import annotations
+
+import statistics
+
+CONTROL_SETTINGS: list[tuple[str, dict]] = [
+    ("none (T=1.0)", {}),
+    ("T=0.9", {"temperature": 0.9}),
+    ("T=0.8", {"temperature": 0.8}),
+    ("T=0.7", {"temperature": 0.7}),
+    ("T=0.6", {"temperature": 0.6}),
+    ("top_p=0.95", {"top_p": 0.95}),
+    ("top_p=0.9", {"top_p": 0.9}),
+    ("top_p=0.7", {"top_p": 0.7}),
+    ("top_k=5", {"top_k": 5}),
+    ("top_k=10", {"top_k": 10}),
+    ("min_length=8", {"min_length": 8}),
+    ("no_copy", {"no_copy": True}),
+    ("T=0.7 + no_copy", {"temperature": 0.7, "no_copy": True}),
+]
+
+
+def sampling_controls(model_dir: str, train: list[str], evaluation: list[str],
+                      num_samples: int = 1000, seed: int = 1234) -> dict:
+    """Fidelity (with floors), novelty and diversity of samples under each serving control."""
+    import tensorflow as tf
+
+    from components.evaluator import fidelity
+    from namegen.bench.quality import sample_metrics
+    from serving.contract import GENERATE_SIGNATURE, generation_request
+
+    generate = tf.saved_model.load(model_dir).signatures[GENERATE_SIGNATURE]
+
+    def draw(n: int, first_seed: int, **values) -> list[str]:
+        request = generation_request(n, seeds=list(range(first_seed, first_seed + n)), **values)
+        return [name.decode("utf-8") for name in generate(**request)["name"].numpy()]
+
+    rows = {}
+    for label, settings in CONTROL_SETTINGS:
+        settings = dict({"temperature": 1.0}, **settings)
+        names = draw(num_samples, seed, **settings)
+        prefixes = fidelity.prefix_diversity(
+            lambda prefix, n, s, settings=settings: draw(n, s, **dict(settings, prefix=prefix)),
+            train, evaluation, seed)
+        rows[label] = {**sample_metrics(names, train, evaluation, seed),
+                       "prefix_diversity": prefixes["prefix_diversity"],
+                       "distinct": len(set(names)) / len(names),
+                       "mean_length": statistics.fmean(map(len, names))}
+    names = draw(20, 0, temperature=0.7, no_copy=True)
+    train_set = set(train)
+    return {"rows": rows, "readme_names": names,
+            "readme_names_in_train": [n for n in names if n in train_set]}
+
+
+def controls_table(result: dict) -> str:
+    """Markdown: one row per control, and the real-vs-real floors in the last row."""
+    lines = ["| control | length TV | copies | reverse | prefix div. | distinct | validity "
+             "| mean length | casing |", "|---|---|---|---|---|---|---|---|---|"]
+    for label, row in result["rows"].items():
+        lines.append(f"| {label} | {row['length_tv_distance']:.3f} | {row['copy_rate']:.1%} | "
+                     f"{row['reverse_score']:.3f} | {row['prefix_diversity']:.0%} | "
+                     f"{row['distinct']:.1%} | {row['validity']:.1%} | "
+                     f"{row['mean_length']:.1f} | {row['casing']:.1%} |")
+    first = next(iter(result["rows"].values()))
+    lines.append(f"| real names (floor) | {first['length_tv_distance_floor']:.3f} | "
+                 f"{first['copy_rate_floor']:.1%} | {first['reverse_score_floor']:.3f} | "
+                 f"{first['prefix_diversity_floor']:.0%} | | | | |")
+    return "\n".join(lines)

@@ -16,7 +16,8 @@ os.environ.setdefault("PYTHONWARNINGS", "ignore")  # Beam's worker processes inh
 warnings.filterwarnings("ignore")
 
 from namegen.bench import perf, quality, soak  # noqa: E402
-from pipeline import configs, kubeflow_runner, run_lock  # noqa: E402  (after the env)
+from pipeline import configs, run_lock, storage  # noqa: E402  (after the env)
+from pipeline.kubeflow import compile as kubeflow_compile  # noqa: E402
 from serving import commands as serving_commands  # noqa: E402
 
 
@@ -103,7 +104,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     places = [("pipeline root", pipeline_root), ("serving dir", serving_dir)]
     try:
         for label, path in places:
-            run_lock.check_writable(label, path)
+            storage.check_writable(label, path)
         with run_lock.run_lock(pipeline_root, wait=args.wait, announce=_announce):
             for execution, node in run_lock.cancel_orphaned_executions(pipeline_root):
                 _announce(f"execution {execution} ({node}) was left RUNNING by a run that "
@@ -112,7 +113,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                              runner=args.runner, beam_pipeline_args=args.beam_arg or None,
                              gate=gate_from(args),
                              tune_budget_seconds=args.tune_budget if args.tune else 0)
-    except (run_lock.RunLocked, run_lock.StorageError) as error:
+    except (run_lock.RunLocked, storage.StorageError) as error:
         raise UserError(str(error)) from None
     except Exception as error:
         from components.example_gen.executor import IngestError
@@ -122,7 +123,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             print(f"report: {_write_report(pipeline_root)}", file=sys.stderr)
         if isinstance(error, (IngestError, DataValidationError)):
             raise UserError(str(error)) from None
-        problem = run_lock.storage_problem(error, places)
+        problem = storage.storage_problem(error, places)
         if problem:
             raise UserError(problem) from None
         raise
@@ -390,7 +391,7 @@ def build_parser() -> argparse.ArgumentParser:
     serving_commands.register_bench(benches)
     quality.register(benches)
     soak.register(benches)
-    kubeflow_runner.register(commands)
+    kubeflow_compile.register(commands)
     return parser
 
 

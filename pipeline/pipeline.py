@@ -13,7 +13,8 @@ from components.example_gen.component import names_example_gen
 from components.pusher import executor as pusher_executor
 from components.tuner.component import add_tuner
 from components.validation.component import DataGate, NameValidator
-from pipeline import configs, kubeflow_parameters
+from pipeline import configs
+from pipeline.kubeflow import parameters as kubeflow_parameters
 
 
 def code_fingerprint() -> str:
@@ -44,7 +45,7 @@ def create_pipeline(
     """ExampleGen -> validation -> Transform -> Trainer -> evaluation gate -> Pusher.
 
     kubeflow: the data folder, preset, epochs and gate thresholds become runtime parameters
-    (pipeline/kubeflow_parameters.py), and the last-blessed-model resolver is left out because
+    (pipeline/kubeflow/parameters.py), and the last-blessed-model resolver is left out because
     open-source KFP v2 cannot run resolver tasks (README, "Run on Kubeflow").
     """
     code = {"code_fingerprint": code_fingerprint()}

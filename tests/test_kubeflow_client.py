@@ -19,7 +19,7 @@ import pytest
 import yaml
 
 from namegen import cli
-from pipeline import kubeflow_client
+from pipeline.kubeflow import client as kubeflow_client
 
 PACKAGE = Path(__file__).parent / "golden" / "kubeflow" / "pipeline.yaml"
 

@@ -15,8 +15,9 @@ import yaml
 from google.protobuf import json_format
 from kfp.pipeline_spec import pipeline_spec_pb2 as pb
 
-from pipeline import kubeflow_local, kubeflow_runner
-from pipeline.kubeflow_entrypoint import COMMAND
+from pipeline.kubeflow import compile as kubeflow_compile
+from pipeline.kubeflow import local as kubeflow_local
+from pipeline.kubeflow.entrypoint import COMMAND
 
 GOLDEN = Path(__file__).parent / "golden" / "kubeflow" / "pipeline.yaml"
 IMAGE = "registry.example.com/namegen:test"
@@ -39,10 +40,10 @@ EDGES = {  # task -> the tasks it waits for
 
 @pytest.fixture(scope="module")
 def package(tmp_path_factory) -> Path:
-    job = kubeflow_runner.compile_spec(image=IMAGE, pipeline_root=ROOT, push_uri=PUSH,
+    job = kubeflow_compile.compile_spec(image=IMAGE, pipeline_root=ROOT, push_uri=PUSH,
                                        preset="tiny")
     path = tmp_path_factory.mktemp("kubeflow") / "pipeline.yaml"
-    kubeflow_runner.write_package(job, str(path))
+    kubeflow_compile.write_package(job, str(path))
     return path
 
 
@@ -133,9 +134,9 @@ def test_pusher_writes_to_the_storage_uri(spec):
 
 def test_compile_rejects_a_local_pipeline_root_and_json_packages(tmp_path):
     with pytest.raises(ValueError, match="gs://"):
-        kubeflow_runner.compile_spec(pipeline_root="/tmp/root")
+        kubeflow_compile.compile_spec(pipeline_root="/tmp/root")
     with pytest.raises(ValueError, match="yaml"):
-        kubeflow_runner.write_package({"pipelineSpec": {}}, str(tmp_path / "pipeline.json"))
+        kubeflow_compile.write_package({"pipelineSpec": {}}, str(tmp_path / "pipeline.json"))
 
 
 def normalized(text: str) -> str:
@@ -157,4 +158,5 @@ def test_matches_the_golden_package(package):
         pytest.fail("the compiled package differs from the golden file; if the change is "
                     "intended, run NAMEGEN_UPDATE_GOLDEN=1 pytest tests/test_kubeflow_compile.py"
                     f"\n{diff}")
-    assert yaml.safe_load(expected)["pipelineInfo"]["name"] == "namegen"
+    golden = json_format.ParseDict(yaml.safe_load(expected), pb.PipelineSpec())  # KFP's proto
+    assert golden.pipeline_info.name == "namegen"

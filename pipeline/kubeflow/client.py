@@ -25,7 +25,7 @@ def cron_fields(cron: str) -> str:
 
 def run_parameters(package: str, pairs: list[str] | None) -> dict:
     """--param NAME=VALUE pairs, checked and typed against the package's parameters."""
-    from pipeline import kubeflow_local
+    from pipeline.kubeflow import local as kubeflow_local
 
     try:
         return kubeflow_local.typed_parameters(kubeflow_local.load_spec(package),

@@ -44,7 +44,7 @@ def compile_spec(
     from tfx.orchestration import data_types
     from tfx.orchestration.kubeflow.v2 import kubeflow_v2_dag_runner as v2
 
-    from pipeline.kubeflow_entrypoint import COMMAND
+    from pipeline.kubeflow.entrypoint import COMMAND
     from pipeline.pipeline import create_pipeline
 
     if not pipeline_root.startswith(PIPELINE_ROOT_SCHEMES):
@@ -129,7 +129,7 @@ def cmd_compile(args: argparse.Namespace) -> int:
 
 
 def cmd_run_local(args: argparse.Namespace) -> int:
-    from pipeline import kubeflow_local
+    from pipeline.kubeflow import local as kubeflow_local
 
     values = kubeflow_local.parse_params(args.param)
     result = kubeflow_local.run(args.package, args.work_dir, values)
@@ -139,7 +139,7 @@ def cmd_run_local(args: argparse.Namespace) -> int:
 
 def register(commands: argparse._SubParsersAction) -> None:
     """Add `namegen kubeflow compile|submit|schedule|run-local`."""
-    from pipeline import kubeflow_client
+    from pipeline.kubeflow import client as kubeflow_client
 
     kubeflow = commands.add_parser("kubeflow", help="compile, submit and schedule on Kubeflow")
     sub = kubeflow.add_subparsers(dest="kubeflow_command", required=True)

@@ -109,7 +109,9 @@ def _metrics_table(report: dict) -> str:
             ("capitalised like a training name", "casing", "{:.1%}"),
             ("samples per second", "samples_per_second", "{:,.0f}")]
     baseline = report.get("baseline")
-    head = "<tr><th>metric</th><th>candidate</th><th>last blessed</th></tr>"
+    served = (f"served version {report['baseline_version']}" if report.get('baseline_version')
+              else "served model")
+    head = f"<tr><th>metric</th><th>candidate</th><th>{served}</th></tr>"
     body = "".join(
         f"<tr><td>{label}</td><td>{_format(fmt, report['candidate'], key)}</td>"
         f"<td>{_format(fmt, baseline, key) if baseline else '—'}</td></tr>"

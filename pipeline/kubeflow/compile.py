@@ -17,6 +17,7 @@ DEFAULT_IMAGE = os.environ.get("NAMEGEN_IMAGE", "namegen:latest")
 DEFAULT_PIPELINE_ROOT = "minio://mlpipeline/v2/artifacts/namegen"
 PIPELINE_ROOT_SCHEMES = ("gs://", "s3://", "minio://")
 DATA_PATTERN = "*.txt"
+EXAMPLE_GEN_TASK = "FileBasedExampleGen"
 # Relative to the container's working directory, the project root (Dockerfile WORKDIR).
 SCHEMA_DIR = "pipeline/schema"
 # TensorFlow in the image writes these schemes itself; see README "Run on Kubeflow" for s3:// and minio://.
@@ -69,6 +70,9 @@ def compile_spec(
     spec = job["pipelineSpec"]
     spec["defaultPipelineRoot"] = pipeline_root
     fix_output_parameter_producers(spec["root"]["dag"]["tasks"])
+    # ExampleGen resolves the latest {SPAN} at run time, with the same parameters every night:
+    # KFP's cache (keyed on them) would hand back yesterday's examples.
+    spec["root"]["dag"]["tasks"][EXAMPLE_GEN_TASK]["cachingOptions"] = {}
     root_parameters = spec["root"]["inputDefinitions"]["parameters"]
     for component in pipeline.components:
         for value in component.exec_properties.values():
@@ -152,8 +156,10 @@ def register(commands: argparse._SubParsersAction) -> None:
                           help="artifact root URI: gs://, s3:// or minio://")
     compile_.add_argument("--push-uri", help="where the Pusher writes versions; the KServe "
                           "storageUri is this plus /names (default: PIPELINE_ROOT/serving)")
-    compile_.add_argument("--data", help="default of the data_root parameter plus the file "
-                          f"pattern (default: PIPELINE_ROOT/data/{DATA_PATTERN})")
+    compile_.add_argument("--data", help="defaults of the data_root and data_pattern parameters "
+                          "as one path; a {SPAN} folder picks the latest span, e.g. "
+                          "gs://bucket/names/{SPAN}/*.txt (default: "
+                          f"PIPELINE_ROOT/data/{DATA_PATTERN})")
     compile_.add_argument("--preset", default=configs.DEFAULT_PRESET,
                           choices=sorted(configs.PRESETS), help="default of `preset`")
     compile_.add_argument("--epochs", type=int, help="default of `epochs` (0: the preset's)")

@@ -15,6 +15,7 @@ os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
 os.environ.setdefault("PYTHONWARNINGS", "ignore")  # Beam's worker processes inherit it
 warnings.filterwarnings("ignore")
 
+from namegen import rollback  # noqa: E402
 from namegen.bench import perf, quality, soak  # noqa: E402
 from pipeline import configs, run_lock, storage  # noqa: E402  (after the env)
 from pipeline.kubeflow import compile as kubeflow_compile  # noqa: E402
@@ -87,12 +88,14 @@ def _show_progress() -> None:
 
 # --- run ------------------------------------------------------------------------------------
 def cmd_run(args: argparse.Namespace) -> int:
+    from components.example_gen import spans
     from data import resolve
     from pipeline import local_runner
 
     hp = hyperparameters_from(args)
-    try:
-        data_path = resolve.resolve(args.data)
+    try:  # a span pattern (names/{SPAN}/*.txt): ExampleGen picks the latest span
+        data_path = (os.path.abspath(args.data) if args.data and spans.has_span(args.data)
+                     else resolve.resolve(args.data))
     except resolve.DataError as error:
         raise UserError(str(error)) from None
     pipeline_root = os.path.abspath(args.pipeline_root)
@@ -339,7 +342,8 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     run = commands.add_parser("run", help="run the pipeline end-to-end, then print ten names")
-    run.add_argument("--data", help="names file, one per line (default: the dinosaur list)")
+    run.add_argument("--data", help="names file, one per line, or a span pattern such as "
+                     "names/{SPAN}/*.txt (default: the dinosaur list)")
     run.add_argument("--pipeline-root", default=str(configs.DEFAULT_PIPELINE_ROOT))
     run.add_argument("--serving-dir", default=str(configs.DEFAULT_SERVING_DIR))
     run.add_argument("--runner", choices=["local", "beam"], default="local")
@@ -392,6 +396,7 @@ def build_parser() -> argparse.ArgumentParser:
     quality.register(benches)
     soak.register(benches)
     kubeflow_compile.register(commands)
+    rollback.register(commands)
     return parser
 
 

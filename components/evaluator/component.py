@@ -153,7 +153,7 @@ def NameEvaluator(  # noqa: N802 (TFX component naming)
     baseline, baseline_note = served_baseline(model_base, train, held_out, thresholds)
     blessed, reason = decide(candidate, baseline, thresholds)
     if baseline is None:
-        reason = f"{reason} ({baseline_note})"
+        reason = f"{reason}; {baseline_note}"
     report = {"candidate": candidate, "baseline": baseline, "gate": thresholds,
               "blessed": blessed, "reason": reason, "candidate_model_id": model.id,
               "baseline_version": baseline["version"] if baseline else None,

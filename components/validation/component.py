@@ -90,11 +90,19 @@ def to_anomalies(findings: list[Finding]) -> anomalies_pb2.Anomalies:
 def read_anomalies(artifact) -> dict[str, anomalies_pb2.Anomalies]:
     """The anomalies of every split in an ExampleAnomalies artifact."""
     result = {}
-    for split in json.loads(artifact.split_names or "null") or SPLITS:
+    for split in json.loads(_split_names(artifact) or "null") or SPLITS:
         path = os.path.join(artifact.uri, f"Split-{split}", ANOMALIES_FILE)
         if os.path.exists(path):
             result[split] = _read_proto(path)
     return result
+
+
+def _split_names(artifact) -> str | None:
+    """The split names of a TFX artifact, or of an ML Metadata artifact proto."""
+    if hasattr(artifact, "properties") and "split_names" in getattr(artifact, "properties", {}):
+        value = artifact.properties["split_names"]
+        return getattr(value, "string_value", None)
+    return getattr(artifact, "split_names", None)
 
 
 def _read_proto(path: str) -> anomalies_pb2.Anomalies:

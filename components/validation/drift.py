@@ -2,7 +2,8 @@
 
 The compared features are derived from the names: `characters` (every character of every name,
 L-infinity distance of their frequencies), `name_length` (Jensen-Shannon divergence of the length
-histograms) and the number of names (TFDV's num-examples drift comparator).
+distributions, lengths as categories) and the number of names (TFDV's num-examples drift
+comparator).
 """
 
 
@@ -14,6 +15,7 @@ import os
 import pandas as pd
 import tensorflow as tf
 import tensorflow_data_validation as tfdv
+from scipy.stats import chi2
 from tensorflow_metadata.proto.v0 import anomalies_pb2, schema_pb2, statistics_pb2
 from tfx import v1 as tfx
 from tfx.types.standard_artifacts import ExampleAnomalies, Examples
@@ -32,15 +34,16 @@ DRIFT, SKEW = "drift", "skew"
 def statistics(names: list[str]) -> statistics_pb2.DatasetFeatureStatisticsList:
     """TFDV statistics of the derived features of a list of names."""
     frame = pd.DataFrame({CHARACTERS: [list(name) for name in names],
-                          LENGTH: [len(name) for name in names]})
+                          LENGTH: [[str(len(name))] for name in names]})
     return tfdv.generate_statistics_from_dataframe(frame)
 
 
 # Sampling noise: two samples of the same names differ by chance, more so when small. Each
 # threshold is raised to a noise floor that same-source samples exceed with probability about
-# 0.1% for the lengths (chi-square, 9 degrees of freedom at 0.999: TFDV's 10-bucket histogram)
-# and at most ~0.4% for the characters (4 standard errors, Bonferroni over ~60 characters).
-LENGTH_CHI2_999 = 27.88
+# 0.1% for the lengths (8 n ln2 JS is about chi-square with k-1 degrees of freedom for k lengths;
+# the lengths are categorical so TFDV's divergence is exact) and at most ~0.4% for the
+# characters (4 standard errors, Bonferroni over ~60 characters).
+LENGTH_QUANTILE = 0.999
 CHAR_Z = 4.0
 
 
@@ -49,7 +52,8 @@ def noise_floor(a: list[str], b: list[str]) -> tuple[float, float]:
     chars_a, chars_b = max(sum(map(len, a)), 1), max(sum(map(len, b)), 1)
     char_floor = CHAR_Z * math.sqrt(0.25 * (1 / chars_a + 1 / chars_b))
     n_eff = max(len(a) * len(b) / max(len(a) + len(b), 1), 1e-9)
-    return char_floor, LENGTH_CHI2_999 / (8 * n_eff * math.log(2))
+    lengths = max(len({len(name) for name in a + b}), 2)
+    return char_floor, chi2.ppf(LENGTH_QUANTILE, lengths - 1) / (8 * n_eff * math.log(2))
 
 
 def comparison_schema(kind: str, char_threshold: float, length_threshold: float,
@@ -57,7 +61,7 @@ def comparison_schema(kind: str, char_threshold: float, length_threshold: float,
     """Both features with a TFDV drift or skew comparator; no value domain to violate."""
     schema = schema_pb2.Schema()
     characters = schema.feature.add(name=CHARACTERS, type=schema_pb2.BYTES)
-    length = schema.feature.add(name=LENGTH, type=schema_pb2.INT)
+    length = schema.feature.add(name=LENGTH, type=schema_pb2.BYTES)  # categorical: exact JS
     getattr(characters, f"{kind}_comparator").infinity_norm.threshold = char_threshold
     getattr(length, f"{kind}_comparator").jensen_shannon_divergence.threshold = length_threshold
     if size_ratios:

@@ -1,5 +1,5 @@
-# The namegen pipeline image for Kubeflow Pipelines v2 (pipeline/KUBEFLOW.md).
-# Every task runs `python -m pipeline.kubeflow_entrypoint <TFX executor args>`, which works
+# The namegen pipeline image for Kubeflow Pipelines v2 (README, "Run on Kubeflow"; docs/NIGHTLY.md).
+# Every task runs `python -m pipeline.kubeflow.entrypoint <TFX executor args>`, which works
 # around tensorflow/tfx#7768 and then runs TFX's kubeflow_v2_run_executor.
 # Build and push: make image IMAGE=<registry>/namegen:<tag>
 FROM tensorflow/tfx:1.16.0
@@ -22,4 +22,4 @@ RUN pip install --no-cache-dir --no-deps --no-build-isolation .
 ENV PYTHONPATH=/app \
     TF_CPP_MIN_LOG_LEVEL=2 \
     GRPC_ENABLE_FORK_SUPPORT=false
-ENTRYPOINT ["python", "-m", "pipeline.kubeflow_entrypoint"]
+ENTRYPOINT ["python", "-m", "pipeline.kubeflow.entrypoint"]

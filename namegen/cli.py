@@ -9,16 +9,16 @@ import sys
 import warnings
 
 from namegen.bench import perf, quality, soak
-from namegen.commands import names, run
+from namegen.commands import names, rollback, run
 from namegen.errors import UserError
-from pipeline import kubeflow_runner
+from pipeline.kubeflow import compile as kubeflow_compile
 from serving import commands as serving_commands
 
 # Every command, in the order of `namegen --help`. Each module's register(subparsers) adds its
 # parsers and sets `func` (the handler, named cmd_<command>); `loads_tfx` marks commands that
 # import TFX, so that only they pay for it.
 COMMANDS = (run.register, names.register, serving_commands.register, perf.register,
-            kubeflow_runner.register)
+            kubeflow_compile.register, rollback.register)
 # The `namegen bench <name>` group; plain `namegen bench` is the speed bench (perf).
 BENCHES = (serving_commands.register_bench, quality.register, soak.register)
 

@@ -103,7 +103,7 @@ def _anomaly_lines(outputs: dict) -> list[str]:
     from components.validation.component import describe, read_anomalies
 
     lines = []
-    for component in ("ExampleValidator", "NameValidator"):
+    for component in ("ExampleValidator", "NameValidator", "DriftCheck"):
         artifact = _first(outputs, component, "ExampleAnomalies")
         if artifact is not None:
             lines += describe(component, read_anomalies(artifact))
@@ -129,7 +129,9 @@ def _metrics_table(report: dict) -> str:
             ("capitalised like a training name", "casing", "{:.1%}"),
             ("samples per second", "samples_per_second", "{:,.0f}")]
     baseline = report.get("baseline")
-    head = "<tr><th>metric</th><th>candidate</th><th>last blessed</th></tr>"
+    served = (f"served version {report['baseline_version']}" if report.get('baseline_version')
+              else "served model")
+    head = f"<tr><th>metric</th><th>candidate</th><th>{served}</th></tr>"
     body = "".join(
         f"<tr><td>{label}</td><td>{_format(fmt, report['candidate'], key)}</td>"
         f"<td>{_format(fmt, baseline, key) if baseline else '—'}</td></tr>"
@@ -138,6 +140,35 @@ def _metrics_table(report: dict) -> str:
     word = "blessed" if report["blessed"] else "not blessed"
     return (f"<table>{head}{body}</table><p class='{verdict}'><b>{word}</b>: "
             f"{html.escape(report['reason'])}</p>")
+
+
+def _span_comparison(outputs: dict) -> str:
+    """The "compared with the previous span" section from DriftCheck's comparison.json."""
+    from components.validation.drift import COMPARISON_FILE
+
+    artifact = _first(outputs, "DriftCheck", "ExampleAnomalies")
+    path = Path(artifact.uri) / COMPARISON_FILE if artifact is not None else None
+    if path is None or not path.exists():
+        return ""
+    found = json.loads(path.read_text(encoding="utf-8"))
+    head = f"<h2>Compared with the previous span</h2><p>span {found['span']}"
+    if found.get("previous_span") is None:
+        return f"{head}: {html.escape(found['note'])}.</p>"
+    before, today = found["previous"], found["today"]
+    rows = [("names", "{:,}"), ("mean_length", "{:.2f}"), ("characters", "{:,}")]
+    table = "".join(f"<tr><td>{key.replace('_', ' ')}</td><td>{fmt.format(before[key])}</td>"
+                    f"<td>{fmt.format(today[key])}</td></tr>" for key, fmt in rows)
+    measures = "".join(
+        f"<tr><td>{html.escape(feature)} ({kind.replace('_', ' ').lower()})</td>"
+        f"<td>{value:.4f}</td><td>{threshold:.4f}</td></tr>"
+        for feature, by_kind in sorted(found["drift"].items())
+        for kind, (value, threshold) in sorted(by_kind.items()))
+    changes = ", ".join(f"{html.escape(c)!s}: {a:.2%} → {b:.2%}"
+                        for c, a, b in found["character_changes"])
+    return (f"{head} vs span {found['previous_span']}.</p><table><tr><th></th>"
+            f"<th>span {found['previous_span']}</th><th>span {found['span']}</th></tr>{table}"
+            f"</table><table><tr><th>drift (TFDV)</th><th>measured</th><th>threshold</th></tr>"
+            f"{measures}</table><p>characters that changed most: {changes}</p>")
 
 
 def write_report(pipeline_root: str, out_dir: str | None = None, run_id: str | None = None) -> Path:
@@ -170,6 +201,8 @@ def write_report(pipeline_root: str, out_dir: str | None = None, run_id: str | N
     sections.append("<h2>Data validation</h2>" + (
         "<ul class='bad'>" + "".join(f"<li>{html.escape(a)}</li>" for a in anomalies) + "</ul>"
         if anomalies else "<p class='good'>No anomalies.</p>"))
+
+    sections.append(_span_comparison(outputs))
 
     model = _first(outputs, "Trainer", "Model")
     if model is not None:

@@ -103,7 +103,7 @@ VALIDATION = dict(
 # --- Evaluation gate ------------------------------------------------------------------------
 GATE = dict(
     max_nats_per_char=2.2,  # absolute ceiling on held-out nats per character
-    max_regression=0.02,  # allowed nats/char worse than the last blessed model
+    max_regression=0.02,  # allowed nats/char worse than the served model (newest pushed version)
     min_validity=0.99,  # share of samples that end with end-of-name before the cap
     # Sample fidelity (components/evaluator/fidelity.py) at sample_temperature, each against
     # its real-vs-real floor. Loose enough for the tests' 3-epoch tiny model (0.20 and 0.39
@@ -121,6 +121,22 @@ GATE = dict(
 # copies and most distinct names per prefix, at a length TV within noise (docs/QUALITY.md).
 GENERATE_TEMPERATURE = 1.0
 GENERATE_TOP_P = 1.0
+
+# --- Drift between spans and skew between splits (TFDV comparators; DriftCheck) -----------
+# Features compared: the characters of the names (L-infinity distance of their frequencies),
+# the name lengths (Jensen-Shannon divergence of their histograms) and the number of names
+# (today's count over the previous span's). docs/NIGHTLY.md has the measured noise levels.
+DRIFT = dict(
+    char_drift=0.03,  # L-infinity, previous span vs today's train split
+    length_drift=0.1,  # Jensen-Shannon, previous span vs today's train split
+    min_size_ratio=0.5,  # today's names / previous span's names, at least
+    max_size_ratio=3.0,  # ... and at most
+    char_skew=0.06,  # L-infinity, train vs eval split of today's span
+    length_skew=0.15,  # Jensen-Shannon, train vs eval split
+)
+
+# --- Push destination -----------------------------------------------------------------------
+KEEP_VERSIONS = 3  # versions kept after a push or rollback: TF Serving's `latest 2` plus one
 
 # --- Paths and runners ----------------------------------------------------------------------
 PROJECT_ROOT = Path(__file__).resolve().parent.parent  # the code (schema, components), read only

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 
 from tfx import v1 as tfx
@@ -11,19 +10,13 @@ from tfx.dsl.components.base import executor_spec
 from components.evaluator.component import NameEvaluator
 from components.example_gen.component import names_example_gen
 from components.pusher import executor as pusher_executor
-from components.tuner.component import add_tuner
 from components.validation.component import DataGate, NameValidator
-from pipeline import configs, kubeflow_parameters
+from components.validation.drift import DriftCheck
+from pipeline import configs
+from pipeline.fingerprint import code_fingerprint
+from pipeline.orchestrators import KubeflowSettings, LocalSettings
 
-
-def code_fingerprint() -> str:
-    """A hash of the component code, so that a code change invalidates TFX's cache."""
-    digest = hashlib.sha256()
-    for path in sorted(configs.PROJECT_ROOT.glob("components/**/*.py")) + [
-        configs.PROJECT_ROOT / "pipeline" / "configs.py"
-    ]:
-        digest.update(path.read_bytes())
-    return digest.hexdigest()[:16]
+__all__ = ["code_fingerprint", "create_pipeline"]
 
 
 def create_pipeline(
@@ -40,20 +33,22 @@ def create_pipeline(
     schema_path: str = str(configs.PROJECT_ROOT / "pipeline" / "schema"),
     kubeflow: bool = False,
     tune_budget_seconds: int = 0,
+    drift: dict | None = None,
+    keep_versions: int = configs.KEEP_VERSIONS,
 ) -> tfx.dsl.Pipeline:
-    """ExampleGen -> validation -> Transform -> Trainer -> evaluation gate -> Pusher.
+    """ExampleGen -> validation and drift -> Transform -> Trainer -> gate vs served -> Pusher.
 
-    kubeflow: the data folder, preset, epochs and gate thresholds become runtime parameters
-    (pipeline/kubeflow_parameters.py), and the last-blessed-model resolver is left out because
-    open-source KFP v2 cannot run resolver tasks (README, "Run on Kubeflow").
+    data_path: a file, a glob or a span pattern such as `names/{SPAN}/*.txt` (the latest span).
+    kubeflow: the per-run settings become runtime parameters (pipeline/orchestrators.py).
+    The gate's baseline is the served model (the newest version under the push destination),
+    the same rule on every orchestrator; no resolver task.
     """
     code = {"code_fingerprint": code_fingerprint()}
-    example_gen = names_example_gen(data_path, custom_config=code)
-    run_parameters = None
-    if kubeflow:
-        run_parameters = kubeflow_parameters.run_parameters(hyperparameters, gate or configs.GATE)
-        example_gen.exec_properties["input_base"] = kubeflow_parameters.runtime_parameter(
-            kubeflow_parameters.DATA_ROOT, example_gen.exec_properties["input_base"])
+    settings_class = KubeflowSettings if kubeflow else LocalSettings
+    settings = settings_class(data_path, hyperparameters, gate or configs.GATE,
+                              drift or configs.DRIFT, tune_budget_seconds)
+    model_base = f"{serving_dir}/{configs.MODEL_NAME}"
+    example_gen = names_example_gen(settings.data_root, settings.data_pattern, custom_config=code)
     statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
     schema_gen = tfx.components.ImportSchemaGen(schema_file=f"{schema_path}/schema.pbtxt")
     example_validator = tfx.components.ExampleValidator(
@@ -63,9 +58,13 @@ def create_pipeline(
         examples=example_gen.outputs["examples"],
         rules=json.dumps(validation or configs.VALIDATION, sort_keys=True),
     )
+    drift_check = DriftCheck(examples=example_gen.outputs["examples"],
+                             data_root=settings.data_root, data_pattern=settings.data_pattern,
+                             **settings.drift)
     data_gate = DataGate(
         schema_anomalies=example_validator.outputs["anomalies"],
         name_anomalies=name_validator.outputs["anomalies"],
+        drift_anomalies=drift_check.outputs["anomalies"],
     )
     transform = tfx.components.Transform(
         examples=example_gen.outputs["examples"],
@@ -74,48 +73,36 @@ def create_pipeline(
         custom_config=code,
     )
     transform.add_upstream_node(data_gate)  # nothing is transformed or trained on bad data
-    # --tune: search hyperparameters within a time budget; the Trainer trains the best trial.
-    tuner = (add_tuner(transform, hyperparameters, budget_seconds=tune_budget_seconds)
-             if tune_budget_seconds and not kubeflow else None)
+    trainer_inputs = settings.trainer_inputs(transform, code)
     trainer = tfx.components.Trainer(
         run_fn="components.trainer.train.run_fn",
         examples=transform.outputs["transformed_examples"],
         transform_graph=transform.outputs["transform_graph"],
         schema=schema_gen.outputs["schema"],
-        hyperparameters=(run_parameters.outputs["hyperparameters"] if kubeflow
-                         else tuner.outputs["best_hyperparameters"] if tuner else None),
-        custom_config=code if kubeflow else {"hyperparameters": hyperparameters, **code},
+        hyperparameters=trainer_inputs.hyperparameters,
+        custom_config=trainer_inputs.custom_config,
     )
-    latest_blessed = None if kubeflow else tfx.dsl.Resolver(
-        strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
-        model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
-        model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
-    ).with_id("latest_blessed_model_resolver")
     evaluator = NameEvaluator(
         model=trainer.outputs["model"],
         examples=example_gen.outputs["examples"],
-        baseline_model=None if kubeflow else latest_blessed.outputs["model"],
-        gate=run_parameters.outputs["gate"].future()[0].value if kubeflow
-        else json.dumps(gate or configs.GATE, sort_keys=True),
+        gate=settings.gate_json(),
+        model_base=model_base,
     )
     pusher = tfx.components.Pusher(
         model=trainer.outputs["model"],
         model_blessing=evaluator.outputs["blessing"],
         push_destination=tfx.proto.PushDestination(
-            filesystem=tfx.proto.PushDestination.Filesystem(
-                base_directory=f"{serving_dir}/{configs.MODEL_NAME}"
-            )
+            filesystem=tfx.proto.PushDestination.Filesystem(base_directory=model_base)
         ),
         custom_executor_spec=executor_spec.ExecutorClassSpec(pusher_executor.Executor),
-        custom_config=code,
+        custom_config={**code, "keep_versions": keep_versions},
     )
     return tfx.dsl.Pipeline(
         pipeline_name=pipeline_name,
         pipeline_root=str(pipeline_root),
         components=[example_gen, statistics_gen, schema_gen, example_validator, name_validator,
-                    data_gate, transform, trainer, evaluator, pusher]
-        + ([run_parameters] if kubeflow else [latest_blessed])
-        + ([tuner] if tuner else []),
+                    drift_check, data_gate, transform, trainer, evaluator, pusher]
+        + settings.extra_nodes + trainer_inputs.extra_nodes,
         enable_cache=enable_cache,
         metadata_connection_config=metadata_connection_config,
         beam_pipeline_args=beam_pipeline_args or [],

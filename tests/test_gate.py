@@ -39,7 +39,7 @@ def test_undertrained_candidate_is_not_blessed_nor_pushed(gated_root, dinos_path
     run_pipeline(dinos_path, gated_root, one_step)
     report = latest_evaluation(gated_root)
     assert report["blessed"] is False
-    assert "worse than the blessed model" in report["reason"]
+    assert "worse than served version 1's" in report["reason"]
     assert report["candidate"]["eval_nats_per_char"] > report["baseline"]["eval_nats_per_char"]
     assert snapshot(gated_root) == before
 

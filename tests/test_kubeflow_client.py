@@ -19,7 +19,7 @@ import pytest
 import yaml
 
 from namegen import cli
-from pipeline import kubeflow_client
+from pipeline.kubeflow import client as kubeflow_client
 
 PACKAGE = Path(__file__).parent / "golden" / "kubeflow" / "pipeline.yaml"
 
@@ -134,7 +134,8 @@ def test_submit_creates_a_run_with_the_package_and_typed_parameters(stub, capsys
 def test_schedule_uploads_the_pipeline_and_creates_a_nightly_recurring_run(stub, capsys):
     code = cli.main(["kubeflow", "schedule", "--package", str(PACKAGE), "--host", stub.url,
                      "--cron", "0 0 3 * * *", "--max-concurrency", "1",
-                     "--param", "data_root=gs://bucket/names"])
+                     "--param", "data_root=gs://bucket/names",
+                     "--param", "data_pattern={SPAN}/*.txt"])
     assert code == 0
     assert "recurring run job-7" in capsys.readouterr().out
     [upload] = stub.find("POST", "/apis/v2beta1/pipelines/upload")
@@ -149,7 +150,14 @@ def test_schedule_uploads_the_pipeline_and_creates_a_nightly_recurring_run(stub,
     assert body["experiment_id"] == "exp-1"
     assert body["pipeline_version_reference"] == {"pipeline_id": "pipe-1",
                                                   "pipeline_version_id": "ver-1"}
-    assert body["runtime_config"]["parameters"] == {"data_root": "gs://bucket/names"}
+    assert body["runtime_config"]["parameters"] == {"data_root": "gs://bucket/names",
+                                                    "data_pattern": "{SPAN}/*.txt"}
+
+
+def test_schedule_help_documents_the_span_parameter(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["kubeflow", "schedule", "--help"])
+    assert "data_pattern" in capsys.readouterr().out
 
 
 def test_five_field_cron_and_unknown_parameters_fail_before_any_request(stub, capsys):

@@ -15,8 +15,10 @@ import yaml
 from google.protobuf import json_format
 from kfp.pipeline_spec import pipeline_spec_pb2 as pb
 
-from pipeline import kubeflow_local, kubeflow_runner
-from pipeline.kubeflow_entrypoint import COMMAND
+from pipeline import configs
+from pipeline.kubeflow import compile as kubeflow_compile
+from pipeline.kubeflow import local as kubeflow_local
+from pipeline.kubeflow.entrypoint import COMMAND
 
 GOLDEN = Path(__file__).parent / "golden" / "kubeflow" / "pipeline.yaml"
 IMAGE = "registry.example.com/namegen:test"
@@ -29,7 +31,8 @@ EDGES = {  # task -> the tasks it waits for
     "StatisticsGen": ["FileBasedExampleGen"],
     "ExampleValidator": ["ImportSchemaGen", "StatisticsGen"],
     "NameValidator": ["FileBasedExampleGen"],
-    "DataGate": ["ExampleValidator", "NameValidator"],
+    "DriftCheck": ["FileBasedExampleGen"],
+    "DataGate": ["DriftCheck", "ExampleValidator", "NameValidator"],
     "Transform": ["DataGate", "FileBasedExampleGen", "ImportSchemaGen"],
     "Trainer": ["ImportSchemaGen", "RunParameters", "Transform"],
     "NameEvaluator": ["FileBasedExampleGen", "RunParameters", "Trainer"],
@@ -39,10 +42,10 @@ EDGES = {  # task -> the tasks it waits for
 
 @pytest.fixture(scope="module")
 def package(tmp_path_factory) -> Path:
-    job = kubeflow_runner.compile_spec(image=IMAGE, pipeline_root=ROOT, push_uri=PUSH,
+    job = kubeflow_compile.compile_spec(image=IMAGE, pipeline_root=ROOT, push_uri=PUSH,
                                        preset="tiny")
     path = tmp_path_factory.mktemp("kubeflow") / "pipeline.yaml"
-    kubeflow_runner.write_package(job, str(path))
+    kubeflow_compile.write_package(job, str(path))
     return path
 
 
@@ -79,11 +82,15 @@ def test_dag_components_and_edges(spec):
     assert trainer_inputs["hyperparameters"].task_output_artifact.producer_task == "RunParameters"
     pusher_inputs = tasks["Pusher"].inputs.artifacts
     assert pusher_inputs["model_blessing"].task_output_artifact.producer_task == "NameEvaluator"
-    assert "baseline_model" not in tasks["NameEvaluator"].inputs.artifacts
+    assert set(tasks["NameEvaluator"].inputs.artifacts) == {"model", "examples"}  # no resolver
+    model_base = tasks["NameEvaluator"].inputs.parameters["model_base"].runtime_value.constant
+    assert model_base.string_value == f"{PUSH}/names"  # the baseline is the served model
 
 
-def test_every_task_caches_and_runs_the_image_entrypoint(spec):
-    assert all(task.caching_options.enable_cache for task in spec.root.dag.tasks.values())
+def test_every_task_but_example_gen_caches_and_runs_the_image_entrypoint(spec):
+    caching = {name: task.caching_options.enable_cache
+               for name, task in spec.root.dag.tasks.items()}
+    assert caching == {name: name != "FileBasedExampleGen" for name in EDGES}  # new span nightly
     found = executors(spec)
     assert set(found) == {f"{name}_executor" for name in EDGES}  # no resolver: KFP can't run one
     for name, executor in found.items():
@@ -103,18 +110,23 @@ def test_runtime_parameters_are_wired_to_component_inputs(spec):
     root = spec.root.input_definitions.parameters
     type_name = pb.ParameterType.ParameterTypeEnum.Name
     types = {name: type_name(p.parameter_type) for name, p in root.items()}
-    assert types == {"data_root": "STRING", "preset": "STRING", "epochs": "NUMBER_INTEGER",
-                     "max_nats_per_char": "NUMBER_DOUBLE", "max_regression": "NUMBER_DOUBLE",
-                     "min_validity": "NUMBER_DOUBLE"}
+    assert types == {"data_root": "STRING", "data_pattern": "STRING", "preset": "STRING",
+                     "epochs": "NUMBER_INTEGER", "max_nats_per_char": "NUMBER_DOUBLE",
+                     "max_regression": "NUMBER_DOUBLE", "min_validity": "NUMBER_DOUBLE",
+                     **{name: "NUMBER_DOUBLE" for name in configs.DRIFT}}
     defaults = {name: json_format.MessageToDict(p.default_value) for name, p in root.items()}
-    assert defaults == {"data_root": f"{ROOT}/data", "preset": "tiny", "epochs": 0,
-                        "max_nats_per_char": 2.2, "max_regression": 0.02, "min_validity": 0.99}
+    assert defaults == {"data_root": f"{ROOT}/data", "data_pattern": "*.txt", "preset": "tiny",
+                        "epochs": 0, "max_nats_per_char": 2.2, "max_regression": 0.02,
+                        "min_validity": 0.99, **configs.DRIFT}
     tasks = spec.root.dag.tasks
 
     def wired(task: str, parameter: str) -> str:
         return tasks[task].inputs.parameters[parameter].component_input_parameter
 
     assert wired("FileBasedExampleGen", "input_base") == "data_root"
+    assert wired("FileBasedExampleGen", "input_config") == "data_pattern"
+    for name in ("data_root", "data_pattern", *configs.DRIFT):
+        assert wired("DriftCheck", name) == name
     for name in ("preset", "epochs", "max_nats_per_char", "max_regression", "min_validity"):
         assert wired("RunParameters", name) == name
     gate = tasks["NameEvaluator"].inputs.parameters["gate"].task_output_parameter
@@ -133,9 +145,9 @@ def test_pusher_writes_to_the_storage_uri(spec):
 
 def test_compile_rejects_a_local_pipeline_root_and_json_packages(tmp_path):
     with pytest.raises(ValueError, match="gs://"):
-        kubeflow_runner.compile_spec(pipeline_root="/tmp/root")
+        kubeflow_compile.compile_spec(pipeline_root="/tmp/root")
     with pytest.raises(ValueError, match="yaml"):
-        kubeflow_runner.write_package({"pipelineSpec": {}}, str(tmp_path / "pipeline.json"))
+        kubeflow_compile.write_package({"pipelineSpec": {}}, str(tmp_path / "pipeline.json"))
 
 
 def normalized(text: str) -> str:
@@ -157,4 +169,5 @@ def test_matches_the_golden_package(package):
         pytest.fail("the compiled package differs from the golden file; if the change is "
                     "intended, run NAMEGEN_UPDATE_GOLDEN=1 pytest tests/test_kubeflow_compile.py"
                     f"\n{diff}")
-    assert yaml.safe_load(expected)["pipelineInfo"]["name"] == "namegen"
+    golden = json_format.ParseDict(yaml.safe_load(expected), pb.PipelineSpec())  # KFP's proto
+    assert golden.pipeline_info.name == "namegen"

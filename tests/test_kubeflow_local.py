@@ -14,7 +14,10 @@ import pytest
 from google.protobuf import json_format
 from kfp.pipeline_spec import pipeline_spec_pb2 as pb
 
-from pipeline import configs, kubeflow_entrypoint, kubeflow_local, kubeflow_runner
+from pipeline import configs
+from pipeline.kubeflow import compile as kubeflow_compile
+from pipeline.kubeflow import entrypoint as kubeflow_entrypoint
+from pipeline.kubeflow import local as kubeflow_local
 
 EXAMPLES_TYPE = "title: tfx.Examples\ntype: object\n"
 
@@ -97,8 +100,8 @@ def test_run_local_executes_the_package_to_a_pushed_loadable_model(tmp_path, din
     (data_dir / "names.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
     serving = tmp_path / "serving"
     package = tmp_path / "pipeline.yaml"
-    kubeflow_runner.write_package(
-        kubeflow_runner.compile_spec(pipeline_root="gs://unused/root", push_uri=str(serving),
+    kubeflow_compile.write_package(
+        kubeflow_compile.compile_spec(pipeline_root="gs://unused/root", push_uri=str(serving),
                                      preset="tiny", beam_pipeline_args=configs.BEAM_ARGS_TEST),
         str(package))
     host_tmp = tmp_path / "host_tmp"

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 
 import pytest
 
@@ -82,3 +85,43 @@ def test_beam_dag_runner_runs_the_same_pipeline(tmp_path, dinos_path):
     run = run_pipeline(small, tmp_path, configs.hyperparameters("tiny", {"epochs": 1}),
                        runner="beam", gate=gate)
     assert model_dir.versions(run.model_base) == [1]
+
+
+RUN_IN_COPY = """
+import json, sys
+from pipeline import configs, local_runner, metadata
+assert str(configs.PROJECT_ROOT) == sys.argv[1], f"imported from {configs.PROJECT_ROOT}"
+root = sys.argv[3]
+gate = dict(configs.GATE, max_nats_per_char=10.0, min_validity=0.0)
+local_runner.run(sys.argv[2], root + "/pipeline", root + "/serving",
+                 configs.hyperparameters("tiny", {"epochs": 1}),
+                 beam_pipeline_args=configs.BEAM_ARGS_TEST, gate=gate)
+print(json.dumps(metadata.executions(metadata.open_store(root + "/pipeline"))))
+"""
+
+
+def test_a_change_to_code_the_export_imports_reruns_the_trainer(tmp_path, dinos_path):
+    """In a copy of the project: a re-run is fully cached; after serving/warmup.py changes,
+    the Trainer executes again."""
+    from tests.test_fingerprint import project_copy
+
+    copy = project_copy(tmp_path)
+    data = tmp_path / "names.txt"
+    data.write_text("\n".join(dinos_path.read_text().split()[:300]) + "\n")
+    env = dict(os.environ, PYTHONPATH=str(copy), TMPDIR=str(tmp_path))
+
+    def run() -> dict[str, str]:
+        done = subprocess.run([sys.executable, "-c", RUN_IN_COPY, str(copy), str(data),
+                               str(tmp_path / "run")], cwd=copy, env=env, capture_output=True,
+                              text=True)
+        assert done.returncode == 0, done.stderr[-3000:]
+        rows = json.loads(done.stdout.strip().splitlines()[-1])
+        return rows
+
+    first = run()
+    second = run()[len(first):]
+    assert second and {r["state"] for r in second} == {"CACHED"}, second  # fully cached
+    warmup = copy / "serving" / "warmup.py"
+    warmup.write_text(warmup.read_text() + "\n# changed: what the export runs is new code\n")
+    third = {r["component"]: r["state"] for r in run()[len(first) + len(second):]}
+    assert third["Trainer"] == "COMPLETE"

@@ -2,8 +2,9 @@
 
 TFX's Evaluator (TFMA) computes metrics from one forward pass per example; novelty, validity
 and length fit need sampled names, so this is a custom component with the same contract: the
-candidate model, the examples and the last blessed model in; ModelEvaluation and ModelBlessing
-(custom properties `blessed` and `current_model_id`, as Pusher and the resolver expect) out.
+candidate model and the examples in; ModelEvaluation and ModelBlessing (custom properties
+`blessed` and `current_model_id`, as Pusher expects) out. The baseline is the model actually
+served: the newest complete version under the push destination, scored on the same eval split.
 """
 
 
@@ -19,6 +20,7 @@ from tfx.utils import path_utils
 
 from components.evaluator import fidelity
 from components.example_gen.executor import read_split
+from components.pusher import versions
 from pipeline import configs
 from serving import contract
 
@@ -103,7 +105,7 @@ def decide(candidate: dict, baseline: dict | None, gate: dict) -> tuple[bool, st
     if baseline is not None:
         allowed = baseline["eval_nats_per_char"] + gate["max_regression"]
         if nats > allowed:
-            reasons.append(f"eval {nats:.4f} nats/char is worse than the blessed model's "
+            reasons.append(f"eval {nats:.4f} nats/char is worse than {_served(baseline)}'s "
                            f"{baseline['eval_nats_per_char']:.4f} by more than "
                            f"{gate['max_regression']:.4f}")
     if candidate["validity"] < gate["min_validity"]:
@@ -112,8 +114,8 @@ def decide(candidate: dict, baseline: dict | None, gate: dict) -> tuple[bool, st
     reasons += fidelity_failures(candidate, gate)
     if reasons:
         return False, "; ".join(reasons)
-    against = (f" vs blessed {baseline['eval_nats_per_char']:.4f}" if baseline else
-               " (no blessed model yet)")
+    against = (f" vs {_served(baseline)}'s {baseline['eval_nats_per_char']:.4f}" if baseline
+               else " (no served model to compare with)")
     return True, (f"eval {nats:.4f} nats/char{against}, validity {candidate['validity']:.1%}, "
                   f"novelty {candidate['novelty']:.1%}, length TV "
                   f"{candidate['length_tv_distance']:.3f} (floor "
@@ -141,6 +143,29 @@ def fidelity_failures(candidate: dict, gate: dict) -> list[str]:
     return reasons
 
 
+def _served(baseline: dict) -> str:
+    version = baseline.get("version")
+    return f"served version {version}" if version is not None else "the served model"
+
+
+def served_baseline(model_base: str, train: list[str], evaluation: list[str],
+                    gate: dict) -> tuple[dict | None, str]:
+    """The served version's metrics on today's eval split, or None and why there is none."""
+    try:
+        version = versions.served_version(model_base)
+    except (OSError, tf.errors.OpError) as error:
+        return None, f"push destination {model_base} is unreadable ({error}); judged on the " \
+            "absolute gate only"
+    if version is None:
+        return None, f"no served version under {model_base}; judged on the absolute gate only"
+    try:
+        baseline = evaluate_model(os.path.join(model_base, str(version)), train, evaluation, gate)
+    except (OSError, ValueError, tf.errors.OpError) as error:
+        return None, (f"served version {version} under {model_base} cannot be loaded "
+                      f"({type(error).__name__}); judged on the absolute gate only")
+    return dict(baseline, version=version), f"served version {version} under {model_base}"
+
+
 @tfx.dsl.components.component
 def NameEvaluator(  # noqa: N802 (TFX component naming)
     model: tfx.dsl.components.InputArtifact[Model],
@@ -148,22 +173,21 @@ def NameEvaluator(  # noqa: N802 (TFX component naming)
     evaluation: tfx.dsl.components.OutputArtifact[ModelEvaluation],
     blessing: tfx.dsl.components.OutputArtifact[ModelBlessing],
     gate: tfx.dsl.components.Parameter[str],
-    baseline_model: tfx.dsl.components.InputArtifact[Model] = None,
+    model_base: tfx.dsl.components.Parameter[str],
 ) -> None:
-    """Scores the candidate (and the last blessed model) on the eval split and gates it."""
+    """Scores the candidate and the served model on today's eval split and gates it."""
     thresholds = json.loads(gate)
     train, held_out = read_split(examples.uri, "train"), read_split(examples.uri, "eval")
     candidate = evaluate_model(path_utils.serving_model_path(model.uri), train, held_out,
                                thresholds)
-    baseline = None
-    if baseline_model is not None and baseline_model.id != model.id:
-        baseline = evaluate_model(path_utils.serving_model_path(baseline_model.uri), train,
-                                  held_out, thresholds)
+    baseline, baseline_note = served_baseline(model_base, train, held_out, thresholds)
     blessed, reason = decide(candidate, baseline, thresholds)
+    if baseline is None:
+        reason = f"{reason}; {baseline_note}"
     report = {"candidate": candidate, "baseline": baseline, "gate": thresholds,
-              "blessed": blessed, "reason": reason,
-              "candidate_model_id": model.id,
-              "baseline_model_id": baseline_model.id if baseline_model is not None else None}
+              "blessed": blessed, "reason": reason, "candidate_model_id": model.id,
+              "baseline_version": baseline["version"] if baseline else None,
+              "baseline_note": baseline_note}
     with tf.io.gfile.GFile(os.path.join(evaluation.uri, METRICS_FILE), "w") as f:
         json.dump(report, f, indent=1, ensure_ascii=False)
     for key in ("eval_nats_per_char", "novelty", "validity", "casing", "samples_per_second",

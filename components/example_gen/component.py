@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
-import os
-
 from tfx.components.example_gen.component import FileBasedExampleGen
 from tfx.dsl.components.base import executor_spec
 from tfx.proto import example_gen_pb2
 
-from components.example_gen import executor
+from components.example_gen import executor, spans
 from pipeline import configs
 
 
-def names_example_gen(data_path: str, custom_config: dict | None = None) -> FileBasedExampleGen:
-    """ExampleGen over one names file (or a glob), split train:eval by hashing the name."""
-    input_base, pattern = os.path.split(str(data_path))
+def names_example_gen(input_base, pattern=None, custom_config: dict | None = None
+                      ) -> FileBasedExampleGen:
+    """ExampleGen over a names file, a glob or a span pattern, split train:eval on the name.
+
+    pattern None: input_base is the whole data path (spans.split_data_path splits it). Kubeflow
+    passes runtime parameters; the executor then reads the plain pattern as the input config.
+    """
+    if pattern is None:
+        input_base, pattern = spans.split_data_path(str(input_base))
     output_config = example_gen_pb2.Output(
         split_config=example_gen_pb2.SplitConfig(
             splits=[
@@ -26,9 +30,7 @@ def names_example_gen(data_path: str, custom_config: dict | None = None) -> File
     )
     return FileBasedExampleGen(
         input_base=input_base,
-        input_config=example_gen_pb2.Input(
-            splits=[example_gen_pb2.Input.Split(name="single_split", pattern=pattern)]
-        ),
+        input_config=spans.one_split_config(pattern) if isinstance(pattern, str) else pattern,
         output_config=output_config,
         custom_executor_spec=executor_spec.BeamExecutorSpec(executor.Executor),
         custom_config=custom_config,

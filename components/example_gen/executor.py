@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import collections
+import json
 import os
 from typing import Any
 
 import apache_beam as beam
 import tensorflow as tf
 from absl import logging
+from tfx.components.example_gen import utils as example_gen_utils
 from tfx.components.example_gen.base_example_gen_executor import BaseExampleGenExecutor
+from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import proto_utils
+
+from components.example_gen import spans
 
 # The line rules live without TFX or Beam, for the CLI; re-exported here for the executor's users.
 from components.example_gen.names_file import (  # noqa: F401
@@ -26,6 +31,8 @@ from components.example_gen.names_file import (  # noqa: F401
 )
 from pipeline import configs
 from pipeline.failpoints import failpoint
+
+SPAN_PROPERTY = "namegen_span"  # also in the artifact's `span` property
 
 
 def scan_file(path: str, max_length: int = configs.MAX_NAME_LENGTH) -> collections.Counter:
@@ -72,6 +79,35 @@ def _NamesToExample(  # noqa: N802 (Beam transform naming)
     )
 
 
+def parse_input_config(value: str) -> example_gen_pb2.Input:
+    """The input config JSON, or a plain file pattern (Kubeflow's data_pattern parameter)."""
+    try:
+        json.loads(value)
+    except ValueError:
+        return spans.one_split_config(value)
+    config = example_gen_pb2.Input()
+    proto_utils.json_to_proto(value, config)
+    return config
+
+
+def resolve_spans(exec_properties: dict[str, Any]) -> int:
+    """The span this run ingests, with {SPAN}/{VERSION} filled in the exec properties.
+
+    TFX's driver does this before the executor on local runners; open-source KFP v2 does not
+    run the driver (its preCacheCheck hook), so the executor resolves what is left.
+    """
+    config = parse_input_config(exec_properties[standard_component_specs.INPUT_CONFIG_KEY])
+    span = int(exec_properties.get(example_gen_utils.SPAN_PROPERTY_NAME) or 0)
+    if any(spans.has_span(split.pattern) for split in config.splits):
+        span, version = spans.resolve_latest(
+            exec_properties[standard_component_specs.INPUT_BASE_KEY], config)
+        exec_properties[example_gen_utils.SPAN_PROPERTY_NAME] = span
+        exec_properties[example_gen_utils.VERSION_PROPERTY_NAME] = version
+        logging.info("ExampleGen: latest span %d (version %s)", span, version)
+    exec_properties[standard_component_specs.INPUT_CONFIG_KEY] = proto_utils.proto_to_json(config)
+    return span
+
+
 class Executor(BaseExampleGenExecutor):
     """FileBasedExampleGen executor for one-name-per-line text files."""
 
@@ -80,6 +116,7 @@ class Executor(BaseExampleGenExecutor):
 
     def Do(self, input_dict, output_dict, exec_properties) -> None:  # noqa: N802
         failpoint("example-gen")
+        span = resolve_spans(exec_properties)
         counts = self._scan_inputs(exec_properties)
         logging.info(
             "ExampleGen: %d lines, %d names kept (%d distinct), dropped %d blank and %d longer "
@@ -98,15 +135,13 @@ class Executor(BaseExampleGenExecutor):
         )
         for key in ("lines", KEPT, "distinct", BLANK, TOO_LONG):
             examples.set_int_custom_property(f"num_{key}", int(counts[key]))
+        examples.span = span
+        examples.set_int_custom_property(SPAN_PROPERTY, span)
 
     @staticmethod
     def _scan_inputs(exec_properties: dict[str, Any]) -> collections.Counter:
-        from tfx.proto import example_gen_pb2
-
-        input_config = example_gen_pb2.Input()
-        proto_utils.json_to_proto(
-            exec_properties[standard_component_specs.INPUT_CONFIG_KEY], input_config
-        )
+        input_config = parse_input_config(
+            exec_properties[standard_component_specs.INPUT_CONFIG_KEY])
         base = exec_properties[standard_component_specs.INPUT_BASE_KEY]
         total: collections.Counter = collections.Counter()
         for split in input_config.splits:

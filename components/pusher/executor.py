@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import json
 import os
-import shutil
-import uuid
 
 from absl import logging
 from tfx.components.pusher import executor as tfx_pusher
@@ -15,26 +11,12 @@ from tfx.proto import pusher_pb2
 from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import io_utils, proto_utils
 
+from components.pusher import versions
+from pipeline import configs
 from pipeline.failpoints import failpoint
 from serving.model_dir import GATE_FILE
 
-SOURCE_MARKER = os.path.join("assets.extra", "pushed_from.txt")
 GATE_METRICS = ("eval_nats_per_char", "novelty", "validity", "length_tv_distance", "casing")
-
-
-def numeric_versions(base: str) -> list[int]:
-    """Version folders TF Serving would load (numeric names only), ascending."""
-    if not os.path.isdir(base):
-        return []
-    return sorted(int(n) for n in os.listdir(base) if n.isdigit())
-
-
-@contextlib.contextmanager
-def push_lock(base: str):
-    os.makedirs(base, exist_ok=True)
-    with open(os.path.join(base, ".push.lock"), "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        yield
 
 
 def gate_record(blessing) -> dict:
@@ -47,36 +29,22 @@ def gate_record(blessing) -> dict:
     return record
 
 
-def push_atomically(model_path: str, base: str, gate: dict | None = None) -> int:
-    """Copy a SavedModel into base/.incoming-*, then rename it to base/<next version>.
+def push_atomically(model_path: str, base: str, keep: int = 0, gate: dict | None = None) -> int:
+    """Copy a SavedModel to base/<next version> atomically (versions.write_version).
 
-    TF Serving ignores non-numeric folders, so readers never see a partial version. A model
-    already pushed from the same source (a re-run after a crash) keeps its version. The gate's
-    record, when given, goes in with it (assets.extra/gate.json).
+    A model already pushed from the same source (a re-run after a crash) keeps its version.
+    keep > 0: only the newest `keep` versions stay afterwards. The gate's record, when given,
+    goes in with the copy (assets.extra/gate.json), before the rename.
     """
+
+    def write_gate(incoming: str) -> None:
+        with open(os.path.join(incoming, GATE_FILE), "w", encoding="utf-8") as f:
+            json.dump(gate, f, indent=1, ensure_ascii=False)
+
     source = os.path.realpath(model_path)
-    with push_lock(base):
-        for version in numeric_versions(base):
-            marker = os.path.join(base, str(version), SOURCE_MARKER)
-            if os.path.exists(marker) and open(marker).read() == source:
-                logging.info("model %s is already version %d", source, version)
-                return version
-        for stale in os.listdir(base):
-            if stale.startswith(".incoming-"):
-                shutil.rmtree(os.path.join(base, stale), ignore_errors=True)
-        incoming = os.path.join(base, f".incoming-{uuid.uuid4().hex}")
-        try:
-            shutil.copytree(source, incoming)
-            with open(os.path.join(incoming, SOURCE_MARKER), "w") as f:
-                f.write(source)
-            if gate is not None:
-                with open(os.path.join(incoming, GATE_FILE), "w", encoding="utf-8") as f:
-                    json.dump(gate, f, indent=1, ensure_ascii=False)
-            version = max(numeric_versions(base), default=0) + 1
-            failpoint("push-before-rename")
-            os.rename(incoming, os.path.join(base, str(version)))
-        finally:
-            shutil.rmtree(incoming, ignore_errors=True)
+    with versions.push_lock(base):
+        version = versions.write_version(source, base, marker=source, keep=keep,
+                                         edit=write_gate if gate is not None else None)
     failpoint("push-after-rename")
     return version
 
@@ -102,7 +70,10 @@ class Executor(tfx_pusher.Executor):
         model_path = self.GetModelPath(input_dict)
         blessings = input_dict.get(standard_component_specs.MODEL_BLESSING_KEY) or []
         gate = gate_record(blessings[0]) if blessings else None
-        version = push_atomically(model_path, base, gate)
+        config = json.loads(exec_properties.get(standard_component_specs.CUSTOM_CONFIG_KEY)
+                            or "null") or {}
+        keep = int(config.get("keep_versions", configs.KEEP_VERSIONS))
+        version = push_atomically(model_path, base, keep=keep, gate=gate)
         io_utils.copy_dir(model_path, model_push.uri)
         self._MarkPushed(model_push, pushed_destination=os.path.join(base, str(version)),
                          pushed_version=str(version))

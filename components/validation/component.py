@@ -90,11 +90,19 @@ def to_anomalies(findings: list[Finding]) -> anomalies_pb2.Anomalies:
 def read_anomalies(artifact) -> dict[str, anomalies_pb2.Anomalies]:
     """The anomalies of every split in an ExampleAnomalies artifact."""
     result = {}
-    for split in SPLITS:
+    for split in json.loads(_split_names(artifact) or "null") or SPLITS:
         path = os.path.join(artifact.uri, f"Split-{split}", ANOMALIES_FILE)
         if os.path.exists(path):
             result[split] = _read_proto(path)
     return result
+
+
+def _split_names(artifact) -> str | None:
+    """The split names of a TFX artifact, or of an ML Metadata artifact proto."""
+    if hasattr(artifact, "properties") and "split_names" in getattr(artifact, "properties", {}):
+        value = artifact.properties["split_names"]
+        return getattr(value, "string_value", None)
+    return getattr(artifact, "split_names", None)
 
 
 def _read_proto(path: str) -> anomalies_pb2.Anomalies:
@@ -145,10 +153,12 @@ def NameValidator(  # noqa: N802 (TFX component naming)
 def DataGate(  # noqa: N802 (TFX component naming)
     schema_anomalies: tfx.dsl.components.InputArtifact[ExampleAnomalies],
     name_anomalies: tfx.dsl.components.InputArtifact[ExampleAnomalies],
+    drift_anomalies: tfx.dsl.components.InputArtifact[ExampleAnomalies],
 ) -> None:
     """Stops the run with every anomaly in plain words; passes when there are none."""
     lines = describe("ExampleValidator", read_anomalies(schema_anomalies), blocking_only=True)
     lines += describe("NameValidator", read_anomalies(name_anomalies), blocking_only=True)
+    lines += describe("DriftCheck", read_anomalies(drift_anomalies), blocking_only=True)
     if lines:
         kept = os.path.dirname(os.path.dirname(schema_anomalies.uri))
         raise DataValidationError(

@@ -12,7 +12,7 @@ from components.example_gen.names_file import IngestError
 from data import resolve
 from namegen.commands import names
 from namegen.errors import UserError
-from pipeline import configs, run_lock
+from pipeline import configs, run_lock, storage
 from serving import model_dir
 
 # TFX, Transform, TensorFlow, matplotlib (the report) and ML Metadata are imported inside the
@@ -22,7 +22,8 @@ from serving import model_dir
 def register(commands: argparse._SubParsersAction) -> None:
     """Adds `namegen run` and `namegen report`."""
     run = commands.add_parser("run", help="run the pipeline end-to-end, then print ten names")
-    run.add_argument("--data", help="names file, one per line (default: the dinosaur list)")
+    run.add_argument("--data", help="names file, one per line, or a span pattern such as "
+                     "names/{SPAN}/*.txt (default: the dinosaur list)")
     run.add_argument("--pipeline-root", default=str(configs.DEFAULT_PIPELINE_ROOT))
     run.add_argument("--serving-dir", default=str(configs.DEFAULT_SERVING_DIR))
     run.add_argument("--runner", choices=["local", "beam"], default="local")
@@ -103,11 +104,14 @@ def _show_progress() -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from components.example_gen import spans  # TFX: only `run` pays for it
     from pipeline import local_runner
 
     hp = hyperparameters_from(args)
     try:
-        data_path = resolve.resolve(args.data)
+        # a span pattern (names/{SPAN}/*.txt): ExampleGen picks the latest span
+        data_path = (os.path.abspath(args.data) if args.data and spans.has_span(args.data)
+                     else resolve.resolve(args.data))
     except resolve.DataError as error:
         raise UserError(str(error)) from None
     pipeline_root = os.path.abspath(args.pipeline_root)
@@ -119,7 +123,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     places = [("pipeline root", pipeline_root), ("serving dir", serving_dir)]
     try:
         for label, path in places:
-            run_lock.check_writable(label, path)
+            storage.check_writable(label, path)
         with run_lock.run_lock(pipeline_root, wait=args.wait, announce=_announce):
             for execution, node in run_lock.cancel_orphaned_executions(pipeline_root):
                 _announce(f"execution {execution} ({node}) was left RUNNING by a run that "
@@ -128,7 +132,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                              runner=args.runner, beam_pipeline_args=args.beam_arg or None,
                              gate=gate_from(args),
                              tune_budget_seconds=args.tune_budget if args.tune else 0)
-    except (run_lock.RunLocked, run_lock.StorageError) as error:
+    except (run_lock.RunLocked, storage.StorageError) as error:
         raise UserError(str(error)) from None
     except Exception as error:
         from components.validation.component import DataValidationError
@@ -137,7 +141,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             print(f"report: {_write_report(pipeline_root)}", file=sys.stderr)
         if isinstance(error, (IngestError, DataValidationError)):
             raise UserError(str(error)) from None
-        problem = run_lock.storage_problem(error, places)
+        problem = storage.storage_problem(error, places)
         if problem:
             raise UserError(problem) from None
         raise

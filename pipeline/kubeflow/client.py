@@ -25,7 +25,7 @@ def cron_fields(cron: str) -> str:
 
 def run_parameters(package: str, pairs: list[str] | None) -> dict:
     """--param NAME=VALUE pairs, checked and typed against the package's parameters."""
-    from pipeline import kubeflow_local
+    from pipeline.kubeflow import local as kubeflow_local
 
     try:
         return kubeflow_local.typed_parameters(kubeflow_local.load_spec(package),
@@ -186,7 +186,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     submit_.add_argument("--run-name")
     submit_.set_defaults(func=cmd_submit)
 
-    schedule_ = sub.add_parser("schedule", help="upload the package and run it on a cron")
+    schedule_ = sub.add_parser(
+        "schedule", help="upload the package and run it on a cron",
+        description="Upload the package and run it on a cron. Each run ingests the latest span: "
+        "pass --param data_root=gs://bucket/names --param data_pattern={SPAN}/*.txt (new names "
+        "go to data_root/<span number>/; docs/NIGHTLY.md).")
     _add_connection_args(schedule_)
     schedule_.add_argument("--cron", default="0 0 3 * * *",
                            help="6-field cron, seconds first (default: 03:00 daily)")

@@ -17,6 +17,7 @@ DEFAULT_IMAGE = os.environ.get("NAMEGEN_IMAGE", "namegen:latest")
 DEFAULT_PIPELINE_ROOT = "minio://mlpipeline/v2/artifacts/namegen"
 PIPELINE_ROOT_SCHEMES = ("gs://", "s3://", "minio://")
 DATA_PATTERN = "*.txt"
+EXAMPLE_GEN_TASK = "FileBasedExampleGen"
 # Relative to the container's working directory, the project root (Dockerfile WORKDIR).
 SCHEMA_DIR = "pipeline/schema"
 # TensorFlow in the image writes these schemes itself; see README "Run on Kubeflow" for s3:// and minio://.
@@ -44,7 +45,7 @@ def compile_spec(
     from tfx.orchestration import data_types
     from tfx.orchestration.kubeflow.v2 import kubeflow_v2_dag_runner as v2
 
-    from pipeline.kubeflow_entrypoint import COMMAND
+    from pipeline.kubeflow.entrypoint import COMMAND
     from pipeline.pipeline import create_pipeline
 
     if not pipeline_root.startswith(PIPELINE_ROOT_SCHEMES):
@@ -69,6 +70,9 @@ def compile_spec(
     spec = job["pipelineSpec"]
     spec["defaultPipelineRoot"] = pipeline_root
     fix_output_parameter_producers(spec["root"]["dag"]["tasks"])
+    # ExampleGen resolves the latest {SPAN} at run time, with the same parameters every night:
+    # KFP's cache (keyed on them) would hand back yesterday's examples.
+    spec["root"]["dag"]["tasks"][EXAMPLE_GEN_TASK]["cachingOptions"] = {}
     root_parameters = spec["root"]["inputDefinitions"]["parameters"]
     for component in pipeline.components:
         for value in component.exec_properties.values():
@@ -129,7 +133,7 @@ def cmd_compile(args: argparse.Namespace) -> int:
 
 
 def cmd_run_local(args: argparse.Namespace) -> int:
-    from pipeline import kubeflow_local
+    from pipeline.kubeflow import local as kubeflow_local
 
     values = kubeflow_local.parse_params(args.param)
     result = kubeflow_local.run(args.package, args.work_dir, values)
@@ -139,7 +143,7 @@ def cmd_run_local(args: argparse.Namespace) -> int:
 
 def register(commands: argparse._SubParsersAction) -> None:
     """Add `namegen kubeflow compile|submit|schedule|run-local`."""
-    from pipeline import kubeflow_client
+    from pipeline.kubeflow import client as kubeflow_client
 
     kubeflow = commands.add_parser("kubeflow", help="compile, submit and schedule on Kubeflow")
     kubeflow.set_defaults(loads_tfx=True)
@@ -153,8 +157,10 @@ def register(commands: argparse._SubParsersAction) -> None:
                           help="artifact root URI: gs://, s3:// or minio://")
     compile_.add_argument("--push-uri", help="where the Pusher writes versions; the KServe "
                           "storageUri is this plus /names (default: PIPELINE_ROOT/serving)")
-    compile_.add_argument("--data", help="default of the data_root parameter plus the file "
-                          f"pattern (default: PIPELINE_ROOT/data/{DATA_PATTERN})")
+    compile_.add_argument("--data", help="defaults of the data_root and data_pattern parameters "
+                          "as one path; a {SPAN} folder picks the latest span, e.g. "
+                          "gs://bucket/names/{SPAN}/*.txt (default: "
+                          f"PIPELINE_ROOT/data/{DATA_PATTERN})")
     compile_.add_argument("--preset", default=configs.DEFAULT_PRESET,
                           choices=sorted(configs.PRESETS), help="default of `preset`")
     compile_.add_argument("--epochs", type=int, help="default of `epochs` (0: the preset's)")

@@ -31,7 +31,7 @@ from tfx.orchestration.portable import outputs_utils
 from tfx.utils import import_utils
 
 TFX_EXECUTOR_MODULE = "tfx.orchestration.kubeflow.v2.container.kubeflow_v2_run_executor"
-COMMAND = ("python", "-m", "pipeline.kubeflow_entrypoint")
+COMMAND = ("python", "-m", "pipeline.kubeflow.entrypoint")
 INVOCATION_FLAG = "--json_serialized_invocation_args"
 INPUTS_SPEC_FLAG = "--json_serialized_inputs_spec_args"
 MOUNTS = {"gs://": "/gcs/", "s3://": "/s3/", "minio://": "/minio/"}
@@ -122,7 +122,7 @@ def prepare(argv: list[str], mount_root: str = "/") -> tuple[list[str], dict[str
     """The executor arguments with a fixed executor input, the URI map and the output file."""
     invocation = _flag_value(argv, INVOCATION_FLAG)
     if invocation is None:
-        raise SystemExit(f"kubeflow_entrypoint: {INVOCATION_FLAG} is required")
+        raise SystemExit(f"kubeflow entrypoint: {INVOCATION_FLAG} is required")
     executor_input = pipeline_spec_pb2.ExecutorInput()
     json_format.Parse(invocation, executor_input, ignore_unknown_fields=True)
     inputs_spec_json = _flag_value(argv, INPUTS_SPEC_FLAG)
@@ -131,7 +131,7 @@ def prepare(argv: list[str], mount_root: str = "/") -> tuple[list[str], dict[str
         json_format.Parse(inputs_spec_json, inputs_spec, ignore_unknown_fields=True)
         fixed = restore_input_types(executor_input, inputs_spec)
         if fixed:
-            print(f"kubeflow_entrypoint: restored artifact types of inputs {sorted(set(fixed))} "
+            print(f"kubeflow entrypoint: restored artifact types of inputs {sorted(set(fixed))} "
                   "(tensorflow/tfx#7768)", file=sys.stderr)
     remote_of = localize_uris(executor_input, mount_root)
     make_local_output_dirs(executor_input)

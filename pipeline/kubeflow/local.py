@@ -3,7 +3,7 @@
 For each task, in topological order of the DAG, it builds the `ExecutorInput` from the spec
 (constants, pipeline parameters, upstream output parameters and artifacts), gives every output
 artifact a local folder under the work dir as its URI, and runs the task's container command
-and arguments from the spec (`python -m pipeline.kubeflow_entrypoint ...`, which then runs
+and arguments from the spec (`python -m pipeline.kubeflow.entrypoint ...`, which then runs
 TFX's `kubeflow_v2_run_executor`) in a subprocess from the project root, the image's WORKDIR.
 
 Limits (README, "Run on Kubeflow"): no container, image or object store (URIs are local

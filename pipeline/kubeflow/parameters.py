@@ -19,7 +19,8 @@ from pipeline import configs
 
 HYPERPARAMETERS_FILE = "hyperparameters.json"
 GATE_THRESHOLDS = ("max_nats_per_char", "max_regression", "min_validity")
-DATA_ROOT = "data_root"
+DATA_ROOT = "data_root"  # the folder ExampleGen reads
+DATA_PATTERN = "data_pattern"  # the file pattern under it; {SPAN}: the latest span
 
 
 class RunParametersOutput(TypedDict):

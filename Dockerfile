@@ -1,4 +1,4 @@
-# The namegen pipeline image for Kubeflow Pipelines v2 (pipeline/KUBEFLOW.md).
+# The namegen pipeline image for Kubeflow Pipelines v2 (docs/KUBEFLOW.md).
 # Every task runs `python -m pipeline.kubeflow_entrypoint <TFX executor args>`, which works
 # around tensorflow/tfx#7768 and then runs TFX's kubeflow_v2_run_executor.
 # Build and push: make image IMAGE=<registry>/namegen:<tag>

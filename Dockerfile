@@ -1,4 +1,4 @@
-# The namegen pipeline image for Kubeflow Pipelines v2 (README, "Run on Kubeflow"; docs/NIGHTLY.md).
+# The namegen pipeline image for Kubeflow Pipelines v2 (docs/KUBEFLOW.md; docs/NIGHTLY.md).
 # Every task runs `python -m pipeline.kubeflow.entrypoint <TFX executor args>`, which works
 # around tensorflow/tfx#7768 and then runs TFX's kubeflow_v2_run_executor.
 # Build and push: make image IMAGE=<registry>/namegen:<tag>

@@ -139,7 +139,7 @@ def load_data(pipeline_root: Path):
     """(train ids, eval ids, TFTransformOutput) from the latest Transform run in a root."""
     import tensorflow_transform as tft
 
-    from components.trainer import train
+    from components.trainer import data
     from pipeline import metadata
 
     store = metadata.open_store(str(pipeline_root))
@@ -148,8 +148,8 @@ def load_data(pipeline_root: Path):
     if graph is None or examples is None:
         raise FileNotFoundError(f"no Transform output in {pipeline_root}")
     output = tft.TFTransformOutput(graph.uri)
-    train_ids = train.load_split([os.path.join(examples.uri, "Split-train", "*")], output)
-    eval_ids = train.load_split([os.path.join(examples.uri, "Split-eval", "*")], output)
+    train_ids = data.load_split([os.path.join(examples.uri, "Split-train", "*")], output)
+    eval_ids = data.load_split([os.path.join(examples.uri, "Split-eval", "*")], output)
     return train_ids, eval_ids, output
 
 
@@ -208,35 +208,28 @@ class StepContender:
 
     def __init__(self, name: str, train_ids: np.ndarray, vocab_size: int, hp: dict,
                  run_dir: str, jit_compile: bool = False, vocabulary: Sequence[str] = ()):
-        import tensorflow as tf
 
-        from components.trainer import train
+        from components.trainer.data import ArraySplit
+        from components.trainer.loop import TrainingLoop
         from components.trainer.model import build_model
 
-        self.name, self.train_ids, self.hp = name, train_ids, hp
+        self.name, self.hp = name, hp
+        self.train = ArraySplit(train_ids, vocabulary)
         self.model = build_model(vocab_size, hp, vocabulary)
         steps = -(-len(train_ids) // hp["batch_size"])
-        self.trainer = train.Trainer(self.model, hp, steps, run_dir)
-        if jit_compile:
-            self.trainer.train_step = tf.function(
-                self.trainer._train_step, input_signature=train.Trainer.STEP_SIGNATURE,
-                reduce_retracing=True, jit_compile=True)
-        self.soft_targets = (self.trainer.teacher_targets(train_ids)
-                             if self.trainer.teacher_weight else None)
+        self.trainer = TrainingLoop(self.model, hp, steps, run_dir, jit_compile=jit_compile)
+        if self.trainer.teacher_weight:
+            self.trainer.fit_teacher(self.train)
 
     def epoch(self, seed: int, ids: np.ndarray | None = None) -> tuple[float, int]:
-        from components.trainer import train
+        """One epoch exactly as TrainingLoop.fit walks it (teacher targets per batch)."""
+        from components.trainer.data import ArraySplit, epoch_seed
 
-        ids = self.train_ids if ids is None else ids
-        soft = self.soft_targets
-        if soft is not None and len(ids) != len(self.train_ids):  # bench_scaling tiles train
-            soft = np.tile(soft, (len(ids) // len(self.train_ids), 1, 1))
-        rng = np.random.default_rng([self.hp["seed"], seed])
+        split = self.train if ids is None else ArraySplit(ids)
         started, total, padded = time.perf_counter(), 0.0, 0
-        for rows, width in train.batch_rows(ids, self.hp["batch_size"], rng,
-                                            bucket=self.hp["mask_padding"]):
-            batch = ids[rows, :width]
-            loss_sum, _ = self.trainer.step(batch, None if soft is None else soft[rows, :width])
+        for batch in split.batches(self.hp["batch_size"], epoch_seed(self.hp["seed"], seed),
+                                   self.hp["mask_padding"]):
+            loss_sum, _ = self.trainer.step(batch)
             total += float(loss_sum)
             padded += batch.size
         return time.perf_counter() - started, padded
@@ -646,7 +639,7 @@ def run(args: argparse.Namespace) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import tensorflow as tf
 
-    from components.trainer import export, train
+    from components.trainer import data, export
 
     out = Path(args.out).resolve()
     out.mkdir(parents=True, exist_ok=True)
@@ -699,7 +692,7 @@ def run(args: argparse.Namespace) -> int:
                                               vocabulary=tft_output.vocabulary_by_name(
                                                   configs.VOCAB_NAME))
     log("exporting the trained model of our step")
-    names = train.decode_names(train_ids, tft_output)
+    names = data.decode_names(train_ids, tft_output)
     export.export(ours.model, tft_output, str(work / "model"), {"hyperparameters": hp},
                   training_names=names)
     loaded = tf.saved_model.load(str(work / "model"))

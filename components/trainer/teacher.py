@@ -52,8 +52,9 @@ class NgramTeacher:
         self.same_case = (case_smoothing_prior(vocabulary, vocab_size).numpy() > 0
                           if within_case else None)
         log_likelihood, predictions = 0.0, 0
-        for name, fold in zip(names, folds):
-            value, count = self.teachers[fold].log_likelihood(name)
+        for fold, fold_teacher in enumerate(self.teachers):  # each name under its fold's
+            value, count = fold_teacher.total_log_likelihood(
+                [name for name, f in zip(names, folds) if f == fold])
             log_likelihood, predictions = log_likelihood + value, predictions + count
         self.info = {"order": self.order, "discount": self.discount, "folds": num_folds,
                      "train_nats_per_char": -log_likelihood / max(predictions, 1)}

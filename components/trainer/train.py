@@ -10,7 +10,7 @@ import tensorflow_transform as tft
 import tf_keras
 from tfx.components.trainer.fn_args_utils import FnArgs
 
-from components.trainer import distribute, export, resume
+from components.trainer import distribute, resume
 from components.trainer.data import Split, StreamedSplit, ids_spec, split_files
 from components.trainer.loop import TrainingLoop, log
 from components.trainer.model import build_model
@@ -50,6 +50,10 @@ def train_and_export(train: Split, evaluation: Split, tft_output, hp: dict, run_
         "workers": loop.workers,
     }
     if loop.chief:
+        # Imported here: export.py creates a tensor at import, which starts TensorFlow's
+        # runtime, and MultiWorkerMirroredStrategy must be created before that (run_fn).
+        from components.trainer import export
+
         export.export(model, tft_output, serving_dir,
                       {"hyperparameters": hp, "metrics": metrics, "history": history},
                       training_names=train.names)

@@ -190,3 +190,18 @@ def test_a_streamed_split_yields_every_name_once_per_epoch_in_a_replayable_order
     assert epoch(6) != first
     unbucketed = list(split.batches(8, 5, bucket=False))
     assert {b.shape[1] for b in unbucketed} == {split.longest}
+
+
+def test_the_gpu_kernel_takes_the_fused_loops_weights_as_they_are():
+    """cuDNN's GRU (gpu_gru) and Keras' standard_gru take one argument layout; on CPU the
+    standard one must match the fused loop with the same kernel, recurrent kernel and bias."""
+    from components.trainer.cudnn import keras_gru_sequence
+    from components.trainer.model import gru_sequence
+
+    model = build_model(12, configs.hyperparameters("tiny"))
+    kernel, recurrent_kernel, bias = model.grus[0].cell.weights
+    bias.assign(tf.random.stateless_normal(bias.shape, [3, 4]))
+    inputs = tf.random.stateless_normal([5, 9, kernel.shape[0]], [1, 2])
+    np.testing.assert_allclose(
+        keras_gru_sequence(inputs, kernel, recurrent_kernel, bias, cudnn=False).numpy(),
+        gru_sequence(inputs, kernel, recurrent_kernel, bias).numpy(), atol=1e-5)

@@ -316,7 +316,8 @@ class TrainingLoop:
 
 def _current_lr(optimizer) -> float:
     lr = optimizer.learning_rate
-    return float(lr(optimizer.iterations) if callable(lr) else lr)
+    value = lr(optimizer.iterations) if callable(lr) else lr
+    return float(tf.convert_to_tensor(value))  # a mirrored variable under a strategy
 
 
 def log(message: str) -> None:

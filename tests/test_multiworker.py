@@ -114,9 +114,10 @@ def test_two_workers_train_like_one_with_the_same_global_batch(tiny_run, tmp_pat
     two = eval_nats_per_char(str(multi / "serving"), eval_names)
     one = eval_nats_per_char(str(alone / "serving"), eval_names)
     # Both runs apply the same updates from the same initial weights; only the order of the
-    # float sums differs (two partial gradients all-reduced vs one batch), which grows over
-    # 2 epochs of training but stays far below the 0.01 nats/char the tolerance allows.
-    assert abs(two - one) < 0.01, (two, one)
+    # float sums differs (two partial gradients all-reduced vs one batch). Measured: 2e-8
+    # nats/char apart after 2 epochs; 1e-3 leaves room for that rounding to grow, and is far
+    # below what a wrong loss scale (each worker's mean instead of the global one) would give.
+    assert abs(two - one) < 1e-3, (two, one)
 
 
 def test_importing_the_trainer_does_not_start_tensorflows_runtime():

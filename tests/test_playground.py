@@ -30,14 +30,16 @@ def second_model(tiny_run, tmp_path_factory) -> Path:
     """A second real training on tiny_run's transformed data (one epoch, another seed)."""
     import tensorflow_transform as tft
 
-    from components.trainer import train
+    from components.trainer import data, train
     from pipeline import metadata
 
     store = metadata.open_store(str(tiny_run.pipeline_root))
     graph = metadata.latest_artifact(store, "TransformGraph").uri
     examples = metadata.latest_artifact(store, "Examples", producer="Transform").uri
     output = tft.TFTransformOutput(graph)
-    split = {name: train.load_split([f"{examples}/Split-{name}/*"], output)
+    vocabulary = output.vocabulary_by_name(configs.VOCAB_NAME)
+    split = {name: data.ArraySplit(data.load_split([f"{examples}/Split-{name}/*"], output),
+                                   vocabulary)
              for name in ("train", "eval")}
     root = tmp_path_factory.mktemp("second_model")
     hp = configs.hyperparameters("tiny", {"epochs": 1}, seed=7)

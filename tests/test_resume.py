@@ -1,6 +1,6 @@
 """Restore gives back exactly what was saved: weights, optimizer state, epoch, mid-epoch place.
 
-`Trainer.restore` reads with expect_partial(), which would stay silent about a variable that
+`TrainingLoop.restore` reads with expect_partial(), which would stay silent about a variable that
 was not restored; these tests compare every saved value with the restored one.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from components.trainer import train
+from components.trainer.loop import TrainingLoop
 from components.trainer.model import build_model
 from pipeline import configs
 
@@ -17,22 +17,22 @@ HP = configs.hyperparameters("tiny", {"learning_rate": 0.05, "num_layers": 2})
 BATCH = np.array([[3, 4, 5, 1, 0], [5, 3, 1, 0, 0], [4, 4, 3, 5, 1]], np.int64)
 
 
-def trained(run_dir: str, steps: int) -> train.Trainer:
-    trainer = train.Trainer(build_model(8, HP), HP, steps_per_epoch=4, run_dir=run_dir)
+def trained(run_dir: str, steps: int) -> TrainingLoop:
+    trainer = TrainingLoop(build_model(8, HP), HP, steps_per_epoch=4, run_dir=run_dir)
     for _ in range(steps):
         trainer.step(BATCH)
     return trainer
 
 
-def fresh(run_dir: str) -> train.Trainer:
-    """A Trainer on the same run dir whose weights are all different from any trained ones."""
-    trainer = train.Trainer(build_model(8, HP), HP, steps_per_epoch=4, run_dir=run_dir)
+def fresh(run_dir: str) -> TrainingLoop:
+    """A TrainingLoop on the same run dir whose weights are all different from any trained ones."""
+    trainer = TrainingLoop(build_model(8, HP), HP, steps_per_epoch=4, run_dir=run_dir)
     for weight in trainer.model.trainable_variables:
         weight.assign(tf.fill(weight.shape, 0.123))
     return trainer
 
 
-def saved_state(trainer: train.Trainer) -> dict[str, np.ndarray]:
+def saved_state(trainer: TrainingLoop) -> dict[str, np.ndarray]:
     trainer.optimizer.build(trainer.model.trainable_variables)  # slots exist (restored lazily)
     values = {f"model#{i}": v.numpy()
               for i, v in enumerate(trainer.model.trainable_variables)}

@@ -8,7 +8,7 @@ import numpy as np
 import tensorflow as tf
 
 from components.baselines.ngram import CharVocabulary, KneserNey
-from components.trainer import teacher, train
+from components.trainer import data, loop, teacher
 from components.trainer.model import build_model, sequence_loss, shift_right
 from pipeline import configs
 from tests.test_trainer import encode
@@ -22,20 +22,22 @@ def test_each_name_is_taught_by_kneser_ney_fitted_on_the_other_folds_only():
     ids = encode(NAMES, ALPHABET)
     vocabulary = list(configs.RESERVED_TOKENS) + list(ALPHABET)
     vocab_size = len(vocabulary) + configs.NUM_OOV_BUCKETS
-    soft, info = teacher.ngram_soft_labels(ids, vocabulary, vocab_size, seed=3)
+    folds = data.fold_of(ids, teacher.FOLDS, seed=3)
+    taught = teacher.NgramTeacher(NAMES, folds, vocabulary, vocab_size, seed=3)
+    soft, info = taught.targets(ids), taught.info
 
     width = max(map(len, NAMES)) + 1
-    assert soft.shape == (len(NAMES), width, vocab_size)
+    soft = soft[:, :width]
+    assert not soft[:, width:].any()
     real = ids[:, :width] != configs.PAD_ID
     np.testing.assert_allclose(soft.sum(axis=-1)[real], 1.0, atol=1e-5)
     assert not soft[~real].any()
     assert not soft[..., configs.PAD_ID].any()
 
-    fold_of = teacher.cross_fit_folds(len(NAMES), info["folds"], seed=3)
     chars = CharVocabulary(NAMES)
     total, count = 0.0, 0
     for row, name in enumerate(NAMES):
-        others = [n for n, f in zip(NAMES, fold_of) if f != fold_of[row]]
+        others = [n for n, f in zip(NAMES, folds) if f != folds[row]]
         kn = KneserNey(info["order"], info["discount"]).fit(others, chars)
         expected, predictions = kn.log_likelihood(name)
         taught = np.log(soft[row, np.arange(predictions), ids[row, :predictions]]).sum()
@@ -64,13 +66,13 @@ def test_the_trainer_trains_with_the_teacher_and_says_so(tmp_path, capsys):
     vocabulary = list(configs.RESERVED_TOKENS) + list(ALPHABET)
     model = build_model(len(vocabulary) + 1, hp, vocabulary)
     ids = encode(NAMES, ALPHABET)
-    trainer = train.Trainer(model, hp, steps_per_epoch=4, run_dir=str(tmp_path))
+    trainer = loop.TrainingLoop(model, hp, steps_per_epoch=4, run_dir=str(tmp_path))
     history = trainer.fit(ids[:40], ids[40:], tf.summary.create_noop_writer())
     assert len(history) == 2 and history[-1]["train_loss"] < history[0]["train_loss"]
     assert "n-gram teacher: Kneser-Ney n=" in capsys.readouterr().err
 
 
-def test_the_teacher_stays_within_the_targets_case_with_smooth_within_case(tmp_path):
+def test_the_teacher_stays_within_the_targets_case_with_smooth_within_case():
     names = [name.capitalize() for name in NAMES]
     alphabet = "KLMT" + ALPHABET
     vocabulary = list(configs.RESERVED_TOKENS) + list(alphabet)
@@ -79,10 +81,9 @@ def test_the_teacher_stays_within_the_targets_case_with_smooth_within_case(tmp_p
     mid_name = (ids != configs.PAD_ID) & (np.arange(ids.shape[1]) > 0)
 
     def upper_case_mass_mid_name(within_case: bool) -> float:
-        hp = configs.hyperparameters("tiny", {"ngram_teacher": 0.5,
-                                              "smooth_within_case": within_case})
-        model = build_model(len(vocabulary) + 1, hp, vocabulary)
-        soft = train.Trainer(model, hp, 4, str(tmp_path)).teacher_targets(ids)
+        soft = teacher.NgramTeacher(names, data.fold_of(ids, teacher.FOLDS, 0), vocabulary,
+                                    len(vocabulary) + 1, seed=0, within_case=within_case
+                                    ).targets(ids)
         np.testing.assert_allclose(soft.sum(axis=-1)[ids != configs.PAD_ID], 1.0, atol=1e-5)
         return float(soft[..., upper].sum(axis=-1)[mid_name].max())
 
@@ -90,18 +91,38 @@ def test_the_teacher_stays_within_the_targets_case_with_smooth_within_case(tmp_p
     assert upper_case_mass_mid_name(True) == 0.0
 
 
-def test_without_teacher_end_of_name_the_stop_comes_from_the_label_only(tmp_path):
+def test_a_batchs_targets_are_its_rows_of_the_whole_splits_targets():
+    """Targets are built per batch: any subset, order or cropping of rows gets the same ones."""
+    ids = encode(NAMES, ALPHABET)
+    vocabulary = list(configs.RESERVED_TOKENS) + list(ALPHABET)
+    taught = teacher.NgramTeacher(NAMES, data.fold_of(ids, teacher.FOLDS, 7), vocabulary,
+                                  len(vocabulary) + 1, seed=7)
+    whole = taught.targets(ids)
+    rows = np.random.default_rng(0).permutation(len(NAMES))[:9]
+    width = int((ids[rows] != configs.PAD_ID).sum(axis=1).max())
+    np.testing.assert_array_equal(taught.targets(ids[rows, :width]), whole[rows, :width])
+
+
+def test_folds_follow_the_name_not_its_padding_or_position():
+    ids = encode(NAMES + NAMES[:5], ALPHABET)
+    folds = data.fold_of(ids, teacher.FOLDS, seed=1)
+    np.testing.assert_array_equal(folds[-5:], folds[:5])  # a duplicate never teaches itself
+    np.testing.assert_array_equal(data.fold_of(ids[:, :8], teacher.FOLDS, 1)[:3], folds[:3])
+    assert set(folds) == set(range(teacher.FOLDS))
+    assert not np.array_equal(folds, data.fold_of(ids, teacher.FOLDS, seed=2))
+
+
+def test_without_teacher_end_of_name_the_stop_comes_from_the_label_only():
     vocabulary = list(configs.RESERVED_TOKENS) + list(ALPHABET)
     ids = encode(NAMES, ALPHABET)
     real = ids != configs.PAD_ID
 
-    def teacher(end_of_name: bool) -> np.ndarray:
-        hp = configs.hyperparameters("tiny", {"ngram_teacher": 0.5,
-                                              "teacher_end_of_name": end_of_name})
-        model = build_model(len(vocabulary) + 1, hp, vocabulary)
-        return train.Trainer(model, hp, 4, str(tmp_path)).teacher_targets(ids)
+    def targets(end_of_name: bool) -> np.ndarray:
+        return teacher.NgramTeacher(
+            NAMES, data.fold_of(ids, teacher.FOLDS, 7), vocabulary, len(vocabulary) + 1,
+            seed=7, end_of_name=end_of_name).targets(ids)
 
-    with_stop, without = teacher(True), teacher(False)
+    with_stop, without = targets(True), targets(False)
     stops = ids[:, :without.shape[1]] == configs.EON_ID
     mid_name = real[:, :without.shape[1]] & ~stops
     assert with_stop[..., configs.EON_ID][mid_name].max() > 0.01  # back-off mass mid-name

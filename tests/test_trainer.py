@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from components.trainer import train
+from components.trainer import data, loop
 from components.trainer.model import (
     build_model,
     case_partners,
@@ -49,7 +49,7 @@ def test_padding_does_not_change_the_masked_loss():
 def test_loss_decreases_within_a_few_steps(tmp_path):
     hp = configs.hyperparameters("tiny", {"learning_rate": 0.05})
     model = build_model(8, hp)
-    trainer = train.Trainer(model, hp, steps_per_epoch=1, run_dir=str(tmp_path))
+    trainer = loop.TrainingLoop(model, hp, steps_per_epoch=1, run_dir=str(tmp_path))
     batch = encode(["abc", "cab", "bca", "abcab"], "abc")
     losses = [float(trainer.step(batch)[0]) for _ in range(30)]
     assert losses[-1] < 0.7 * losses[0]
@@ -95,7 +95,7 @@ def test_locked_dropout_keeps_one_mask_per_name_and_weight_drop_only_trains():
 
 def test_bucketed_batches_cover_every_name_once():
     ids = encode(["a" * n for n in range(1, 20)], "a")
-    batches = train.batches(ids, 4, np.random.default_rng(0), bucket=True)
+    batches = list(data.ArraySplit(ids).batches(4, shuffle_seed=0, bucket=True))
     rows = sorted(int((b != configs.PAD_ID).sum(axis=1)[i]) for b in batches for i in range(len(b)))
     assert rows == sorted(int((r != configs.PAD_ID).sum()) for r in ids)
     assert all(b.shape[1] == (b != configs.PAD_ID).sum(axis=1).max() for b in batches)
@@ -103,7 +103,7 @@ def test_bucketed_batches_cover_every_name_once():
 
 TRAIN_SCRIPT = """
 import sys, numpy as np
-from components.trainer import train
+from components.trainer import loop
 from components.trainer.model import build_model
 from pipeline import configs
 import tensorflow as tf
@@ -114,7 +114,7 @@ for row in ids:
     n = rng.integers(3, 12); row[:n] = rng.integers(2, 20, n); row[n] = configs.EON_ID
 hp = configs.hyperparameters("tiny", {"epochs": epochs, "rnn_units": 256, "batch_size": 8})
 model = build_model(20, hp)
-trainer = train.Trainer(model, hp, 64, run_dir)
+trainer = loop.TrainingLoop(model, hp, 64, run_dir)
 history = trainer.fit(ids, ids[:64], tf.summary.create_file_writer(run_dir))
 print("START", history[0]["epoch"] if history else None, "STEPS", int(trainer.optimizer.iterations))
 """
@@ -155,4 +155,54 @@ def test_decode_names_inverts_the_encoding():
             return [t.encode() for t in [*configs.RESERVED_TOKENS, "a", "b", "c"]]
 
     ids = encode(["abc", "cab", ""], "abc")
-    assert train.decode_names(ids, Vocabulary()) == ["abc", "cab", ""]
+    assert data.decode_names(ids, Vocabulary()) == ["abc", "cab", ""]
+
+
+def write_split(ids: np.ndarray, path) -> list[str]:
+    """Id rows as the transformed examples Transform writes (GZIP TFRecords of `ids`)."""
+    with tf.io.TFRecordWriter(str(path), options="GZIP") as writer:
+        for row in ids:
+            feature = tf.train.Feature(int64_list=tf.train.Int64List(value=row.tolist()))
+            example = tf.train.Example(features=tf.train.Features(
+                feature={configs.IDS_FEATURE: feature}))
+            writer.write(example.SerializeToString())
+    return [str(path)]
+
+
+IDS_SPEC = {configs.IDS_FEATURE: tf.io.FixedLenFeature([configs.SEQUENCE_LENGTH], tf.int64)}
+
+
+def test_a_streamed_split_yields_every_name_once_per_epoch_in_a_replayable_order(tmp_path):
+    names = ["a" * (n % 7 + 1) + "b" * (n % 3) for n in range(203)]
+    ids = encode(names, "ab")
+    vocabulary = [*configs.RESERVED_TOKENS, "a", "b"]
+    split = data.StreamedSplit(write_split(ids, tmp_path / "train.gz"), IDS_SPEC, vocabulary)
+    assert (len(split), split.names) == (203, names)
+    assert split.characters == int((ids != configs.PAD_ID).sum())
+
+    def epoch(seed):
+        return [batch.tolist() for batch in split.batches(8, seed, bucket=True)]
+
+    first = epoch(5)
+    rows = sorted(tuple(r + [0] * (configs.SEQUENCE_LENGTH - len(r))) for b in first for r in b)
+    assert rows == sorted(map(tuple, ids.tolist()))
+    assert all(max(sum(t != configs.PAD_ID for t in r) for r in b) == len(b[0]) for b in first)
+    assert epoch(5) == first  # a resumed epoch skips exactly the batches it did before
+    assert epoch(6) != first
+    unbucketed = list(split.batches(8, 5, bucket=False))
+    assert {b.shape[1] for b in unbucketed} == {split.longest}
+
+
+def test_the_gpu_kernel_takes_the_fused_loops_weights_as_they_are():
+    """cuDNN's GRU (gpu_gru) and Keras' standard_gru take one argument layout; on CPU the
+    standard one must match the fused loop with the same kernel, recurrent kernel and bias."""
+    from components.trainer.cudnn import keras_gru_sequence
+    from components.trainer.model import gru_sequence
+
+    model = build_model(12, configs.hyperparameters("tiny"))
+    kernel, recurrent_kernel, bias = model.grus[0].cell.weights
+    bias.assign(tf.random.stateless_normal(bias.shape, [3, 4]))
+    inputs = tf.random.stateless_normal([5, 9, kernel.shape[0]], [1, 2])
+    np.testing.assert_allclose(
+        keras_gru_sequence(inputs, kernel, recurrent_kernel, bias, cudnn=False).numpy(),
+        gru_sequence(inputs, kernel, recurrent_kernel, bias).numpy(), atol=1e-5)

@@ -52,27 +52,66 @@ class KneserNey:
         self._cache: dict[tuple, np.ndarray] = {}
 
     def fit(self, names: Sequence[str], vocabulary: CharVocabulary | None = None) -> KneserNey:
-        """Counts for the highest order, continuation counts for the lower ones."""
+        """Counts for the highest order, continuation counts for the lower ones.
+
+        Every n-gram is a base-(size + 1) integer code (the leftmost symbol highest), so the
+        counting is np.unique over arrays rather than a Python loop over characters.
+        """
         self.vocab = vocabulary or CharVocabulary(names)
         size, n = self.vocab.size, self.order
-        grams: list[set[tuple]] = [set() for _ in range(n)]  # distinct grams of length k+1
-        top: dict[tuple, np.ndarray] = collections.defaultdict(lambda: np.zeros(size))
-        for name in names:
-            ids = [BOS] * (n - 1) + self.vocab.encode(name)
-            for end in range(n - 1, len(ids)):
-                context = tuple(ids[end - n + 1:end])
-                top[context][ids[end]] += 1.0
-                for k in range(n):  # every gram ending here, lengths 1..n
-                    grams[k].add(tuple(ids[end - k:end + 1]))
+        base = self._base = size + 1  # symbol `size` stands for BOS
+        if float(base) ** n >= 2.0**62:
+            raise ValueError(f"{size} symbols at order {n} do not fit 64-bit n-gram codes")
+        symbols, valid = _padded_symbols(names, self.vocab, n)
+        grams, code = [], np.zeros_like(symbols)  # grams[k]: codes of grams of length k+1
+        for k in range(n):  # extend every gram ending at a valid position one symbol left
+            code = code + np.roll(symbols, k, axis=1) * base**k
+            grams.append(code[valid])
         self.tables = [dict() for _ in range(n)]
-        self.tables[n - 1] = dict(top)
+        self._arrays: list[tuple[np.ndarray, np.ndarray]] = [None] * n  # (contexts, counts)
+        top, counts = np.unique(grams[n - 1], return_counts=True)
+        self._set_table(n - 1, top // base, top % base, counts)
         for k in range(n - 1):  # continuation count: distinct characters to the left
-            continuation: dict[tuple, np.ndarray] = collections.defaultdict(lambda: np.zeros(size))
-            for gram in grams[k + 1]:
-                continuation[gram[1:-1]][gram[-1]] += 1.0
-            self.tables[k] = dict(continuation)
+            distinct = np.unique(grams[k + 1])  # grams of length k + 2
+            pairs, counts = np.unique((distinct // base) % base**k * base + distinct % base,
+                                      return_counts=True)
+            self._set_table(k, pairs // base, pairs % base, counts)
         self._cache = {}
         return self
+
+    def _set_table(self, length: int, contexts: np.ndarray, targets: np.ndarray,
+                   counts: np.ndarray) -> None:
+        """tables[length]: context tuple -> counts over the vocabulary (rows of one array)."""
+        size, base = self.vocab.size, self._base
+        unique, row = np.unique(contexts, return_inverse=True)
+        dense = np.zeros((len(unique), size))
+        dense[row, targets] = counts
+        digits = np.stack([unique // base**(length - 1 - j) % base for j in range(length)],
+                          axis=1) if length else np.zeros((len(unique), 0), np.int64)
+        digits[digits == size] = BOS
+        self.tables[length] = dict(zip(map(tuple, digits.tolist()), dense))
+        self._arrays[length] = (unique, dense)
+
+    def total_log_likelihood(self, names: Sequence[str]) -> tuple[float, int]:
+        """Sum of `log_likelihood` over names, and predictions made; computed over arrays."""
+        size, base, n = self.vocab.size, self._base, self.order
+        symbols, valid = _padded_symbols(names, self.vocab, n)
+        targets = symbols[valid]
+        probs = np.full(len(targets), 1.0 / size)  # uniform, including out-of-vocabulary
+        context = np.zeros(len(targets), np.int64)
+        for k in range(n):  # contexts of length k, shortest first, as _interpolate recurses
+            if k:
+                context = context + np.roll(symbols, k, axis=1)[valid] * base**(k - 1)
+            unique, dense = self._arrays[k]
+            row = np.minimum(np.searchsorted(unique, context), max(len(unique) - 1, 0))
+            found = unique[row] == context if len(unique) else np.zeros(len(context), bool)
+            counts = dense[row[found]]
+            discount = self.discounts[k]
+            seen = np.count_nonzero(counts, axis=1)
+            chosen = counts[np.arange(len(counts)), targets[found]]
+            probs[found] = ((np.maximum(chosen - discount, 0.0) + discount * seen * probs[found])
+                            / counts.sum(axis=1))
+        return float(np.log(probs).sum()), len(targets)
 
     def distribution(self, context: tuple) -> np.ndarray:
         """P(next id | the last order-1 ids of context), over the whole vocabulary."""
@@ -107,7 +146,8 @@ class KneserNey:
         return total, len(ids) - self.order + 1
 
     def nats_per_char(self, names: Iterable[str]) -> float:
-        return _nats_per_char(self, names)
+        total, count = self.total_log_likelihood(list(names))
+        return -total / max(count, 1)
 
     def sample(self, n: int, seed: int, temperature: float = 1.0) -> list[str]:
         """n names drawn character by character; never out-of-vocabulary, capped in length."""
@@ -173,6 +213,30 @@ class Unigram:
     @property
     def parameters(self) -> int:
         return int(self.vocab.size)
+
+
+def _padded_symbols(names: Sequence[str], vocab: CharVocabulary, order: int
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """Names as rows of symbols: order - 1 BOS (as vocab.size), the ids, end-of-name (0).
+
+    Returns the rows and the mask of the positions predicted (each character and the end).
+    """
+    lengths = np.fromiter(map(len, names), np.int64, len(names))
+    width = order + int(lengths.max(initial=0))
+    symbols = np.full((len(names), width), vocab.size, np.int64)
+    text = "".join(names)
+    if text:
+        points, inverse = np.unique(np.frombuffer(text.encode("utf-32-le"), np.uint32),
+                                    return_inverse=True)
+        ids = np.array([vocab.index.get(chr(p), vocab.oov) for p in points])[inverse]
+        rows = np.repeat(np.arange(len(names)), lengths)
+        starts = np.cumsum(lengths) - lengths
+        columns = order - 1 + np.arange(len(text)) - np.repeat(starts, lengths)
+        symbols[rows, columns] = ids
+    symbols[np.arange(len(names)), order - 1 + lengths] = 0  # end-of-name
+    columns = np.arange(width)
+    valid = (columns >= order - 1) & (columns <= (order - 1 + lengths)[:, None])
+    return symbols, valid
 
 
 def _nats_per_char(model, names: Iterable[str]) -> float:

@@ -9,6 +9,7 @@ import numpy as np
 import tensorflow as tf
 import tf_keras
 
+from components.trainer.cudnn import gpu_visible, keras_gru_sequence
 from pipeline import configs
 
 
@@ -73,10 +74,14 @@ class NameModel(tf_keras.Model):
             else:
                 if not gru.built:
                     gru.build(x.shape)
-                kernel, recurrent_kernel, bias = gru.cell.weights
+                # Tensors, not variables: a strategy's mirrored variables must be read here.
+                kernel, recurrent_kernel, bias = map(tf.convert_to_tensor, gru.cell.weights)
                 if training and self.weight_drop:  # DropConnect on the recurrent weights
                     recurrent_kernel = tf.nn.dropout(recurrent_kernel, self.weight_drop)
-                x = gru_sequence(x, kernel, recurrent_kernel, bias)  # fused: faster than the layer
+                if gpu_visible():  # cuDNN's kernel, same weights (cudnn.py)
+                    x = keras_gru_sequence(x, kernel, recurrent_kernel, bias)
+                else:
+                    x = gru_sequence(x, kernel, recurrent_kernel, bias)  # fused: faster
             x = self.output_dropout(x, training=training)
         if self.tied_projection is None and not self.case_sharing:
             return self.dense(x)

@@ -2,7 +2,8 @@
 
 The GRU is trained towards (1 - w) * its usual labels + w * the teacher's next-character
 distribution. Each name's targets come from a teacher fitted on the other folds of the train
-split only, so the teacher never repeats counts taken from the name itself. The teacher is used
+split only, so the teacher never repeats counts taken from the name itself. Targets are built
+per batch from the fold teachers, so nothing the size of the split is held. The teacher is used
 in training only; the exported model is the GRU alone.
 """
 
@@ -13,49 +14,88 @@ from collections.abc import Sequence
 import numpy as np
 
 from components.baselines.ngram import BOS, CharVocabulary, KneserNey, select_kneser_ney
-from components.trainer.model import decode_ids, decode_tokens
+from components.trainer.data import fold_of
+from components.trainer.model import case_smoothing_prior, decode_tokens
 from pipeline import configs
 
 FOLDS = 5
 
 
-def cross_fit_folds(count: int, folds: int, seed: int) -> np.ndarray:
-    """The fold of each name: a seeded permutation, dealt round-robin."""
-    return np.random.default_rng(seed).permutation(count) % folds
+class NgramTeacher:
+    """One Kneser-Ney teacher per fold; `targets(batch)` gives a batch its distributions."""
 
+    def __init__(self, names: Sequence[str], folds: np.ndarray, vocabulary: Sequence[str | bytes],
+                 vocab_size: int, seed: int, within_case: bool = False, num_folds: int = FOLDS,
+                 end_of_name: bool = True):
+        """names: the train split as text; folds: each name's fold (`data.fold_of` of its ids).
 
-def ngram_soft_labels(
-    ids: np.ndarray, vocabulary: Sequence[str | bytes], vocab_size: int, seed: int,
-    folds: int = FOLDS,
-) -> tuple[np.ndarray, dict]:
-    """Teacher distributions [names, positions, vocab_size] aligned with `ids` (the targets).
+        Order and discount are chosen on a slice of the names (`select_kneser_ney`). With
+        within_case, the targets stay in the case of the true next character (as smoothing does).
+        Without end_of_name, the teacher says nothing about stopping: the label alone does.
+        """
+        self.end_of_name = end_of_name
+        self.vocab_size, self.seed, self.num_folds = vocab_size, seed, num_folds
+        chars = CharVocabulary(names)
+        tokens = decode_tokens(vocabulary)
+        model_id = {token: i for i, token in enumerate(tokens)
+                    if i >= len(configs.RESERVED_TOKENS)}
+        self.to_model = np.full(chars.size, vocab_size - 1)  # teacher's OOV slot -> model's OOV
+        self.to_model[0] = configs.EON_ID
+        self.to_char = np.full(vocab_size, chars.oov)  # model id -> teacher id
+        self.to_char[configs.EON_ID] = 0
+        for char, index in chars.index.items():
+            self.to_model[index] = model_id[char]
+            self.to_char[model_id[char]] = index
+        _, chosen = select_kneser_ney(names, seed=seed)
+        self.order, self.discount = chosen["order"], chosen["discount"]
+        self.teachers = [
+            KneserNey(self.order, self.discount).fit(
+                [name for name, f in zip(names, folds) if f != fold], chars)
+            for fold in range(num_folds)]
+        self.same_case = (case_smoothing_prior(vocabulary, vocab_size).numpy() > 0
+                          if within_case else None)
+        log_likelihood, predictions = 0.0, 0
+        for fold, fold_teacher in enumerate(self.teachers):  # each name under its fold's
+            value, count = fold_teacher.total_log_likelihood(
+                [name for name, f in zip(names, folds) if f == fold])
+            log_likelihood, predictions = log_likelihood + value, predictions + count
+        self.info = {"order": self.order, "discount": self.discount, "folds": num_folds,
+                     "train_nats_per_char": -log_likelihood / max(predictions, 1)}
 
-    Positions after end-of-name are zeros. Order and discount are chosen on a slice of the
-    names (`select_kneser_ney`), then one teacher per fold is fitted on the other folds.
-    """
-    names = decode_ids(ids, vocabulary)
-    chars = CharVocabulary(names)
-    to_model = np.full(chars.size, vocab_size - 1)  # the teacher's OOV slot -> the model's OOV
-    to_model[0] = configs.EON_ID
-    model_id = {token: i for i, token in enumerate(decode_tokens(vocabulary))
-                if i >= len(configs.RESERVED_TOKENS)}
-    for char, index in chars.index.items():
-        to_model[index] = model_id[char]
-    _, chosen = select_kneser_ney(names, seed=seed)
-    order, discount = chosen["order"], chosen["discount"]
-    width = int((ids != configs.PAD_ID).sum(axis=1).max()) if len(ids) else 0
-    soft = np.zeros((len(names), width, vocab_size), np.float32)
-    fold_of = cross_fit_folds(len(names), folds, seed)
-    log_likelihood, predictions = 0.0, 0
-    for fold in range(folds):
-        others = [name for name, f in zip(names, fold_of) if f != fold]
-        teacher = KneserNey(order, discount).fit(others, chars)
-        for row in np.flatnonzero(fold_of == fold):
-            context = [BOS] * (order - 1) + chars.encode(names[row])
-            for position in range(len(context) - order + 1):
-                probs = teacher.distribution(tuple(context[:order - 1 + position]))
-                soft[row, position, to_model] = probs
-                log_likelihood += np.log(probs[context[order - 1 + position]])
-                predictions += 1
-    return soft, {"order": order, "discount": discount, "folds": folds,
-                  "train_nats_per_char": -log_likelihood / max(predictions, 1)}
+    def targets(self, ids: np.ndarray) -> np.ndarray:
+        """Distributions [rows, width, vocab_size] for a batch of target rows; zero after them."""
+        rows, width = ids.shape
+        lengths = (ids != configs.PAD_ID).sum(axis=1)
+        folds = fold_of(ids, self.num_folds, self.seed)
+        contexts = np.concatenate([np.full((rows, self.order - 1), BOS),
+                                   self.to_char[ids]], axis=1).tolist()
+        distributions, row_index, position_index = [], [], []
+        for row in range(rows):
+            teacher, context = self.teachers[folds[row]], contexts[row]
+            for position in range(lengths[row]):
+                distributions.append(teacher.distribution(
+                    tuple(context[position:position + self.order - 1])))
+            row_index += [row] * int(lengths[row])
+            position_index += range(lengths[row])
+        soft = np.zeros((rows, width, self.vocab_size), np.float32)
+        if distributions:
+            flat = np.zeros((len(distributions), self.vocab_size), np.float32)
+            flat[:, self.to_model] = np.stack(distributions)
+            soft[row_index, position_index] = flat
+        if self.same_case is not None:  # the teacher, too, stays in the target's case
+            soft *= self.same_case[ids]
+            total = soft.sum(axis=-1, keepdims=True)
+            soft = np.divide(soft, total, out=np.zeros_like(soft), where=total > 0)
+        if not self.end_of_name:  # stopping is learned from the data
+            stops = (ids == configs.EON_ID).astype(soft.dtype)
+            soft[..., configs.EON_ID] = 0.0
+            total = soft.sum(axis=-1)
+            soft *= np.divide(1.0 - stops, total, out=np.zeros_like(total),
+                              where=total > 0)[..., None]
+            soft[..., configs.EON_ID] = stops
+        return soft
+
+    def describe(self) -> str:
+        info = self.info
+        return (f"Kneser-Ney n={info['order']} D={info['discount']}, {info['folds']} folds, "
+                f"{info['train_nats_per_char']:.3f} nats/char on train (cross-fitted)")

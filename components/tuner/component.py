@@ -65,14 +65,14 @@ def train_trial(hp: dict, train_ids, eval_ids, vocab_size: int,
     import tensorflow as tf
     import tf_keras
 
+    from components.trainer.loop import TrainingLoop
     from components.trainer.model import build_model
-    from components.trainer.train import Trainer
 
     tf_keras.utils.set_random_seed(hp["seed"])
     model = build_model(vocab_size, hp, vocabulary)
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as run_dir:
-        trainer = Trainer(model, hp, math.ceil(len(train_ids) / hp["batch_size"]), run_dir)
+        trainer = TrainingLoop(model, hp, math.ceil(len(train_ids) / hp["batch_size"]), run_dir)
         history = trainer.fit(train_ids, eval_ids, tf.summary.create_noop_writer())
     best = min(history, key=lambda r: r["eval_loss"])
     kept = best if hp.get("restore_best", True) else history[-1]
@@ -116,7 +116,7 @@ def NameTuner(  # noqa: N802 (TFX component naming)
     """Search the space on the transformed train/eval split; write the best hyperparameters."""
     import tensorflow_transform as tft
 
-    from components.trainer.train import load_split
+    from components.trainer.data import load_split
 
     output = tft.TFTransformOutput(transform_graph.uri)
     train_ids = load_split([os.path.join(examples.uri, "Split-train", "*")], output)

@@ -66,39 +66,31 @@ class FitContender:
 
 
 class StepContender:
-    """(a) our Trainer's tf.function GradientTape step, looped exactly as Trainer.fit does."""
+    """(a) our Trainer's tf.function GradientTape step, looped exactly as TrainingLoop.fit does."""
 
     def __init__(self, name: str, train_ids: np.ndarray, vocab_size: int, hp: dict,
                  run_dir: str, jit_compile: bool = False, vocabulary: Sequence[str] = ()):
-        import tensorflow as tf
-
-        from components.trainer import train
+        from components.trainer.data import ArraySplit
+        from components.trainer.loop import TrainingLoop
         from components.trainer.model import build_model
 
-        self.name, self.train_ids, self.hp = name, train_ids, hp
+        self.name, self.hp = name, hp
+        self.train = ArraySplit(train_ids, vocabulary)
         self.model = build_model(vocab_size, hp, vocabulary)
         steps = -(-len(train_ids) // hp["batch_size"])
-        self.trainer = train.Trainer(self.model, hp, steps, run_dir)
-        if jit_compile:
-            self.trainer.train_step = tf.function(
-                self.trainer._train_step, input_signature=train.Trainer.STEP_SIGNATURE,
-                reduce_retracing=True, jit_compile=True)
-        self.soft_targets = (self.trainer.teacher_targets(train_ids)
-                             if self.trainer.teacher_weight else None)
+        self.trainer = TrainingLoop(self.model, hp, steps, run_dir, jit_compile=jit_compile)
+        if self.trainer.teacher_weight:
+            self.trainer.fit_teacher(self.train)
 
     def epoch(self, seed: int, ids: np.ndarray | None = None) -> tuple[float, int]:
-        from components.trainer import train
+        """One epoch exactly as TrainingLoop.fit walks it (teacher targets per batch)."""
+        from components.trainer.data import ArraySplit, epoch_seed
 
-        ids = self.train_ids if ids is None else ids
-        soft = self.soft_targets
-        if soft is not None and len(ids) != len(self.train_ids):  # bench_scaling tiles train
-            soft = np.tile(soft, (len(ids) // len(self.train_ids), 1, 1))
-        rng = np.random.default_rng([self.hp["seed"], seed])
+        split = self.train if ids is None else ArraySplit(ids)
         started, total, padded = time.perf_counter(), 0.0, 0
-        for rows, width in train.batch_rows(ids, self.hp["batch_size"], rng,
-                                            bucket=self.hp["mask_padding"]):
-            batch = ids[rows, :width]
-            loss_sum, _ = self.trainer.step(batch, None if soft is None else soft[rows, :width])
+        for batch in split.batches(self.hp["batch_size"], epoch_seed(self.hp["seed"], seed),
+                                   self.hp["mask_padding"]):
+            loss_sum, _ = self.trainer.step(batch)
             total += float(loss_sum)
             padded += batch.size
         return time.perf_counter() - started, padded

@@ -69,7 +69,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import tensorflow as tf
 
-    from components.trainer import export, train
+    from components.trainer import data, export
 
     out = Path(args.out).resolve()
     out.mkdir(parents=True, exist_ok=True)
@@ -122,7 +122,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
                                               vocabulary=tft_output.vocabulary_by_name(
                                                   configs.VOCAB_NAME))
     log("exporting the trained model of our step")
-    names = train.decode_names(train_ids, tft_output)
+    names = data.decode_names(train_ids, tft_output)
     export.export(ours.model, tft_output, str(work / "model"), {"hyperparameters": hp},
                   training_names=names)
     loaded = tf.saved_model.load(str(work / "model"))

@@ -28,7 +28,7 @@ def load_data(pipeline_root: Path):
     """(train ids, eval ids, TFTransformOutput) from the latest Transform run in a root."""
     import tensorflow_transform as tft
 
-    from components.trainer import train
+    from components.trainer import data
     from pipeline import metadata
 
     store = metadata.open_store(str(pipeline_root))
@@ -37,8 +37,8 @@ def load_data(pipeline_root: Path):
     if graph is None or examples is None:
         raise FileNotFoundError(f"no Transform output in {pipeline_root}")
     output = tft.TFTransformOutput(graph.uri)
-    train_ids = train.load_split([os.path.join(examples.uri, "Split-train", "*")], output)
-    eval_ids = train.load_split([os.path.join(examples.uri, "Split-eval", "*")], output)
+    train_ids = data.load_split([os.path.join(examples.uri, "Split-train", "*")], output)
+    eval_ids = data.load_split([os.path.join(examples.uri, "Split-eval", "*")], output)
     return train_ids, eval_ids, output
 
 

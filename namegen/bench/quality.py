@@ -97,7 +97,7 @@ class Prepared:
         import tensorflow_transform as tft
 
         from components.example_gen.executor import read_split
-        from components.trainer import train
+        from components.trainer import data
 
         def newest(pattern: str) -> str:
             return max(glob.glob(os.path.join(root, pattern)),
@@ -108,8 +108,8 @@ class Prepared:
         self.tft_output = tft.TFTransformOutput(newest("Transform/transform_graph/*"))
         self.train_names = read_split(examples, "train")
         self.eval_names = read_split(examples, "eval")
-        self.train_ids = train.load_split([f"{transformed}/Split-train/*"], self.tft_output)
-        self.eval_ids = train.load_split([f"{transformed}/Split-eval/*"], self.tft_output)
+        self.train_ids = data.load_split([f"{transformed}/Split-train/*"], self.tft_output)
+        self.eval_ids = data.load_split([f"{transformed}/Split-eval/*"], self.tft_output)
 
 
 def prepare(names: list[str], work_dir: str) -> Prepared:
@@ -150,20 +150,22 @@ def neural_run(prepared: Prepared, preset: str, seed: int, overrides: dict, work
     """Train one preset with one seed through train_and_export, then the gate's metrics."""
     from components.evaluator import fidelity
     from components.evaluator.component import evaluate_model
-    from components.trainer import train
+    from components.trainer import data, resume, train
 
     hp = configs.hyperparameters(preset, overrides, seed=seed)
     run_dir = tempfile.mkdtemp(prefix=f"{preset}-{seed}-", dir=work_dir)
     serving = os.path.join(run_dir, "serving")
-    metrics = train.train_and_export(prepared.train_ids, prepared.eval_ids, prepared.tft_output,
-                                     hp, run_dir, serving)
+    vocabulary = prepared.tft_output.vocabulary_by_name(configs.VOCAB_NAME)
+    metrics = train.train_and_export(data.ArraySplit(prepared.train_ids, vocabulary),
+                                     data.ArraySplit(prepared.eval_ids, vocabulary),
+                                     prepared.tft_output, hp, run_dir, serving)
     # The score signature rejects characters outside the vocabulary, so the gate's metrics use
     # the eval names it can read; nats/char comes from the Trainer over every eval name (an
     # unseen character is the OOV id, as the n-gram's OOV slot).
     known = set("".join(prepared.train_names))
     readable = [name for name in prepared.eval_names if set(name) <= known]
     gate_metrics = evaluate_model(serving, prepared.train_names, readable, gate)
-    history = json.load(open(os.path.join(run_dir, train.HISTORY_FILE)))
+    history = json.load(open(os.path.join(run_dir, resume.HISTORY_FILE)))
     return {
         "seed": seed,
         "eval_nats_per_char": metrics["eval_nats_per_char"],
@@ -308,11 +310,11 @@ def cross_validate(prepared: Prepared, folds: int, presets: list[str], seed: int
     import numpy as np
 
     from components.baselines import ngram
-    from components.trainer import train
+    from components.trainer import data
     from components.tuner.component import train_trial
 
     ids = np.concatenate([prepared.train_ids, prepared.eval_ids])
-    names = train.decode_names(ids, prepared.tft_output)
+    names = data.decode_names(ids, prepared.tft_output)
     fold_of = np.array([int(hashlib.md5(n.encode()).hexdigest(), 16) % folds for n in names])
     vocab_size = (prepared.tft_output.vocabulary_size_by_name(configs.VOCAB_NAME)
                   + configs.NUM_OOV_BUCKETS)

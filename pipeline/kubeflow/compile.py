@@ -11,7 +11,8 @@ import os
 import sys
 import time
 
-from pipeline import configs
+from pipeline import configs, trainer_job
+from pipeline.trainer_job import TrainerResources
 
 DEFAULT_IMAGE = os.environ.get("NAMEGEN_IMAGE", "namegen:latest")
 DEFAULT_PIPELINE_ROOT = "minio://mlpipeline/v2/artifacts/namegen"
@@ -40,8 +41,12 @@ def compile_spec(
     preset: str = configs.DEFAULT_PRESET,
     epochs: int | None = None,
     beam_pipeline_args: list[str] | None = None,
+    trainer: TrainerResources | None = None,
 ) -> dict:
-    """The PipelineJob dict from KubeflowV2DagRunner, its pipelineSpec ready for kfp.Client."""
+    """The PipelineJob dict from KubeflowV2DagRunner, its pipelineSpec ready for kfp.Client.
+
+    With `trainer`, the Trainer task launches a multi-worker TFJob (pipeline/trainer_job.py).
+    """
     from tfx.orchestration import data_types
     from tfx.orchestration.kubeflow.v2 import kubeflow_v2_dag_runner as v2
 
@@ -62,6 +67,8 @@ def compile_spec(
         schema_path=SCHEMA_DIR,
         kubeflow=True,
     )
+    if trainer:
+        trainer_job.use_tfjob(pipeline, trainer, image)
     runner = v2.KubeflowV2DagRunner(
         v2.KubeflowV2DagRunnerConfig(default_image=image, default_commands=list(COMMAND),
                                      use_pipeline_spec_2_1=True),
@@ -116,8 +123,10 @@ def write_package(job: dict, out: str) -> None:
 def cmd_compile(args: argparse.Namespace) -> int:
     push_uri = args.push_uri or default_push_uri(args.pipeline_root)
     started = time.perf_counter()
+    trainer = (TrainerResources(args.trainer_workers, args.trainer_cpu, args.trainer_memory,
+                                args.trainer_gpus) if args.trainer_workers > 1 else None)
     job = compile_spec(args.image, args.pipeline_root, push_uri, args.data, args.preset,
-                       args.epochs, args.beam_arg)
+                       args.epochs, args.beam_arg, trainer)
     write_package(job, args.out)
     parameters = job["pipelineSpec"]["root"]["inputDefinitions"]["parameters"]
     print(f"wrote {args.out} ({len(job['pipelineSpec']['root']['dag']['tasks'])} tasks, "
@@ -165,6 +174,12 @@ def register(commands: argparse._SubParsersAction) -> None:
                           choices=sorted(configs.PRESETS), help="default of `preset`")
     compile_.add_argument("--epochs", type=int, help="default of `epochs` (0: the preset's)")
     compile_.add_argument("--beam-arg", action="append", help="Beam argument (repeatable)")
+    compile_.add_argument("--trainer-workers", type=int, default=1, help="train on N workers: "
+                          "the Trainer task launches a TFJob (Kubeflow Training Operator)")
+    compile_.add_argument("--trainer-cpu", help="CPU request per Trainer worker, e.g. 4")
+    compile_.add_argument("--trainer-memory", help="memory request per Trainer worker, e.g. 8Gi")
+    compile_.add_argument("--trainer-gpus", type=int, default=0,
+                          help="nvidia.com/gpu per Trainer worker")
     compile_.add_argument("--out", default="pipeline.yaml")
     compile_.set_defaults(func=cmd_compile)
 

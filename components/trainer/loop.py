@@ -1,0 +1,325 @@
+"""The training loop: a GradientTape step under a tf.distribute strategy, eval and checkpoints."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import sys
+import tempfile
+import time
+
+import numpy as np
+import tensorflow as tf
+import tf_keras
+
+from components.trainer import distribute
+from components.trainer.data import ArraySplit, Split, epoch_seed
+from components.trainer.model import NameModel, case_smoothing_prior, sequence_loss, shift_right
+from components.trainer.resume import CHECKPOINTS, HISTORY_FILE, INTERRUPTED
+from components.trainer.teacher import FOLDS, NgramTeacher
+from pipeline import configs
+
+EVAL_BATCH_SIZE = 256
+SUM = tf.distribute.ReduceOp.SUM
+
+
+def make_optimizer(hp: dict, steps_per_epoch: int) -> tf_keras.optimizers.Optimizer:
+    """Adam or AdamW with a constant or warmed-up cosine learning rate."""
+    learning_rate = hp["learning_rate"]
+    if hp["lr_schedule"] == "cosine":
+        total = max(1, hp["epochs"] * steps_per_epoch)
+        warmup = min(total - 1, hp["warmup_epochs"] * steps_per_epoch)
+        learning_rate = tf_keras.optimizers.schedules.CosineDecay(
+            initial_learning_rate=learning_rate * 0.1 if warmup else learning_rate,
+            decay_steps=total - warmup,
+            alpha=0.05,
+            warmup_target=learning_rate if warmup else None,
+            warmup_steps=warmup,
+        )
+    elif hp["lr_schedule"] != "constant":
+        raise ValueError(f"unknown lr_schedule {hp['lr_schedule']!r}: use constant or cosine")
+    if hp["weight_decay"]:
+        return tf_keras.optimizers.AdamW(learning_rate, weight_decay=hp["weight_decay"])
+    return tf_keras.optimizers.Adam(learning_rate)
+
+
+def as_split(data: Split | np.ndarray, vocabulary) -> Split:
+    return data if isinstance(data, Split) else ArraySplit(data, vocabulary)
+
+
+class TrainingLoop:
+    """Trains a NameModel with a tf.function GradientTape step; resumable from checkpoints.
+
+    Under a MultiWorkerMirroredStrategy every worker walks the same seeded sequence of global
+    batches and trains on its share of each (rows i, i + n, ...); each replica's loss is scaled
+    by the global batch's character count and the gradients are summed across workers, so an
+    update equals the single-worker one. Only the chief writes checkpoints, history and logs.
+    """
+
+    STEP_SIGNATURE = [tf.TensorSpec([None, None], tf.int64),  # this worker's targets
+                      tf.TensorSpec([None, None, None], tf.float32),  # teacher's, or empty
+                      tf.TensorSpec([], tf.float32)]  # characters in the global batch
+
+    def __init__(self, model: NameModel, hp: dict, steps_per_epoch: int, run_dir: str,
+                 strategy: tf.distribute.Strategy | None = None, jit_compile: bool = False):
+        """The model must have been built under `strategy.scope()` (the default: none)."""
+        self.model, self.hp, self.run_dir = model, hp, run_dir
+        self.strategy = strategy or tf.distribute.get_strategy()
+        self.worker, self.workers = distribute.worker_index(self.strategy)
+        self.chief = self.worker == 0
+        with self.strategy.scope():
+            self.optimizer = make_optimizer(hp, steps_per_epoch)
+            self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False)
+            self.best_eval = tf.Variable(math.inf, dtype=tf.float64, trainable=False)
+            self.best_epoch = tf.Variable(0, dtype=tf.int64, trainable=False)
+            self.best_weights = [tf.Variable(w, trainable=False)
+                                 for w in model.trainable_variables]
+            # Mid-epoch progress, set only by an interrupt checkpoint: batches done, loss sums.
+            self.batches_done = tf.Variable(0, dtype=tf.int64, trainable=False)
+            self.partial = tf.Variable([0.0, 0.0, 0.0], dtype=tf.float64, trainable=False)
+            # Weight averaging: eval, early stopping and export use an exponential moving average.
+            self.ema_decay = float(hp.get("ema_decay", 0.0))
+            self.ema_weights = [
+                tf.Variable(w, trainable=False,
+                            aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
+                for w in model.trainable_variables] if self.ema_decay else []
+        self.checkpoint = tf.train.Checkpoint(
+            model=model, optimizer=self.optimizer, epoch=self.epoch, best_eval=self.best_eval,
+            best_epoch=self.best_epoch, best_weights=self.best_weights,
+            ema_weights=self.ema_weights, batches_done=self.batches_done, partial=self.partial,
+        )
+        self.checkpoint_dir = os.path.join(run_dir, CHECKPOINTS)
+        # Saving may need every worker; the others write to a scratch folder and delete it.
+        self.scratch_dir = None if self.chief else tempfile.mkdtemp(prefix="namegen-worker-")
+        self.manager = tf.train.CheckpointManager(
+            self.checkpoint, self.checkpoint_dir if self.chief else self.scratch_dir,
+            max_to_keep=2)
+        self.smoothing_prior = (
+            case_smoothing_prior(model.vocabulary, model.vocab_size)
+            if hp.get("smooth_within_case") and hp["label_smoothing"] else None)
+        self.teacher_weight = float(hp.get("ngram_teacher", 0.0))
+        self.teacher: NgramTeacher | None = None
+        self.history: list[dict] = []
+        self._no_soft_targets = tf.zeros([0, 0, 0])
+        self.train_step = tf.function(self._distributed_step, input_signature=self.STEP_SIGNATURE,
+                                      reduce_retracing=True, jit_compile=jit_compile)
+        self.eval_step = tf.function(self._eval_step, input_signature=self.STEP_SIGNATURE[:1],
+                                     reduce_retracing=True)
+
+    # --- one update ----------------------------------------------------------------------
+    def step(self, batch: np.ndarray, soft_targets: np.ndarray | None = None
+             ) -> tuple[tf.Tensor, tf.Tensor]:
+        """One update on a global batch of id rows; returns (summed loss, characters).
+
+        The n-gram teacher's targets are built for the batch when it is on (see fit_teacher).
+        """
+        if self.teacher_weight and soft_targets is None:
+            if self.teacher is None:
+                raise ValueError("ngram_teacher is on: call fit_teacher(split) first")
+            soft_targets = self.teacher.targets(batch)
+        characters = batch.size if not self.hp["mask_padding"] else int(
+            (batch != configs.PAD_ID).sum())
+        mine = slice(self.worker, None, self.workers)
+        soft = (self._no_soft_targets if soft_targets is None
+                else tf.constant(soft_targets[mine]))
+        return self.train_step(tf.constant(batch[mine]), soft, tf.constant(characters, tf.float32))
+
+    def _distributed_step(self, targets: tf.Tensor, soft_targets: tf.Tensor,
+                          global_characters: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        loss_sum, count = self.strategy.run(self._replica_step,
+                                            args=(targets, soft_targets, global_characters))
+        return (self.strategy.reduce(SUM, loss_sum, axis=None),
+                self.strategy.reduce(SUM, count, axis=None))
+
+    def _replica_step(self, targets: tf.Tensor, soft_targets: tf.Tensor,
+                      global_characters: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        """One replica's share of an update; soft_targets are empty when the teacher is off."""
+        with tf.GradientTape() as tape:
+            logits = self.model(shift_right(targets), training=True)
+            loss, count = sequence_loss(logits, targets, self.hp["mask_padding"],
+                                        self.hp["label_smoothing"], self.smoothing_prior,
+                                        soft_targets, self.teacher_weight)
+            share = loss * count / tf.maximum(global_characters, 1.0)  # of the global mean
+        variables = self.model.trainable_variables
+        gradients = tape.gradient(share, variables)
+        gradients = tf.distribute.get_replica_context().all_reduce(SUM, gradients)
+        if self.hp["clip_norm"]:
+            gradients, _ = tf.clip_by_global_norm(gradients, self.hp["clip_norm"])
+        self.optimizer.apply_gradients(zip(gradients, variables), skip_gradients_aggregation=True)
+        if self.ema_weights:
+            step = tf.cast(self.optimizer.iterations, tf.float32)
+            decay = tf.minimum(self.ema_decay, step / (step + 1.0))  # plain mean at first
+            for average, weight in zip(self.ema_weights, variables):
+                average.assign(decay * average + (1.0 - decay) * weight)
+        return loss * count, count
+
+    def _eval_step(self, targets: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        logits = self.model(shift_right(targets), training=False)
+        loss, count = sequence_loss(logits, targets, mask_padding=True)
+        return loss * count, count
+
+    # --- the teacher, evaluation, checkpoints ------------------------------------------------
+    def fit_teacher(self, train: Split) -> NgramTeacher:
+        """Fit the n-gram teacher's fold models on the train split (see teacher.py)."""
+        started = time.perf_counter()
+        self.teacher = NgramTeacher(
+            train.names, train.folds(FOLDS, self.hp["seed"]), self.model.vocabulary,
+            self.model.vocab_size, seed=self.hp["seed"],
+            within_case=bool(self.hp.get("smooth_within_case")),
+            end_of_name=bool(self.hp.get("teacher_end_of_name", True)))
+        log(f"n-gram teacher: {self.teacher.describe()}, weight {self.teacher_weight}, "
+            f"{time.perf_counter() - started:.1f}s")
+        return self.teacher
+
+    def evaluate(self, split: Split | np.ndarray) -> float:
+        """Mean nats per predicted character (end-of-name included) over a split."""
+        total, count = 0.0, 0.0
+        for batch in as_split(split, self.model.vocabulary).batches(EVAL_BATCH_SIZE, None, True):
+            loss_sum, n = self.eval_step(tf.constant(batch))
+            total, count = total + float(loss_sum), count + float(n)
+        return total / max(count, 1.0)
+
+    def restore(self) -> int:
+        """Resume from the last checkpoint, if any; returns the epoch to start from.
+
+        An interrupt checkpoint (mid-epoch) is newer than every epoch checkpoint while it
+        exists; if it cannot be read (a second Ctrl-C while writing it), the epoch one is used.
+        Every worker restores the chief's checkpoint.
+        """
+        interrupted = os.path.join(self.checkpoint_dir, INTERRUPTED)
+        latest = tf.train.latest_checkpoint(self.checkpoint_dir)
+        restored = None
+        if tf.io.gfile.exists(interrupted + ".index"):
+            try:
+                self.checkpoint.read(interrupted).expect_partial()
+                restored = interrupted
+            except (tf.errors.OpError, ValueError) as error:
+                log(f"ignoring an unreadable interrupt checkpoint: {str(error)[:200]}")
+        if restored is None and latest:
+            self.checkpoint.restore(latest).expect_partial()
+            self.batches_done.assign(0)
+            restored = latest
+        if restored:
+            history_path = os.path.join(self.run_dir, HISTORY_FILE)
+            if os.path.exists(history_path):
+                with open(history_path) as f:
+                    self.history = json.load(f)[: int(self.epoch.numpy())]
+            log(f"resumed from {restored} at epoch {int(self.epoch)}, "
+                f"batch {int(self.batches_done)}")
+        return int(self.epoch.numpy())
+
+    def save_interrupted(self, batches_done: int, sums: tuple) -> str | None:
+        """Ctrl-C mid-epoch: checkpoint the weights and where in the epoch training stopped.
+
+        Single-worker only: one worker's interrupt cannot checkpoint the others.
+        """
+        if self.workers > 1:
+            return None
+        self.batches_done.assign(batches_done)
+        self.partial.assign([float(x) for x in sums])
+        path = self.checkpoint.write(os.path.join(self.checkpoint_dir, INTERRUPTED))
+        log(f"interrupted: saved {path} at epoch {int(self.epoch)}, batch {batches_done}")
+        return path
+
+    # --- epochs --------------------------------------------------------------------------
+    def fit(self, train: Split | np.ndarray, evaluation: Split | np.ndarray, writer
+            ) -> list[dict]:
+        """Train for the preset's epochs (from a checkpoint if any); returns the history."""
+        hp = self.hp
+        train = as_split(train, self.model.vocabulary)
+        evaluation = as_split(evaluation, self.model.vocabulary)
+        start_epoch = self.restore()
+        stale = start_epoch - int(self.best_epoch.numpy()) if start_epoch else 0
+        if self.teacher_weight and self.teacher is None:
+            self.fit_teacher(train)
+        for epoch in range(start_epoch, hp["epochs"]):
+            if hp["patience"] and stale >= hp["patience"]:
+                log(f"early stop: no eval improvement for {stale} epochs")
+                break
+            started = time.perf_counter()
+            skip = int(self.batches_done.numpy()) if epoch == start_epoch else 0
+            total, count, padded = self.partial.numpy().tolist() if skip else (0.0, 0.0, 0)
+            first_step = int(self.optimizer.iterations.numpy()) - skip
+            try:
+                for index, batch in enumerate(train.batches(
+                        hp["batch_size"], epoch_seed(hp["seed"], epoch), hp["mask_padding"])):
+                    if index < skip:
+                        continue  # done before the interrupt; the order is seeded per epoch
+                    loss_sum, n = self.step(batch)
+                    total, count = total + float(loss_sum), count + float(n)
+                    padded += batch.size
+            except KeyboardInterrupt:
+                done = int(self.optimizer.iterations.numpy()) - first_step  # steps applied
+                self.save_interrupted(done, (total, count, padded))
+                raise
+            self.batches_done.assign(0)
+            self.partial.assign([0.0, 0.0, 0.0])
+            seconds = time.perf_counter() - started
+            self._swap_average()
+            record = {
+                "epoch": epoch + 1,
+                "train_loss": total / max(count, 1.0),
+                "eval_loss": self.evaluate(evaluation),
+                "chars_per_second": train.characters / seconds,
+                "padded_chars_per_second": padded / seconds,
+                "epoch_seconds": seconds,
+                "learning_rate": float(_current_lr(self.optimizer)),
+            }
+            if record["eval_loss"] < float(self.best_eval.numpy()):
+                self.best_eval.assign(record["eval_loss"])
+                self.best_epoch.assign(epoch + 1)
+                for best, current in zip(self.best_weights, self.model.trainable_variables):
+                    best.assign(current)
+                stale = 0
+            else:
+                stale += 1
+            self._swap_average()
+            self.epoch.assign(epoch + 1)
+            self.history.append(record)
+            record["elapsed_seconds"] = sum(r["epoch_seconds"] for r in self.history)
+            self._save(record, writer)
+            log(
+                f"epoch {epoch + 1:3d}/{hp['epochs']}  train {record['train_loss']:.4f}  "
+                f"eval {record['eval_loss']:.4f} nats/char  "
+                f"{record['chars_per_second']:,.0f} chars/s  {record['elapsed_seconds']:.1f}s"
+            )
+        if self.history and self.hp.get("restore_best", True):
+            for best, current in zip(self.best_weights, self.model.trainable_variables):
+                current.assign(best)
+        return self.history
+
+    def _swap_average(self) -> None:
+        """Exchange the live weights and their moving average (a no-op without ema_decay)."""
+        for average, weight in zip(self.ema_weights, self.model.trainable_variables):
+            live = tf.identity(weight)
+            weight.assign(average)
+            average.assign(live)
+
+    def _save(self, record: dict, writer) -> None:
+        """Checkpoint the epoch (every worker takes part; only the chief's is kept)."""
+        self.manager.save(checkpoint_number=record["epoch"])
+        if not self.chief:
+            shutil.rmtree(self.scratch_dir, ignore_errors=True)
+            return
+        with writer.as_default(step=record["epoch"]):
+            for key in ("train_loss", "eval_loss", "chars_per_second", "learning_rate"):
+                tf.summary.scalar(key, record[key])
+        writer.flush()
+        for leftover in tf.io.gfile.glob(os.path.join(self.checkpoint_dir, INTERRUPTED + ".*")):
+            tf.io.gfile.remove(leftover)  # superseded by the epoch checkpoint
+        path = os.path.join(self.run_dir, HISTORY_FILE)
+        with open(path + ".tmp", "w") as f:
+            json.dump(self.history, f, indent=1)
+        os.replace(path + ".tmp", path)
+
+
+def _current_lr(optimizer) -> float:
+    lr = optimizer.learning_rate
+    value = lr(optimizer.iterations) if callable(lr) else lr
+    return float(tf.convert_to_tensor(value))  # a mirrored variable under a strategy
+
+
+def log(message: str) -> None:
+    print(f"[trainer] {message}", file=sys.stderr, flush=True)

@@ -20,8 +20,10 @@ import pytest
 import yaml
 from google.protobuf import json_format
 
-from pipeline import kubeflow_local, kubeflow_runner, trainer_job
-from pipeline.trainer_job import TrainerResources
+from pipeline.kubeflow import compile as kubeflow_runner
+from pipeline.kubeflow import local as kubeflow_local
+from pipeline.kubeflow import trainer_job
+from pipeline.kubeflow.trainer_job import TrainerResources
 
 GOLDEN = Path(__file__).parent / "golden" / "kubeflow" / "trainer_tfjob.yaml"
 IMAGE = "registry.example.com/namegen:test"
@@ -47,7 +49,7 @@ def trainer_config(spec) -> dict:
 def test_the_trainer_task_runs_the_tfjob_launcher_with_the_compile_options(spec):
     executors = json_format.MessageToDict(spec.deployment_spec)["executors"]
     args = executors["Trainer_executor"]["container"]["args"]
-    assert args[1] == "pipeline.trainer_job.Executor"
+    assert args[1] == "pipeline.kubeflow.trainer_job.Executor"
     assert executors["Transform_executor"]["container"]["args"][1] != args[1]
     assert trainer_config(spec)[trainer_job.CONFIG_KEY] == {
         "workers": 3, "cpu": "4", "memory": "8Gi", "gpus": 1, "image": IMAGE}
@@ -91,7 +93,7 @@ def test_each_replica_runs_the_executor_on_the_tasks_own_artifacts():
     value = {flag: command[command.index(flag) + 1] for flag in
              ("--executor_class_path", "--inputs-base64", "--outputs-base64",
               "--exec-properties-base64")}
-    assert value["--executor_class_path"] == "pipeline.trainer_job.Executor"
+    assert value["--executor_class_path"] == "pipeline.kubeflow.trainer_job.Executor"
     inputs = artifact_utils.parse_artifact_dict(base64.b64decode(value["--inputs-base64"]))
     outputs = artifact_utils.parse_artifact_dict(base64.b64decode(value["--outputs-base64"]))
     assert inputs["examples"][0].uri == examples.uri and outputs["model"][0].uri == model.uri

@@ -11,8 +11,9 @@ import os
 import sys
 import time
 
-from pipeline import configs, trainer_job
-from pipeline.trainer_job import TrainerResources
+from pipeline import configs
+from pipeline.kubeflow import trainer_job
+from pipeline.kubeflow.trainer_job import TrainerResources
 
 DEFAULT_IMAGE = os.environ.get("NAMEGEN_IMAGE", "namegen:latest")
 DEFAULT_PIPELINE_ROOT = "minio://mlpipeline/v2/artifacts/namegen"
@@ -45,7 +46,7 @@ def compile_spec(
 ) -> dict:
     """The PipelineJob dict from KubeflowV2DagRunner, its pipelineSpec ready for kfp.Client.
 
-    With `trainer`, the Trainer task launches a multi-worker TFJob (pipeline/trainer_job.py).
+    With `trainer`, the Trainer task launches a multi-worker TFJob (trainer_job.py).
     """
     from tfx.orchestration import data_types
     from tfx.orchestration.kubeflow.v2 import kubeflow_v2_dag_runner as v2

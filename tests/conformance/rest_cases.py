@@ -144,7 +144,7 @@ CASES: list[RestCase] = [
 
 # Behaviour the issue (#13) measured on TF Serving itself, each with the TF Serving source
 # that states it; kept apart from the ported cases so the count above stays honest.
-ISSUE = "issue #13 (measured on tensorflow_model_server)"
+ISSUE = "measured on tensorflow_model_server"
 MEASURED: list[RestCase] = [
     _c(ISSUE + ", handler percent-decodes names", "GET",
        "/v1/models/saved%5Fmodel%5Fhalf%5Fplus%5Ftwo%5F2%5Fversions", None, 200, _status()),

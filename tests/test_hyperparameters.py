@@ -6,7 +6,8 @@ import argparse
 
 import pytest
 
-from namegen import cli
+from namegen.commands import run
+from namegen.errors import UserError
 from pipeline import configs
 
 
@@ -38,8 +39,8 @@ def test_unknown_preset_lists_the_known_ones():
 
 def test_cli_merges_set_then_epochs_flag():
     args = argparse.Namespace(set=["batch_size=8", "epochs=4"], epochs=9, preset="tiny", seed=5)
-    merged = cli.hyperparameters_from(args)
+    merged = run.hyperparameters_from(args)
     assert merged["batch_size"] == 8 and merged["epochs"] == 9 and merged["seed"] == 5
-    with pytest.raises(cli.UserError, match="unknown hyperparameter"):
-        cli.hyperparameters_from(argparse.Namespace(set=["nope=1"], epochs=None, preset="tiny",
+    with pytest.raises(UserError, match="unknown hyperparameter"):
+        run.hyperparameters_from(argparse.Namespace(set=["nope=1"], epochs=None, preset="tiny",
                                                     seed=5))

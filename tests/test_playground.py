@@ -358,7 +358,7 @@ def test_the_pusher_writes_the_gate_record_into_the_version_before_the_rename(tm
     (source / "assets.extra").mkdir(parents=True)
     (source / "saved_model.pb").write_bytes(b"")
     gate = {"blessed": True, "reason": "eval 1.9 nats/char", "validity": 1.0}
-    assert push_atomically(str(source), str(tmp_path / "names"), gate) == 1
+    assert push_atomically(str(source), str(tmp_path / "names"), gate=gate) == 1
     assert model_dir.read_gate(tmp_path / "names" / "1") == gate
     assert push_atomically(str(source), str(tmp_path / "other")) == 1
     assert model_dir.read_gate(tmp_path / "other" / "1") is None

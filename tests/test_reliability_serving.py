@@ -117,7 +117,7 @@ def test_soak_command_registers_in_the_bench_group():
     soak.register(parser.add_subparsers(dest="bench"))
     args = parser.parse_args(["soak", "--seconds", "5", "--clients", "2"])
     assert (args.seconds, args.clients, args.push_every, args.func.__name__) == \
-        (5.0, 2, 60.0, "_command")
+        (5.0, 2, 60.0, "cmd_soak")
 
 
 # --- no pickle or eval on request data or pipeline inputs ---------------------------------------

@@ -12,7 +12,9 @@ import pytest
 from components.evaluator import component as evaluator
 from components.pusher import versions
 from components.pusher.executor import push_atomically
-from namegen import cli, rollback
+from namegen import cli
+from namegen.commands import rollback
+from pipeline import configs
 from serving import model_dir
 
 
@@ -27,6 +29,12 @@ def fake_model(path: Path, tag: str) -> Path:
 
 def tag_of(version_dir: Path) -> str:
     return (version_dir / "saved_model.pb").read_text()
+
+
+# Fidelity measures exactly at their real-vs-real floors: only the loss rules can decide.
+SAMPLES_LIKE_REAL_NAMES = {"copy_rate": 0.0, "length_tv_distance": 0.08,
+                           "length_tv_distance_floor": 0.08, "reverse_score": 1.8,
+                           "reverse_score_floor": 1.8}
 
 
 def test_retention_keeps_exactly_the_newest_k(tmp_path):
@@ -83,7 +91,7 @@ def test_rollback_refuses_what_cannot_be_done(tmp_path):
 
 def test_an_empty_or_unloadable_push_destination_is_reported_and_the_absolute_gate_applies(
         tmp_path):
-    gate = {"max_nats_per_char": 2.2, "max_regression": 0.02, "min_validity": 0.99}
+    gate = dict(configs.GATE, max_nats_per_char=2.2, max_regression=0.02, min_validity=0.99)
     baseline, note = evaluator.served_baseline(str(tmp_path / "names"), [], [], gate)
     assert baseline is None and note == (f"no served version under {tmp_path / 'names'}; "
                                          "judged on the absolute gate only")
@@ -91,13 +99,13 @@ def test_an_empty_or_unloadable_push_destination_is_reported_and_the_absolute_ga
     baseline, note = evaluator.served_baseline(str(tmp_path / "names"), [], [], gate)
     assert baseline is None
     assert note.startswith("served version 1 under") and "cannot be loaded" in note
-    candidate = {"eval_nats_per_char": 1.9, "validity": 1.0, "novelty": 0.9}
+    candidate = dict(SAMPLES_LIKE_REAL_NAMES, eval_nats_per_char=1.9, validity=1.0, novelty=0.9)
     assert evaluator.decide(candidate, None, gate)[0] is True
 
 
 def test_the_not_pushed_note_names_the_served_version_and_both_numbers():
-    gate = {"max_nats_per_char": 2.2, "max_regression": 0.02, "min_validity": 0.99}
-    candidate = {"eval_nats_per_char": 1.9, "validity": 1.0, "novelty": 0.9}
+    gate = dict(configs.GATE, max_nats_per_char=2.2, max_regression=0.02, min_validity=0.99)
+    candidate = dict(SAMPLES_LIKE_REAL_NAMES, eval_nats_per_char=1.9, validity=1.0, novelty=0.9)
     blessed, reason = evaluator.decide(candidate, {"eval_nats_per_char": 1.6, "version": 4},
                                        gate)
     assert not blessed

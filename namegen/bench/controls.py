@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import statistics
 
+from pipeline import configs
+
 CONTROL_SETTINGS: list[tuple[str, dict]] = [
     ("none (T=1.0)", {}),
     ("T=0.9", {"temperature": 0.9}),
@@ -31,7 +33,6 @@ def sampling_controls(model_dir: str, train: list[str], evaluation: list[str],
     import tensorflow as tf
 
     from components.evaluator import fidelity
-    from namegen.bench.quality import sample_metrics
     from serving.contract import GENERATE_SIGNATURE, generation_request
 
     generate = tf.saved_model.load(model_dir).signatures[GENERATE_SIGNATURE]
@@ -71,3 +72,18 @@ def controls_table(result: dict) -> str:
                  f"{first['copy_rate_floor']:.1%} | {first['reverse_score_floor']:.3f} | "
                  f"{first['prefix_diversity_floor']:.0%} | | | | |")
     return "\n".join(lines)
+
+
+def sample_metrics(samples: list[str], train: list[str], evaluation: list[str],
+                   seed: int = configs.GATE["sample_seed"]) -> dict:
+    """The gate's sample metrics (fidelity with floors, no prefix diversity) for any sampler."""
+    from components.evaluator import fidelity
+    from components.evaluator.component import casing_fit
+
+    measured = fidelity.fidelity(samples, train, evaluation, seed)
+    return {
+        "novelty": 1.0 - measured["copy_rate"],
+        "validity": sum(0 < len(s) < configs.MAX_NAME_LENGTH for s in samples) / len(samples),
+        **{k: v for k, v in measured.items() if k not in ("reference_lengths", "prefix_rows")},
+        "casing": casing_fit(samples, train),
+    }

@@ -24,6 +24,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from namegen.bench import controls
+from namegen.bench.controls import sample_metrics
 from pipeline import configs
 
 LN2 = math.log(2.0)
@@ -182,21 +183,6 @@ def neural_run(prepared: Prepared, preset: str, seed: int, overrides: dict, work
                                          *(m + "_floor" for m in fidelity.MEASURES))},
         "eval_curve": [round(r["eval_loss"], 4) for r in history],
         "serving_dir": serving,
-    }
-
-
-def sample_metrics(samples: list[str], train: list[str], evaluation: list[str],
-                   seed: int = configs.GATE["sample_seed"]) -> dict:
-    """The gate's sample metrics (fidelity with floors, no prefix diversity) for any sampler."""
-    from components.evaluator import fidelity
-    from components.evaluator.component import casing_fit
-
-    measured = fidelity.fidelity(samples, train, evaluation, seed)
-    return {
-        "novelty": 1.0 - measured["copy_rate"],
-        "validity": sum(0 < len(s) < configs.MAX_NAME_LENGTH for s in samples) / len(samples),
-        **{k: v for k, v in measured.items() if k not in ("reference_lengths", "prefix_rows")},
-        "casing": casing_fit(samples, train),
     }
 
 

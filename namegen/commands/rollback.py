@@ -12,7 +12,6 @@ import json
 import os
 import time
 
-from components.pusher import versions
 from namegen.errors import UserError
 from pipeline import configs
 from serving import model_dir
@@ -28,6 +27,8 @@ def rollback(model_base: str, to: int | None = None, keep: int = configs.KEEP_VE
 
     Returns (new version, the version copied, the version that was served).
     """
+    from components.pusher import versions  # TensorFlow's gfile: only `rollback` pays for it
+
     with versions.push_lock(model_base):
         found = versions.complete_versions(model_base)
         if not found:

@@ -10,10 +10,12 @@ import argparse
 import os
 import sys
 import time
+from typing import TYPE_CHECKING
 
 from pipeline import configs
-from pipeline.kubeflow import trainer_job
-from pipeline.kubeflow.trainer_job import TrainerResources
+
+if TYPE_CHECKING:  # trainer_job imports TFX: the CLI's fast commands must not
+    from pipeline.kubeflow.trainer_job import TrainerResources
 
 DEFAULT_IMAGE = os.environ.get("NAMEGEN_IMAGE", "namegen:latest")
 DEFAULT_PIPELINE_ROOT = "minio://mlpipeline/v2/artifacts/namegen"
@@ -51,6 +53,7 @@ def compile_spec(
     from tfx.orchestration import data_types
     from tfx.orchestration.kubeflow.v2 import kubeflow_v2_dag_runner as v2
 
+    from pipeline.kubeflow import trainer_job
     from pipeline.kubeflow.entrypoint import COMMAND
     from pipeline.pipeline import create_pipeline
 
@@ -124,6 +127,8 @@ def write_package(job: dict, out: str) -> None:
 def cmd_compile(args: argparse.Namespace) -> int:
     push_uri = args.push_uri or default_push_uri(args.pipeline_root)
     started = time.perf_counter()
+    from pipeline.kubeflow.trainer_job import TrainerResources
+
     trainer = (TrainerResources(args.trainer_workers, args.trainer_cpu, args.trainer_memory,
                                 args.trainer_gpus) if args.trainer_workers > 1 else None)
     job = compile_spec(args.image, args.pipeline_root, push_uri, args.data, args.preset,

@@ -79,28 +79,25 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
         return _call(self.core, context, "predict", request.model_spec.name, work)
 
     def Classify(self, request, context):  # noqa: N802
-        def work():
-            servable = self._servable(request)
-            response = classification_pb2.ClassificationResponse()
-            with self.core.admission.slot():
-                response.result.CopyFrom(inference.classify(
-                    servable, request.model_spec.signature_name, request.input))
-            inference.spec_for(response.model_spec, servable, request.model_spec.signature_name)
-            return response
-
-        return _call(self.core, context, "classify", request.model_spec.name, work)
+        return self._infer(request, context, "classify",
+                           classification_pb2.ClassificationResponse, inference.classify)
 
     def Regress(self, request, context):  # noqa: N802
+        return self._infer(request, context, "regress",
+                           regression_pb2.RegressionResponse, inference.regress)
+
+    def _infer(self, request, context, verb: str, response_type, run):
+        """Classify or Regress: run(servable, signature_name, input) into response.result."""
         def work():
             servable = self._servable(request)
-            response = regression_pb2.RegressionResponse()
+            response = response_type()
             with self.core.admission.slot():
-                response.result.CopyFrom(inference.regress(
+                response.result.CopyFrom(run(
                     servable, request.model_spec.signature_name, request.input))
             inference.spec_for(response.model_spec, servable, request.model_spec.signature_name)
             return response
 
-        return _call(self.core, context, "regress", request.model_spec.name, work)
+        return _call(self.core, context, verb, request.model_spec.name, work)
 
     def MultiInference(self, request, context):  # noqa: N802
         name = request.tasks[0].model_spec.name if request.tasks else ""

@@ -38,6 +38,8 @@ EDGES = {  # task -> the tasks it waits for
     "NameEvaluator": ["FileBasedExampleGen", "RunParameters", "Trainer"],
     "Pusher": ["NameEvaluator", "Trainer"],
 }
+FIDELITY_THRESHOLDS = ("max_length_tv_over_floor", "max_reverse_score_over_floor",
+                       "max_copy_rate")
 
 
 @pytest.fixture(scope="module")
@@ -113,11 +115,16 @@ def test_runtime_parameters_are_wired_to_component_inputs(spec):
     assert types == {"data_root": "STRING", "data_pattern": "STRING", "preset": "STRING",
                      "epochs": "NUMBER_INTEGER", "max_nats_per_char": "NUMBER_DOUBLE",
                      "max_regression": "NUMBER_DOUBLE", "min_validity": "NUMBER_DOUBLE",
+                     "max_length_tv_over_floor": "NUMBER_DOUBLE",
+                     "max_reverse_score_over_floor": "NUMBER_DOUBLE",
+                     "max_copy_rate": "NUMBER_DOUBLE",
                      **{name: "NUMBER_DOUBLE" for name in configs.DRIFT}}
     defaults = {name: json_format.MessageToDict(p.default_value) for name, p in root.items()}
     assert defaults == {"data_root": f"{ROOT}/data", "data_pattern": "*.txt", "preset": "tiny",
                         "epochs": 0, "max_nats_per_char": 2.2, "max_regression": 0.02,
-                        "min_validity": 0.99, **configs.DRIFT}
+                        "min_validity": 0.99,
+                        **{name: configs.GATE[name] for name in FIDELITY_THRESHOLDS},
+                        **configs.DRIFT}
     tasks = spec.root.dag.tasks
 
     def wired(task: str, parameter: str) -> str:
@@ -127,7 +134,8 @@ def test_runtime_parameters_are_wired_to_component_inputs(spec):
     assert wired("FileBasedExampleGen", "input_config") == "data_pattern"
     for name in ("data_root", "data_pattern", *configs.DRIFT):
         assert wired("DriftCheck", name) == name
-    for name in ("preset", "epochs", "max_nats_per_char", "max_regression", "min_validity"):
+    for name in ("preset", "epochs", "max_nats_per_char", "max_regression", "min_validity",
+                 *FIDELITY_THRESHOLDS):
         assert wired("RunParameters", name) == name
     gate = tasks["NameEvaluator"].inputs.parameters["gate"].task_output_parameter
     assert (gate.producer_task, gate.output_parameter_key) == ("RunParameters", "gate")

@@ -111,7 +111,9 @@ def test_run_local_executes_the_package_to_a_pushed_loadable_model(tmp_path, din
 
     result = kubeflow_local.run(str(package), str(tmp_path / "work"),
                                 {"data_root": str(data_dir), "epochs": "1",
-                                 "max_nats_per_char": "10", "min_validity": "0.5"},
+                                 "max_nats_per_char": "10", "min_validity": "0.5",
+                                 "max_length_tv_over_floor": "1",
+                                 "max_reverse_score_over_floor": "10", "max_copy_rate": "1"},
                                 log=lambda line: None)
 
     assert list(result.tasks) == kubeflow_local.topological_order(

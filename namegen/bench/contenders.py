@@ -74,7 +74,7 @@ class StepContender:
         from components.trainer.loop import TrainingLoop
         from components.trainer.model import build_model
 
-        self.name, self.hp = name, hp
+        self.name, self.hp, self.train_ids = name, hp, train_ids
         self.train = ArraySplit(train_ids, vocabulary)
         self.model = build_model(vocab_size, hp, vocabulary)
         steps = -(-len(train_ids) // hp["batch_size"])

@@ -18,7 +18,8 @@ from tfx.types.standard_artifacts import HyperParameters
 from pipeline import configs
 
 HYPERPARAMETERS_FILE = "hyperparameters.json"
-GATE_THRESHOLDS = ("max_nats_per_char", "max_regression", "min_validity")
+GATE_THRESHOLDS = ("max_nats_per_char", "max_regression", "min_validity",
+                   "max_length_tv_over_floor", "max_reverse_score_over_floor", "max_copy_rate")
 DATA_ROOT = "data_root"  # the folder ExampleGen reads
 DATA_PATTERN = "data_pattern"  # the file pattern under it; {SPAN}: the latest span
 
@@ -37,6 +38,9 @@ def RunParameters(  # noqa: N802 (TFX component naming)
     max_nats_per_char: tfx.dsl.components.Parameter[float],
     max_regression: tfx.dsl.components.Parameter[float],
     min_validity: tfx.dsl.components.Parameter[float],
+    max_length_tv_over_floor: tfx.dsl.components.Parameter[float],
+    max_reverse_score_over_floor: tfx.dsl.components.Parameter[float],
+    max_copy_rate: tfx.dsl.components.Parameter[float],
 ) -> RunParametersOutput:
     """The preset's hyperparameters (epochs 0: the preset's own) and the gate with thresholds."""
     overrides = {"epochs": epochs} if epochs > 0 else {}
@@ -45,7 +49,10 @@ def RunParameters(  # noqa: N802 (TFX component naming)
         json.dump(params, f, sort_keys=True)
     hyperparameters.set_string_custom_property("preset", preset)
     gate = dict(json.loads(base_gate), max_nats_per_char=max_nats_per_char,
-                max_regression=max_regression, min_validity=min_validity)
+                max_regression=max_regression, min_validity=min_validity,
+                max_length_tv_over_floor=max_length_tv_over_floor,
+                max_reverse_score_over_floor=max_reverse_score_over_floor,
+                max_copy_rate=max_copy_rate)
     return {"gate": json.dumps(gate, sort_keys=True)}
 
 

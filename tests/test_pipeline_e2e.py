@@ -78,10 +78,15 @@ def test_a_rerun_with_nothing_changed_executes_no_heavy_component(tiny_run):
     assert model_dir.versions(tiny_run.model_base) == [1]  # the same model is not pushed twice
 
 
+# A one-epoch model samples far from real names: these tests are about the pipeline, not quality.
+ANY_SAMPLES = dict(max_length_tv_over_floor=1.0, max_reverse_score_over_floor=100.0,
+                   max_copy_rate=1.0)
+
+
 def test_beam_dag_runner_runs_the_same_pipeline(tmp_path, dinos_path):
     small = tmp_path / "small.txt"
     small.write_text("\n".join(dinos_path.read_text().split()[:300]) + "\n")
-    gate = dict(configs.GATE, max_nats_per_char=10.0, min_validity=0.0)
+    gate = dict(configs.GATE, max_nats_per_char=10.0, min_validity=0.0, **ANY_SAMPLES)
     run = run_pipeline(small, tmp_path, configs.hyperparameters("tiny", {"epochs": 1}),
                        runner="beam", gate=gate)
     assert model_dir.versions(run.model_base) == [1]
@@ -92,7 +97,8 @@ import json, sys
 from pipeline import configs, local_runner, metadata
 assert str(configs.PROJECT_ROOT) == sys.argv[1], f"imported from {configs.PROJECT_ROOT}"
 root = sys.argv[3]
-gate = dict(configs.GATE, max_nats_per_char=10.0, min_validity=0.0)
+gate = dict(configs.GATE, max_nats_per_char=10.0, min_validity=0.0,
+            max_length_tv_over_floor=1.0, max_reverse_score_over_floor=100.0, max_copy_rate=1.0)
 local_runner.run(sys.argv[2], root + "/pipeline", root + "/serving",
                  configs.hyperparameters("tiny", {"epochs": 1}),
                  beam_pipeline_args=configs.BEAM_ARGS_TEST, gate=gate)

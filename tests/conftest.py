@@ -94,3 +94,20 @@ def tiny_run(tmp_path_factory, dinos_path) -> PipelineRun:
 def tiny_model(tiny_run) -> Path:
     """The pushed SavedModel version folder of tiny_run."""
     return tiny_run.version_dir
+
+KUBEFLOW_IMAGE = "registry.example.com/namegen:test"
+KUBEFLOW_ROOT = "gs://namegen-bucket/pipeline"
+KUBEFLOW_PUSH = "gs://namegen-bucket/serving"
+
+
+@pytest.fixture(scope="session")
+def compiled_package(tmp_path_factory) -> Path:
+    """The Kubeflow package compiled now by KubeflowV2DagRunner (tiny preset), for the tests
+    that read, submit or run a package."""
+    from pipeline.kubeflow import compile as kubeflow_compile
+
+    job = kubeflow_compile.compile_spec(image=KUBEFLOW_IMAGE, pipeline_root=KUBEFLOW_ROOT,
+                                       push_uri=KUBEFLOW_PUSH, preset="tiny")
+    path = tmp_path_factory.mktemp("kubeflow") / "pipeline.yaml"
+    kubeflow_compile.write_package(job, str(path))
+    return path

@@ -1,7 +1,7 @@
 """`namegen kubeflow submit|schedule` against a local stub of the KFP v2beta1 REST API.
 
 The stub records every request; the tests assert on what kfp.Client sent, not on mocks.
-The package is the golden compiled pipeline (tests/golden/kubeflow/pipeline.yaml).
+The package is compiled by the session's `compiled_package` fixture (tests/conftest.py).
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ import json
 import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
 import pytest
@@ -20,8 +19,6 @@ import yaml
 
 from namegen import cli
 from pipeline.kubeflow import client as kubeflow_client
-
-PACKAGE = Path(__file__).parent / "golden" / "kubeflow" / "pipeline.yaml"
 
 
 class KfpStub(ThreadingHTTPServer):
@@ -114,8 +111,8 @@ def stub():
     server.server_close()
 
 
-def test_submit_creates_a_run_with_the_package_and_typed_parameters(stub, capsys):
-    code = cli.main(["kubeflow", "submit", "--package", str(PACKAGE), "--host", stub.url,
+def test_submit_creates_a_run_with_the_package_and_typed_parameters(compiled_package, stub, capsys):
+    code = cli.main(["kubeflow", "submit", "--package", str(compiled_package), "--host", stub.url,
                      "--experiment", "nightly", "--param", "epochs=3",
                      "--param", "max_nats_per_char=2.5", "--param", "preset=tiny"])
     assert code == 0
@@ -128,11 +125,12 @@ def test_submit_creates_a_run_with_the_package_and_typed_parameters(stub, capsys
     assert body["experiment_id"] == "exp-1"
     assert body["runtime_config"]["parameters"] == {"epochs": 3, "max_nats_per_char": 2.5,
                                                     "preset": "tiny"}
-    assert body["pipeline_spec"] == yaml.safe_load(PACKAGE.read_text())
+    assert body["pipeline_spec"] == yaml.safe_load(compiled_package.read_text())
 
 
-def test_schedule_uploads_the_pipeline_and_creates_a_nightly_recurring_run(stub, capsys):
-    code = cli.main(["kubeflow", "schedule", "--package", str(PACKAGE), "--host", stub.url,
+def test_schedule_uploads_the_pipeline_and_creates_a_nightly_recurring_run(
+        compiled_package, stub, capsys):
+    code = cli.main(["kubeflow", "schedule", "--package", str(compiled_package), "--host", stub.url,
                      "--cron", "0 0 3 * * *", "--max-concurrency", "1",
                      "--param", "data_root=gs://bucket/names",
                      "--param", "data_pattern={SPAN}/*.txt"])
@@ -141,7 +139,7 @@ def test_schedule_uploads_the_pipeline_and_creates_a_nightly_recurring_run(stub,
     [upload] = stub.find("POST", "/apis/v2beta1/pipelines/upload")
     assert upload["query"]["name"] == ["namegen-nightly"]
     [uploaded] = upload["files"].values()
-    assert yaml.safe_load(uploaded) == yaml.safe_load(PACKAGE.read_text())
+    assert yaml.safe_load(uploaded) == yaml.safe_load(compiled_package.read_text())
     [job] = stub.find("POST", "/apis/v2beta1/recurringruns")
     body = job["json"]
     assert body["trigger"]["cron_schedule"]["cron"] == "0 0 3 * * *"
@@ -160,22 +158,24 @@ def test_schedule_help_documents_the_span_parameter(capsys):
     assert "data_pattern" in capsys.readouterr().out
 
 
-def test_five_field_cron_and_unknown_parameters_fail_before_any_request(stub, capsys):
-    assert cli.main(["kubeflow", "schedule", "--package", str(PACKAGE), "--host", stub.url,
+def test_five_field_cron_and_unknown_parameters_fail_before_any_request(
+        compiled_package, stub, capsys):
+    assert cli.main(["kubeflow", "schedule", "--package", str(compiled_package), "--host", stub.url,
                      "--cron", "0 3 * * *"]) != 0
     assert "6 with seconds first" in capsys.readouterr().err
-    assert cli.main(["kubeflow", "submit", "--package", str(PACKAGE), "--host", stub.url,
+    assert cli.main(["kubeflow", "submit", "--package", str(compiled_package), "--host", stub.url,
                      "--param", "learning_rate=1"]) != 0
     assert "unknown parameter" in capsys.readouterr().err
     assert stub.requests == []
 
 
-def test_missing_auth_is_explained(capsys):
+def test_missing_auth_is_explained(compiled_package, capsys):
     server = KfpStub(status=401)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        code = cli.main(["kubeflow", "submit", "--package", str(PACKAGE), "--host", server.url])
+        code = cli.main(["kubeflow", "submit", "--package", str(compiled_package),
+                         "--host", server.url])
     finally:
         server.shutdown()
         server.server_close()
@@ -184,9 +184,9 @@ def test_missing_auth_is_explained(capsys):
     assert server.requests  # it did ask
 
 
-def test_unreachable_host_is_explained(capsys):
+def test_unreachable_host_is_explained(compiled_package, capsys):
     with socket.socket() as probe:  # a port nothing listens on
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     with pytest.raises(kubeflow_client.KubeflowClientError, match="cannot reach"):
-        kubeflow_client.submit(str(PACKAGE), f"http://127.0.0.1:{port}")
+        kubeflow_client.submit(str(compiled_package), f"http://127.0.0.1:{port}")

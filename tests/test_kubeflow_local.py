@@ -72,9 +72,8 @@ def test_entrypoint_leaves_uris_without_a_mount_alone(tmp_path):
     assert executor_input.inputs.artifacts["examples"].artifacts[0].uri == "gs://bucket/examples"
 
 
-def test_parameters_are_typed_by_the_spec_and_unknown_ones_refused():
-    spec = kubeflow_local.load_spec(
-        str(Path(__file__).parent / "golden" / "kubeflow" / "pipeline.yaml"))
+def test_parameters_are_typed_by_the_spec_and_unknown_ones_refused(compiled_package):
+    spec = kubeflow_local.load_spec(str(compiled_package))
     values = kubeflow_local.pipeline_parameters(spec, {"epochs": "3", "min_validity": "0.5"})
     assert values["epochs"] == 3 and values["min_validity"] == 0.5
     assert values["preset"] == "tiny"  # the compiled default

@@ -5,19 +5,15 @@ The expected TFJob structure comes from the Training Operator itself: its CRD
 version v1, kind TFJob, spec.tfReplicaSpecs of ReplicaSpec {replicas, restartPolicy (Always,
 OnFailure, Never, ExitCode), template: PodTemplateSpec}, spec.runPolicy.cleanPodPolicy) and its
 validation (a container named "tensorflow" in every replica, TFJobDefaultContainerName; replica
-types Chief, Worker, PS, Evaluator). The golden file is regenerated deliberately:
-NAMEGEN_UPDATE_GOLDEN=1 pytest tests/test_trainer_job.py.
+types Chief, Worker, PS, Evaluator).
 """
 
 from __future__ import annotations
 
 import base64
 import json
-import os
-from pathlib import Path
 
 import pytest
-import yaml
 from google.protobuf import json_format
 
 from pipeline.kubeflow import compile as kubeflow_runner
@@ -25,7 +21,6 @@ from pipeline.kubeflow import local as kubeflow_local
 from pipeline.kubeflow import trainer_job
 from pipeline.kubeflow.trainer_job import TrainerResources
 
-GOLDEN = Path(__file__).parent / "golden" / "kubeflow" / "trainer_tfjob.yaml"
 IMAGE = "registry.example.com/namegen:test"
 RESOURCES = TrainerResources(workers=3, cpu="4", memory="8Gi", gpus=1)
 REPLICA_TYPES = {"Chief", "Worker", "PS", "Evaluator"}  # the operator's TFJob replica types
@@ -61,10 +56,6 @@ def test_the_tfjob_follows_the_training_operators_crd(spec):
     command = ["python", "-m", "tfx.scripts.run_executor", "..."]
     manifest = trainer_job.tfjob_manifest("namegen-trainer-1", "kubeflow", image, command,
                                           TrainerResources(**job))
-    if os.environ.get("NAMEGEN_UPDATE_GOLDEN"):
-        GOLDEN.write_text(yaml.safe_dump(manifest, sort_keys=True))
-    assert manifest == yaml.safe_load(GOLDEN.read_text())
-
     assert (manifest["apiVersion"], manifest["kind"]) == ("kubeflow.org/v1", "TFJob")
     replicas = manifest["spec"]["tfReplicaSpecs"]
     assert set(replicas) <= REPLICA_TYPES

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import abc
 import glob
 from collections.abc import Sequence
 
@@ -99,7 +100,7 @@ def crop(batch: tf.Tensor) -> tf.Tensor:
     return batch[:, :width]
 
 
-class Split:
+class Split(abc.ABC):
     """A split to train or evaluate on: its size, its names as text, and its batches per epoch.
 
     `StreamedSplit` reads the transformed TFRecords on every pass; `ArraySplit` wraps ids
@@ -111,12 +112,13 @@ class Split:
     longest: int  # the longest id sequence, end-of-name included
 
     @property
+    @abc.abstractmethod
     def names(self) -> list[str]:
         """The names as text (for the teacher and the export's copy check)."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def rows(self) -> tf.data.Dataset:
-        raise NotImplementedError
+        """The id rows of one pass, in file order."""
 
     def __len__(self) -> int:
         return self.count

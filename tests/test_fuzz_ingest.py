@@ -13,7 +13,7 @@ import random
 import re
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from components.example_gen import executor
@@ -79,6 +79,8 @@ def test_scan_counts_every_line_or_names_the_bad_one(tmp_path):
 
     @FUZZ
     @given(data=files())
+    @example(data=b"\r")  # found by CI: GFile iteration drops "\r", so this line vanished
+    @example(data=b"a\rb\n\r\n")
     def check(data):
         path.write_bytes(data)
         bad = first_bad_line(data)

@@ -27,6 +27,7 @@ from components.example_gen.names_file import (  # noqa: F401
     IngestError,
     classify,
     clean_line,
+    raw_lines,
     read_split,
 )
 from pipeline import configs
@@ -39,19 +40,18 @@ def scan_file(path: str, max_length: int = configs.MAX_NAME_LENGTH) -> collectio
     """Count kept and dropped lines; raise IngestError naming the file and line on bad UTF-8."""
     counts: collections.Counter = collections.Counter()
     distinct: set[str] = set()
-    with tf.io.gfile.GFile(path, "rb") as f:
-        for number, raw in enumerate(f, start=1):
-            try:
-                name = clean_line(raw)
-            except UnicodeDecodeError as error:
-                raise IngestError(
-                    f"{path}, line {number}: not valid UTF-8 ({error.reason} at byte "
-                    f"{error.start} of the line: {raw[max(0, error.start - 8):error.end + 8]!r})"
-                ) from None
-            kind = classify(name, max_length)
-            counts[kind] += 1
-            if kind == KEPT:
-                distinct.add(name)
+    for number, raw in enumerate(raw_lines(path), start=1):
+        try:
+            name = clean_line(raw)
+        except UnicodeDecodeError as error:
+            raise IngestError(
+                f"{path}, line {number}: not valid UTF-8 ({error.reason} at byte "
+                f"{error.start} of the line: {raw[max(0, error.start - 8):error.end + 8]!r})"
+            ) from None
+        kind = classify(name, max_length)
+        counts[kind] += 1
+        if kind == KEPT:
+            distinct.add(name)
     counts["lines"] = sum(counts[k] for k in (KEPT, BLANK, TOO_LONG))
     counts["distinct"] = len(distinct)
     return counts

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 
 from pipeline import configs
 
@@ -26,6 +27,26 @@ def classify(name: str, max_length: int = configs.MAX_NAME_LENGTH) -> str:
         return TOO_LONG
     return KEPT
 
+
+def raw_lines(path: str, chunk_size: int = 1 << 20) -> Iterator[bytes]:
+    """The file's lines as Beam's ReadFromText splits them: at b"\\n" only, any "\\r" kept.
+
+    (Iterating a tf.io.gfile.GFile would drop every "\\r", so a line of just "\\r" vanished.)
+    """
+    import tensorflow as tf  # only here, as in read_split
+
+    pending: list[bytes] = []  # the unfinished line's pieces (a list: no quadratic copying)
+    with tf.io.gfile.GFile(path, "rb") as f:
+        while chunk := f.read(chunk_size):
+            first, *rest = chunk.split(b"\n")
+            pending.append(first)
+            if rest:
+                yield b"".join(pending) + b"\n"
+                for line in rest[:-1]:
+                    yield line + b"\n"
+                pending = [rest[-1]]
+    if tail := b"".join(pending):
+        yield tail
 
 
 def read_split(examples_uri: str, split: str) -> list[str]:

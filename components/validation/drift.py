@@ -13,7 +13,6 @@ import math
 import os
 
 import pandas as pd
-import tensorflow as tf
 import tensorflow_data_validation as tfdv
 from scipy.stats import chi2
 from tensorflow_metadata.proto.v0 import anomalies_pb2, schema_pb2, statistics_pb2
@@ -137,11 +136,10 @@ def read_names(paths: list[str]) -> list[str]:
     """The names ExampleGen would keep from these files."""
     names = []
     for path in paths:
-        with tf.io.gfile.GFile(path, "rb") as f:
-            for raw in f:
-                name = example_gen.clean_line(raw)
-                if example_gen.classify(name) == example_gen.KEPT:
-                    names.append(name)
+        for raw in example_gen.raw_lines(path):
+            name = example_gen.clean_line(raw)
+            if example_gen.classify(name) == example_gen.KEPT:
+                names.append(name)
     return names
 
 

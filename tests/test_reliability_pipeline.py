@@ -281,12 +281,11 @@ def test_second_run_refuses_and_ctrl_c_saves_a_checkpoint(rig, capsys, tmp_path)
     (attempt,) = model_runs(rig) - before
 
     # A second run on the same root refuses at once, naming the holder; nothing is touched.
-    began = time.monotonic()
     assert cli.main(rig.args(LONG_EPOCHS, *LONG_TRAINING)) == 2
+    assert run.process.poll() is None  # refused while the holder still runs: it did not wait
     err = capsys.readouterr().err
     assert f"another `namegen run` (pid {run.process.pid}" in err
     assert f"is using {rig.pipeline_root}" in err and "--wait" in err
-    assert time.monotonic() - began < 10
     # Runs on other roots are independent: their lock is free.
     with run_lock.run_lock(str(tmp_path / "other-root")):
         pass
@@ -294,12 +293,12 @@ def test_second_run_refuses_and_ctrl_c_saves_a_checkpoint(rig, capsys, tmp_path)
     epochs_logged = run.stderr.count("[trainer] epoch ")
     run.wait_for(lambda: run.stderr.count("[trainer] epoch ") > epochs_logged, "the next epoch")
     time.sleep(0.2)  # into the following epoch's train steps
-    began = time.monotonic()
+    epochs_at_signal = run.stderr.count("[trainer] epoch ")
     os.killpg(run.process.pid, signal.SIGINT)  # Ctrl-C reaches the whole process group
     rc = run.finish(seconds=60)
-    stopped_in = time.monotonic() - began
     assert rc == 130, run.stderr[-3000:]
-    assert stopped_in < 10
+    # It stops within the epoch it was in (that one may just have ended), not at the 50th.
+    assert run.stderr.count("[trainer] epoch ") <= epochs_at_signal + 1
     assert run.stderr.rstrip().endswith("namegen: interrupted; re-run to resume")
     assert "[trainer] interrupted: saved" in run.stderr
     assert (attempt / "checkpoints" / "interrupted.index").exists()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import socket
 import threading
-import time
 
 import grpc
 import numpy as np
@@ -312,28 +311,50 @@ def test_oversized_requests_get_clear_400s(server):
 
 def test_slow_and_broken_clients_do_not_block_others(server):
     port = server.endpoints.rest_port
-    slow = socket.create_connection(("127.0.0.1", port))
-    slow.sendall(b"POST /v1/models/names:predict HTTP/1.1\r\nContent-Length: 100\r\n\r\n{")
     half = socket.create_connection(("127.0.0.1", port))
     half.sendall(b"GET /v1/models/na")
-    began = time.monotonic()
+    # A client trickling its body a byte every 0.5 s (within the 2 s read timeout): a server
+    # that handled one connection at a time would answer the healthy request only after the
+    # slow body was complete, so it must be answered while the slow body is still unfinished.
+    trickle = socket.create_connection(("127.0.0.1", port))
+    trickle.sendall(b"POST /v1/models/names:predict HTTP/1.1\r\nContent-Length: 100\r\n\r\n")
+    healthy_answered = threading.Event()
+    body_sent: list[int] = []
+
+    def send_slowly() -> None:
+        sent = 0
+        while sent < 100 and not healthy_answered.wait(0.5):
+            try:
+                trickle.sendall(b" ")
+            except OSError:  # dropped by the server: the body is unfinished all the same
+                break
+            sent += 1
+        body_sent.append(sent)
+
+    sender = threading.Thread(target=send_slowly)
+    sender.start()
     _assert_healthy(server)  # served while both connections hang
-    assert time.monotonic() - began < 5
-    slow.settimeout(10)
+    healthy_answered.set()
+    sender.join(timeout=120)
+    assert body_sent and body_sent[0] < 100
+    trickle.close()
+    slow = socket.create_connection(("127.0.0.1", port))
+    slow.sendall(b"POST /v1/models/names:predict HTTP/1.1\r\nContent-Length: 100\r\n\r\n{")
+    slow.settimeout(120)  # a generous cap on waiting for the event below
     assert slow.recv(1024) == b""  # dropped after the read timeout (2 s in these tests)
     half.close()
     slow.close()
     garbage = socket.create_connection(("127.0.0.1", port))
     garbage.sendall(b"\x16\x03\x01 not http at all\r\n\r\n")
-    garbage.settimeout(10)
+    garbage.settimeout(120)
     assert garbage.recv(1024).startswith(b"HTTP/1.")  # a 400 from the HTTP layer
     garbage.close()
     _assert_healthy(server)
 
 
-def test_overload_answers_429_quickly(server):
+def test_overload_answers_429_without_waiting(server):
     """1 running + 1 queued slot: with the running one held, one request waits, the next gets
-    an immediate 429, and the waiting one succeeds once the slot frees."""
+    a 429 before the slot frees, and the waiting one succeeds once it does."""
     from serving.limits import Admission
 
     saved, server.core.admission = server.core.admission, Admission(running=1, queued=1)
@@ -345,9 +366,8 @@ def test_overload_answers_429_quickly(server):
             queued = threading.Thread(target=lambda: waiting.append(http("POST", url, body)))
             queued.start()
             assert wait_for(lambda: server.core.admission._admitted._value == 0, 10.0)
-            began = time.monotonic()
-            status, reply = http("POST", url, body)
-            assert (status, time.monotonic() - began < 1.0) == (429, True)
+            status, reply = http("POST", url, body)  # answered while the slot is still held
+            assert status == 429
             assert "at capacity" in reply["error"]
             assert waiting == []
         queued.join(timeout=30)

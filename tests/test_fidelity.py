@@ -9,6 +9,7 @@ import pytest
 
 from components.evaluator import fidelity
 from components.evaluator.component import decide, fidelity_failures
+from data import name_lists
 from pipeline import configs
 
 # Seeds of the statistical test: fixed by default; NAMEGEN_FIDELITY_SEEDS=random draws new ones.
@@ -18,9 +19,7 @@ SEEDS = (list(range(20)) if os.environ.get("NAMEGEN_FIDELITY_SEEDS") != "random"
 
 @pytest.fixture(scope="module")
 def real_names() -> list[str]:
-    from namegen.bench import quality
-
-    return quality.dinosaur_names()
+    return name_lists.dinosaur_names()
 
 
 def test_length_distance_and_copy_rate_by_hand():

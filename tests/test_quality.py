@@ -7,11 +7,12 @@ import argparse
 import pytest
 
 from components.evaluator.component import case_shape, casing_fit
+from data import name_lists
 from namegen.bench import quality
 
 
 def test_name_lists_differ_in_alphabet_and_size():
-    greek, english = quality.greek_names(), quality.english_first_names()
+    greek, english = name_lists.greek_names(), name_lists.english_first_names()
     assert 1500 < len(greek) < 4000 and 400 < len(english) < 1500
     assert all("\u0370" <= ch <= "\u03ff" or "\u1f00" <= ch <= "\u1fff" for ch in "".join(greek))
     assert set("".join(english)) <= set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz'-")
@@ -19,9 +20,9 @@ def test_name_lists_differ_in_alphabet_and_size():
 
 
 def test_full_names_are_distinct_reproducible_and_sized():
-    names = quality.full_names(5000, seed=1)
+    names = name_lists.full_names(5000, seed=1)
     assert len(names) == len(set(names)) == 5000
-    assert names == quality.full_names(5000, seed=1)
+    assert names == name_lists.full_names(5000, seed=1)
     assert all(len(name.split(" ")) == 2 for name in names)
 
 

@@ -9,12 +9,10 @@ the same metric (nats per character, end-of-name included) and the gate's sample
 from __future__ import annotations
 
 import argparse
-import glob
 import hashlib
 import json
 import math
 import os
-import random
 import resource
 import statistics
 import sys
@@ -23,8 +21,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from data import name_lists
 from namegen.bench import controls
 from namegen.bench.controls import sample_metrics
+from namegen.bench.split import Prepared, prepare
 from pipeline import configs
 
 LN2 = math.log(2.0)
@@ -37,112 +37,11 @@ COLUMNS = ("eval_nats_per_char", "bits_per_char", "train_seconds", "parameters",
 FLOOR_ROW = "real names (floor)"  # the real-vs-real floor of each fidelity measure
 
 
-# --- name lists made from data a PyPI package ships (faker, MIT): never stored in git --------
-def _faker_names(locale: str, attributes: tuple[str, ...]) -> list[str]:
-    import importlib
-
-    provider = importlib.import_module(f"faker.providers.person.{locale}").Provider
-    names: set[str] = set()
-    for attribute in attributes:
-        values = next((base.__dict__[attribute] for base in provider.__mro__
-                       if attribute in base.__dict__), ())
-        if isinstance(values, property):
-            continue
-        names.update(values.keys() if isinstance(values, dict) else values)
-    return sorted(n.strip() for n in names if n.strip())
-
-
-def greek_names() -> list[str]:
-    """Greek given names and surnames in Greek script (faker el_GR): ~2.2k, another alphabet."""
-    return _faker_names("el_GR", ("first_names_male", "first_names_female", "last_names_male",
-                                  "last_names_female", "first_names", "last_names"))
-
-
-def english_first_names() -> list[str]:
-    """US given names (faker en_US): ~700 short Latin names, half the size of dinos."""
-    return _faker_names("en_US", ("first_names_male", "first_names_female", "first_names"))
-
-
-def full_names(count: int, seed: int = 0) -> list[str]:
-    """`count` distinct "First Last" US names (faker en_US lists, sampled reproducibly)."""
-    first = english_first_names()
-    last = _faker_names("en_US", ("last_names",))
-    if count > len(first) * len(last):
-        raise ValueError(f"only {len(first) * len(last)} distinct full names exist")
-    rng = random.Random(seed)
-    chosen: set[str] = set()
-    while len(chosen) < count:
-        chosen.add(f"{rng.choice(first)} {rng.choice(last)}")
-    return sorted(chosen)
-
-
-def dinosaur_names() -> list[str]:
-    from data import resolve
-
-    return [line.strip() for line in resolve.resolve().read_text("utf-8").splitlines()
-            if line.strip()]
-
-
 DATASETS: dict[str, Callable[[], list[str]]] = {
-    "dinos": dinosaur_names,
-    "greek": greek_names,
-    "us-first-names": english_first_names,
+    "dinos": name_lists.dinosaur_names,
+    "greek": name_lists.greek_names,
+    "us-first-names": name_lists.english_first_names,
 }
-
-
-# --- the pipeline's split and vocabulary ------------------------------------------------------
-class Prepared:
-    """One name list after the pipeline's ExampleGen and Transform."""
-
-    def __init__(self, root: str):
-        import tensorflow_transform as tft
-
-        from components.example_gen.executor import read_split
-        from components.trainer import data
-
-        def newest(pattern: str) -> str:
-            return max(glob.glob(os.path.join(root, pattern)),
-                       key=lambda p: int(os.path.basename(p)))
-
-        examples = newest("FileBasedExampleGen/examples/*")
-        transformed = newest("Transform/transformed_examples/*")
-        self.tft_output = tft.TFTransformOutput(newest("Transform/transform_graph/*"))
-        self.train_names = read_split(examples, "train")
-        self.eval_names = read_split(examples, "eval")
-        self.train_ids = data.load_split([f"{transformed}/Split-train/*"], self.tft_output)
-        self.eval_ids = data.load_split([f"{transformed}/Split-eval/*"], self.tft_output)
-
-
-def prepare(names: list[str], work_dir: str) -> Prepared:
-    """Run ExampleGen + Transform on the list once (cached by content) and load the result."""
-    from tfx import v1 as tfx
-
-    from components.example_gen.component import names_example_gen
-
-    digest = hashlib.sha256("\n".join(names).encode("utf-8")).hexdigest()[:12]
-    root = os.path.join(work_dir, f"data-{digest}")
-    data_dir = os.path.join(root, "input")
-    os.makedirs(data_dir, exist_ok=True)
-    data_path = os.path.join(data_dir, "names.txt")
-    if not os.path.exists(data_path):
-        with open(data_path + ".tmp", "w", encoding="utf-8") as f:
-            f.write("\n".join(names) + "\n")
-        os.replace(data_path + ".tmp", data_path)
-    pipeline_root = os.path.join(root, "pipeline")
-    if not glob.glob(os.path.join(pipeline_root, "Transform/transform_graph/*")):
-        example_gen = names_example_gen(data_path)
-        schema = tfx.components.ImportSchemaGen(
-            schema_file=str(configs.PROJECT_ROOT / "pipeline" / "schema" / "schema.pbtxt"))
-        transform = tfx.components.Transform(
-            examples=example_gen.outputs["examples"], schema=schema.outputs["schema"],
-            preprocessing_fn="components.transform.preprocessing.preprocessing_fn")
-        tfx.orchestration.LocalDagRunner().run(tfx.dsl.Pipeline(
-            pipeline_name="namegen-bench", pipeline_root=pipeline_root,
-            components=[example_gen, schema, transform], enable_cache=True,
-            metadata_connection_config=tfx.orchestration.metadata
-            .sqlite_metadata_connection_config(configs.metadata_path(pipeline_root)),
-            beam_pipeline_args=configs.BEAM_ARGS_TEST))
-    return Prepared(pipeline_root)
 
 
 # --- rows -------------------------------------------------------------------------------------
@@ -275,7 +174,7 @@ def floor_row(rows: dict[str, dict]) -> dict:
 
 def bench_large(args: argparse.Namespace, work_dir: str) -> dict:
     """A list 50x the size of dinos: trains in memory; time per epoch and peak memory."""
-    names = full_names(50 * len(dinosaur_names()))
+    names = name_lists.full_names(50 * len(name_lists.dinosaur_names()))
     log(f"large: {len(names):,} full names; ExampleGen + Transform")
     started = time.perf_counter()
     prepared = prepare(names, work_dir)
@@ -356,13 +255,13 @@ def cmd_quality(args: argparse.Namespace) -> int:
     datasets = args.dataset or list(DATASETS)
     started = time.perf_counter()
     if args.cv:
-        result = cross_validate(prepare(dinosaur_names(), work_dir), args.cv,
+        result = cross_validate(prepare(name_lists.dinosaur_names(), work_dir), args.cv,
                                 args.cv_presets or ["default"])
         print(json.dumps({k: result[k] for k in ("mean", "std")}, indent=1))
         _write({"cross_validation": result}, args.json)
         return 0
     if args.controls_model:  # only the sampling controls of an existing dinos model
-        prepared = prepare(dinosaur_names(), work_dir)
+        prepared = prepare(name_lists.dinosaur_names(), work_dir)
         result = controls.sampling_controls(args.controls_model, prepared.train_names,
                                             prepared.eval_names)
         print(controls.controls_table(result))

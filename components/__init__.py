@@ -1,0 +1,1 @@
+"""The pipeline's TFX components and executors, one folder per stage."""

@@ -1,0 +1,1 @@
+"""Data: finding the default names file, and other name lists made at run time."""

@@ -1,0 +1,1 @@
+"""The namegen command line: run, generate, score, serve, rollback, report and the benches."""

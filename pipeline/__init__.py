@@ -1,0 +1,1 @@
+"""The pipeline: configuration, the DAG, and the runners (local Beam and Kubeflow)."""

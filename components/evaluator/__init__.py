@@ -1,0 +1,1 @@
+"""The gate: held-out loss and sample fidelity decide whether a model is blessed."""

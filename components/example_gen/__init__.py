@@ -1,0 +1,1 @@
+"""ExampleGen for text files of names: spans, line rules and tf.Examples."""

@@ -1,0 +1,1 @@
+"""The Pusher: versioned SavedModels in the serving directory, and their retention."""

@@ -1,0 +1,1 @@
+"""Transform: the character vocabulary and padding, as a TFT preprocessing_fn."""

@@ -1,0 +1,1 @@
+"""Validation: TFDV statistics and schema, our name rules, and drift between spans."""

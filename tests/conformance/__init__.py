@@ -1,0 +1,1 @@
+"""TF Serving's own test cases, re-expressed as data."""

@@ -64,6 +64,13 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
                         "metrics at its path (default /monitoring/prometheus/metrics)")
     parser.add_argument("--enable-model-warmup", action="store_true",
                         help="replay assets.extra/tf_serving_warmup_requests on load")
+    parser.add_argument("--enable-batching", "--enable_batching", nargs="?", const=True,
+                        default=False, type=_flag_value, metavar="BOOL",
+                        help="merge concurrent Predict calls into batches, as TF Serving does "
+                        "(docs/SERVING.md, 'Server-side batching')")
+    parser.add_argument("--batching-parameters-file", "--batching_parameters_file",
+                        help="a text BatchingParameters (max_batch_size, batch_timeout_micros, "
+                        "...); needs --enable_batching; default: TF Serving's defaults")
     limits = Limits()
     parser.add_argument("--max-request-bytes", type=int, default=limits.max_request_bytes)
     parser.add_argument("--max-rows", type=int, default=limits.max_rows)
@@ -80,6 +87,14 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
                         help="seconds a REST client may take to send a request")
     parser.add_argument("--drain-seconds", type=float, default=30.0,
                         help="on SIGTERM, how long in-flight requests may take")
+
+
+def _flag_value(text: str) -> bool:
+    """A TF Serving bool flag's value: --flag, --flag=true, --flag=false."""
+    value = text.strip().lower()
+    if value not in ("true", "false", "1", "0"):
+        raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+    return value in ("true", "1")
 
 
 def add_bench_serve_arguments(parser: argparse.ArgumentParser) -> None:

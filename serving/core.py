@@ -12,6 +12,7 @@ import numpy as np
 from tensorflow_serving.apis import get_model_metadata_pb2
 
 from serving import metrics, models
+from serving.batching import Batcher, BatchingParameters
 from serving.errors import ServingError
 from serving.limits import Admission, Limits
 from serving.models import ModelManager, Servable, read_warmup_requests
@@ -26,12 +27,16 @@ class ModelServer:
 
     def __init__(self, manager: ModelManager, limits: Limits | None = None,
                  max_concurrent: int = 2, max_queued: int = 32,
-                 prometheus_path: str | None = None):
+                 prometheus_path: str | None = None,
+                 batching: BatchingParameters | None = None):
         self.manager = manager
         self.limits = limits or Limits()
         self.admission = Admission(max_concurrent, max_queued)
         self.metrics = manager.metrics = manager.metrics or metrics.ServingMetrics()
         self.prometheus_path = prometheus_path  # None: no metrics route
+        # --enable_batching: Predict calls merge in the batcher, whose queue bound and threads
+        # replace the admission slots (TF Serving has no admission queue of its own).
+        self.batcher = Batcher(batching, self.metrics.registry) if batching else None
         self._inflight = 0
         self._inflight_lock = threading.Condition()
         self._reload_lock = threading.Lock()
@@ -67,6 +72,8 @@ class ModelServer:
     def predict(self, servable: Servable, signature_name: str, inputs: dict[str, np.ndarray],
                 output_filter: list[str] | tuple = ()) -> dict[str, np.ndarray]:
         self.limits.check(inputs)
+        if self.batcher:
+            return self.batcher.run(servable, signature_name, inputs, output_filter)
         with self.admission.slot():
             return servable.run(signature_name, inputs, output_filter)
 

@@ -29,7 +29,7 @@ from google.protobuf import json_format
 from tensorflow_serving.apis import get_model_metadata_pb2
 
 from pipeline import configs
-from serving import grpc_api, inference, json_tensor, metrics, playground
+from serving import batching, grpc_api, inference, json_tensor, metrics, playground
 from serving.core import ConfigFileWatcher, ModelServer
 from serving.errors import ServingError
 from serving.limits import Limits
@@ -312,6 +312,8 @@ def drain(core: ModelServer, endpoints: Endpoints, grace: float = 30.0) -> bool:
     stopped = endpoints.grpc_server.stop(grace)
     idle = core.wait_idle(grace)
     stopped.wait(grace)
+    if core.batcher:
+        core.batcher.stop(grace)
     core.manager.stop()
     return idle
 
@@ -333,9 +335,14 @@ def serve(args: argparse.Namespace) -> NoReturn:
         raise ValueError("--min-temperature must be finite and <= --max-temperature")
     limits = Limits(args.max_request_bytes, args.max_rows, args.max_length,
                     args.min_temperature, args.max_temperature, args.max_prefix_chars)
+    batching_parameters = batching.parameters_from_flags(args.enable_batching,
+                                                         args.batching_parameters_file)
     manager = ModelManager(model_configs_from(args), args.poll_seconds)
     core = ModelServer(manager, limits, args.max_concurrent_requests, args.max_queued_requests,
-                       prometheus_path=metrics.prometheus_path(args.monitoring_config_file))
+                       prometheus_path=metrics.prometheus_path(args.monitoring_config_file),
+                       batching=batching_parameters)
+    if batching_parameters:
+        log.info("server-side batching on: %s", batching_parameters)
     if args.enable_model_warmup:
         manager.warmup_runner = core.warmup
     manager.start()

@@ -47,7 +47,7 @@ class LocalServer:
 
 def start_local_server(model_base: Path, config_file: Path | None = None, poll_seconds=0.2,
                        warmup: bool = False, prometheus_path: str | None = None,
-                       config_poll_seconds: float = 0, **limits) -> LocalServer:
+                       config_poll_seconds: float = 0, batching=None, **limits) -> LocalServer:
     from serving import models, server
     from serving.core import ConfigFileWatcher
     from serving.limits import Limits
@@ -56,7 +56,7 @@ def start_local_server(model_base: Path, config_file: Path | None = None, poll_s
                else [models.single_model_config("names", model_base)])
     manager = models.ModelManager(configs, poll_seconds)
     core = server.ModelServer(manager, Limits(**limits), max_concurrent=2, max_queued=16,
-                              prometheus_path=prometheus_path)
+                              prometheus_path=prometheus_path, batching=batching)
     if warmup:
         manager.warmup_runner = core.warmup
     manager.start()

@@ -54,39 +54,48 @@ def stop_server(process: subprocess.Popen, timeout: float = 60.0) -> int:
 
 
 def drive(protocol: str, url: str, batch_size: int, clients: int, seconds: float, model: str,
-          temperature: float = 0.8) -> dict:
+          temperature: float = 0.8, client_timeout: float = 120.0) -> dict:
     """`clients` threads each sending batches back to back for `seconds`; latency and errors."""
     latencies: list[list[float]] = [[] for _ in range(clients)]
     errors: list[dict[str, int]] = [{} for _ in range(clients)]
-    start = threading.Barrier(clients + 1)
+    began = [0.0]
     deadline = [0.0]
 
+    def open_cell() -> None:  # runs once every client has warmed up, before any is released
+        began[0] = time.monotonic()
+        deadline[0] = began[0] + seconds
+
+    # (Set in the barrier's action: set after it, clients released first read a deadline of
+    # 0 and stopped at once, so most of 64 clients sent nothing.)
+    start = threading.Barrier(clients + 1, action=open_cell)
+
     def client_loop(index: int) -> None:
-        client = Client(url, timeout=30.0, model=model, retries=0)
-        client.generate("", batch_size, temperature, index)  # connect and warm up, untimed
+        client = Client(url, timeout=client_timeout, model=model, retries=0)
+        try:
+            client.generate("", batch_size, temperature, index)  # connect and warm up, untimed
+        except ServingError as error:  # counted like any other failed request
+            errors[index][error.code.name] = errors[index].get(error.code.name, 0) + 1
         start.wait()
         for request in range(MAX_REQUESTS_PER_CLIENT):
             if time.monotonic() >= deadline[0]:
                 break
-            began = time.perf_counter()
+            sent = time.perf_counter()
             try:
                 client.generate("", batch_size, temperature, (index << 32) + request * batch_size)
             except ServingError as error:
                 errors[index][error.code.name] = errors[index].get(error.code.name, 0) + 1
                 continue
-            latencies[index].append(time.perf_counter() - began)
+            latencies[index].append(time.perf_counter() - sent)
         client.close()
 
     threads = [threading.Thread(target=client_loop, args=(i,), daemon=True)
                for i in range(clients)]
     for thread in threads:
         thread.start()
-    start.wait(timeout=120)
-    began = time.monotonic()
-    deadline[0] = began + seconds
+    start.wait(timeout=2 * client_timeout)
     for thread in threads:
-        thread.join(timeout=seconds + 120)
-    elapsed = time.monotonic() - began
+        thread.join(timeout=seconds + 2 * client_timeout)
+    elapsed = time.monotonic() - began[0]
     done = np.array([t for per_client in latencies for t in per_client]) * 1000.0
     error_counts: dict[str, int] = {}
     for per_client in errors:
@@ -103,43 +112,64 @@ def drive(protocol: str, url: str, batch_size: int, clients: int, seconds: float
 
 
 def table(results: list[dict]) -> str:
-    header = (f"{'protocol':<8} {'batch':>5} {'clients':>7} {'requests':>8} {'p50 ms':>8} "
-              f"{'p95 ms':>8} {'p99 ms':>8} {'names/s':>9} {'errors':>6}")
+    header = (f"{'batching':<8} {'protocol':<8} {'batch':>5} {'clients':>7} {'requests':>8} "
+              f"{'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'names/s':>9} {'errors':>6}")
     lines = [header, "-" * len(header)]
     for r in results:
         ms = [f"{r[k]:8.1f}" if r[k] is not None else f"{'-':>8}"
               for k in ("p50_ms", "p95_ms", "p99_ms")]
-        lines.append(f"{r['protocol']:<8} {r['batch_size']:>5} {r['clients']:>7} "
+        lines.append(f"{r.get('batching', 'off'):<8} {r['protocol']:<8} {r['batch_size']:>5} "
+                     f"{r['clients']:>7} "
                      f"{r['requests']:>8} {' '.join(ms)} {r['names_per_s']:>9.0f} "
                      f"{r['errors']:>6}")
     return "\n".join(lines)
 
 
+def server_args(batching: str, parameters_file: str | None, extra: list[str]) -> list[str]:
+    """`namegen serve` arguments for one batching mode ("on" or "off")."""
+    if batching == "off":
+        return list(extra)
+    return ["--enable_batching", *([f"--batching_parameters_file={parameters_file}"]
+                                   if parameters_file else []), *extra]
+
+
+def _list(text: str, kind=str) -> list:
+    return [kind(item.strip()) for item in str(text).split(",") if item.strip()]
+
+
 def run(args: argparse.Namespace) -> int:
+    """Every cell (batching mode x protocol x clients x batch size), one server per mode."""
     version_dir = model_dir.resolve(args.model)
     model_base = version_dir.parent
-    batch_sizes = [int(b) for b in args.batch_sizes.split(",")]
-    protocols = [p.strip() for p in args.protocols.split(",")]
-    print(f"bench serve: {version_dir}, {args.clients} clients x {args.seconds:g}s per cell",
-          file=sys.stderr)
-    process, rest_url, grpc_url = start_server(model_base, args.server_arg or [])
-    results = []
-    try:
-        for protocol in protocols:
-            url = {"rest": rest_url, "grpc": grpc_url}[protocol]
-            for batch_size in batch_sizes:
-                result = drive(protocol, url, batch_size, args.clients, args.seconds,
-                               model_base.name)
-                results.append(result)
-                print(table([result]).splitlines()[-1], file=sys.stderr, flush=True)
-    finally:
-        exit_code = stop_server(process)
+    batch_sizes, clients = _list(args.batch_sizes, int), _list(args.clients, int)
+    protocols = _list(args.protocols)
+    modes = ["off", "on"] if args.batching == "both" else [args.batching]
+    print(f"bench serve: {version_dir}, clients {clients}, batching {modes}, "
+          f"{args.seconds:g}s per cell", file=sys.stderr)
+    results, exit_codes, load_before = [], {}, os.getloadavg()
+    for mode in modes:
+        extra = server_args(mode, args.batching_parameters_file, args.server_arg or [])
+        process, rest_url, grpc_url = start_server(model_base, extra)
+        try:
+            for protocol in protocols:
+                url = {"rest": rest_url, "grpc": grpc_url}[protocol]
+                for count in clients:
+                    for batch_size in batch_sizes:
+                        result = drive(protocol, url, batch_size, count, args.seconds,
+                                       model_base.name, client_timeout=args.client_timeout)
+                        result["batching"] = mode
+                        results.append(result)
+                        print(table([result]).splitlines()[-1], file=sys.stderr, flush=True)
+        finally:
+            exit_codes[mode] = stop_server(process)
     report = {
-        "model": str(version_dir), "clients": args.clients, "seconds_per_cell": args.seconds,
-        "cpu_count": os.cpu_count(), "load_average": os.getloadavg(),
-        "server_exit_code": exit_code, "server_args": args.server_arg or [], "results": results,
+        "model": str(version_dir), "clients": clients, "seconds_per_cell": args.seconds,
+        "batching": modes, "batching_parameters_file": args.batching_parameters_file,
+        "cpu_count": os.cpu_count(), "load_average_before": load_before,
+        "load_average": os.getloadavg(), "server_exit_codes": exit_codes,
+        "server_args": args.server_arg or [], "results": results,
     }
     Path(args.json).write_text(json.dumps(report, indent=1), encoding="utf-8")
     print(table(results))
-    print(f"(JSON: {args.json}; server exited with {exit_code} after SIGTERM)")
-    return 0 if all(r["errors"] == 0 for r in results) and exit_code == 0 else 1
+    print(f"(JSON: {args.json}; servers exited with {exit_codes} after SIGTERM)")
+    return 0 if all(r["errors"] == 0 for r in results) and not any(exit_codes.values()) else 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from pathlib import Path
 
 from pipeline import configs
 from serving.limits import Limits
@@ -80,7 +81,7 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-prefix-chars", type=int, default=limits.max_prefix_chars)
     parser.add_argument("--max-concurrent-requests", type=int, default=os.cpu_count() or 2,
                         help="inferences running at once")
-    parser.add_argument("--max-queued-requests", type=int, default=32,
+    parser.add_argument("--max-queued-requests", type=int, default=256,
                         help="requests waiting for a slot before 429 / RESOURCE_EXHAUSTED")
     parser.add_argument("--max-connections", type=int, default=256)
     parser.add_argument("--read-timeout", type=float, default=30.0,
@@ -100,10 +101,20 @@ def _flag_value(text: str) -> bool:
 def add_bench_serve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", default=str(configs.DEFAULT_SERVING_DIR),
                         help="a version folder, a model folder or a serving dir (newest version)")
-    parser.add_argument("--clients", type=int, default=8, help="concurrent clients")
+    parser.add_argument("--clients", default="8",
+                        help="concurrent clients, or a comma list (e.g. 8,64): a cell each")
     parser.add_argument("--seconds", type=float, default=10.0, help="duration of each cell")
     parser.add_argument("--batch-sizes", default="1,32,256")
     parser.add_argument("--protocols", default="rest,grpc")
+    parser.add_argument("--batching", choices=("off", "on", "both"), default="off",
+                        help="server-side batching (--enable_batching) off, on, or each cell "
+                        "with both (one server per mode)")
+    parser.add_argument("--batching-parameters-file",
+                        default=str(Path(__file__).with_name("batching_parameters.txt")),
+                        help="the server's --batching_parameters_file when batching is on "
+                        "(default: serving/batching_parameters.txt)")
+    parser.add_argument("--client-timeout", type=float, default=120.0,
+                        help="seconds a client waits for one answer before counting an error")
     parser.add_argument("--json", default="bench-serve.json", help="where to write the results")
     parser.add_argument("--server-arg", action="append",
                         help="extra `namegen serve` argument (repeatable), e.g. "

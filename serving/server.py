@@ -253,6 +253,9 @@ class RestServer(http.server.ThreadingHTTPServer):
                  max_connections: int):
         self.core, self.read_timeout = core, read_timeout
         self._connections = threading.BoundedSemaphore(max_connections)
+        # The listen backlog: socketserver's default of 5 resets connections when dozens of
+        # clients connect at once (64 clients in `namegen bench serve` got ECONNRESET).
+        self.request_queue_size = max_connections
         super().__init__(address, RestHandler)
 
     def process_request(self, request, client_address) -> None:
@@ -287,7 +290,9 @@ def start(core: ModelServer, host: str = "127.0.0.1", grpc_port: int = 8500,
           rest_port: int = 8501, read_timeout: float = 30.0,
           max_connections: int = 256, ui: bool = True) -> Endpoints:
     """Binds and serves REST (a thread) and gRPC; port 0 picks a free port."""
-    workers = core.admission.running + core.admission.queued
+    # Every admitted request, or with batching (no admission slots) as many calls as REST
+    # takes connections: beyond the pool gRPC itself answers RESOURCE_EXHAUSTED.
+    workers = max(core.admission.running + core.admission.queued, max_connections)
     grpc_server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="grpc"),
         maximum_concurrent_rpcs=workers,

@@ -361,9 +361,30 @@ def test_batched_names_are_byte_identical_to_unbatched_ones(tiny_model, tmp_path
             thread.join(300)
         batched_runs, runs[:] = list(runs), []
         alone = [ask(plain, *request) for request in requests]
+        page = batched.core.metrics.registry.page()
     finally:
         batched.stop()
         plain.stop()
     assert batched_runs == [(contract.GENERATE_SIGNATURE, 16)]
     assert [len(a["name"]) for a in answers] == [1, 3, 5, 7]
     assert answers == alone
+    from prometheus_client.parser import text_string_to_metric_families
+
+    families = {f.name: f for f in text_string_to_metric_families(page)}
+    processed = families[":tensorflow:serving:batching_session:processed_batch_size"]
+    assert {s.name: s.value for s in processed.samples if s.name.endswith(("_count", "_sum"))} \
+        == {processed.name + "_count": 1, processed.name + "_sum": 16}
+
+
+def test_bench_serve_starts_one_server_per_batching_mode():
+    from serving import bench
+
+    assert bench.server_args("off", "b.txt", ["--no-ui"]) == ["--no-ui"]
+    assert bench.server_args("on", "b.txt", ["--no-ui"]) == [
+        "--enable_batching", "--batching_parameters_file=b.txt", "--no-ui"]
+    assert bench.server_args("on", None, []) == ["--enable_batching"]
+    row = {"batching": "on", "protocol": "grpc", "batch_size": 32, "clients": 64,
+           "requests": 10, "p50_ms": 1.0, "p95_ms": 2.0, "p99_ms": None, "names_per_s": 320.0,
+           "errors": 0}
+    assert bench.table([row]).splitlines()[-1].split() == [
+        "on", "grpc", "32", "64", "10", "1.0", "2.0", "-", "320", "0"]

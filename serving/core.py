@@ -15,7 +15,8 @@ from serving import metrics, models
 from serving.batching import Batcher, BatchingParameters
 from serving.errors import ServingError
 from serving.limits import Admission, Limits
-from serving.models import ModelManager, Servable, read_warmup_requests
+from serving.models import ModelManager, Servable
+from serving.warmup import read_warmup_requests
 
 log = logging.getLogger("namegen.serve")
 

@@ -22,7 +22,7 @@ import tensorflow as tf
 from google.protobuf import text_format
 from tensorflow.core.framework import types_pb2
 from tensorflow.core.protobuf import meta_graph_pb2, saved_model_pb2
-from tensorflow_serving.apis import get_model_status_pb2, prediction_log_pb2
+from tensorflow_serving.apis import get_model_status_pb2
 from tensorflow_serving.config import model_server_config_pb2
 
 from serving import contract, model_dir
@@ -31,7 +31,6 @@ from serving.errors import ServingError, code_from_value
 log = logging.getLogger("namegen.serve")
 
 DEFAULT_SIGNATURE = contract.GENERATE_SIGNATURE
-WARMUP_FILE = os.path.join(contract.ASSETS_EXTRA, contract.WARMUP_FILE_NAME)
 State = get_model_status_pb2.ModelVersionStatus.State
 
 
@@ -399,11 +398,3 @@ class ModelManager:
             return sorted(v for v, s in self._versions.get(name, {}).items()
                           if s.state == State.AVAILABLE)
 
-
-def read_warmup_requests(version_dir: str | os.PathLike) -> list[prediction_log_pb2.PredictionLog]:
-    """The PredictionLogs of a version's warmup file (none when there is no file)."""
-    path = Path(version_dir) / WARMUP_FILE
-    if not path.is_file():
-        return []
-    return [prediction_log_pb2.PredictionLog.FromString(record.numpy())
-            for record in tf.data.TFRecordDataset(str(path))]

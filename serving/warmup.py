@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Sequence
+from pathlib import Path
 
 import tensorflow as tf
 from tensorflow_serving.apis import predict_pb2, prediction_log_pb2
@@ -18,6 +19,7 @@ from pipeline import configs
 from serving import contract
 
 WARMUP_BATCH_SIZES = (1, 32, 256)
+WARMUP_FILE = os.path.join(contract.ASSETS_EXTRA, contract.WARMUP_FILE_NAME)  # in a version
 
 
 def warmup_requests(model_name: str = configs.MODEL_NAME,
@@ -49,3 +51,12 @@ def _predict_log(model_name: str, signature_name: str,
             tf.make_tensor_proto(values, contract.INPUT_DTYPES[name], shape=[len(values)]))
     return prediction_log_pb2.PredictionLog(
         predict_log=prediction_log_pb2.PredictLog(request=request))
+
+
+def read_warmup_requests(version_dir: str | os.PathLike) -> list[prediction_log_pb2.PredictionLog]:
+    """The PredictionLogs of a version's warmup file (none when there is no file)."""
+    path = Path(version_dir) / WARMUP_FILE
+    if not path.is_file():
+        return []
+    return [prediction_log_pb2.PredictionLog.FromString(record.numpy())
+            for record in tf.data.TFRecordDataset(str(path))]

@@ -295,7 +295,7 @@ def test_second_run_refuses_and_ctrl_c_saves_a_checkpoint(rig, capsys, tmp_path)
     time.sleep(0.2)  # into the following epoch's train steps
     epochs_at_signal = run.stderr.count("[trainer] epoch ")
     os.killpg(run.process.pid, signal.SIGINT)  # Ctrl-C reaches the whole process group
-    rc = run.finish(seconds=60)
+    rc = run.finish()
     assert rc == 130, run.stderr[-3000:]
     # It stops within the epoch it was in (that one may just have ended), not at the 50th.
     assert run.stderr.count("[trainer] epoch ") <= epochs_at_signal + 1

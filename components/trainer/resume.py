@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import shutil
+import signal
 import sys
+import threading
+from collections.abc import Callable, Iterator
 
 import tensorflow as tf
 
@@ -70,3 +74,28 @@ def adopt_earlier_attempt(run_dir: str, key: str) -> str | None:
     with open(os.path.join(run_dir, RESUME_KEY_FILE), "w") as f:
         f.write(key)
     return adopted
+
+
+@contextlib.contextmanager
+def ctrl_c_remembered() -> Iterator[Callable[[], bool]]:
+    """Ctrl-C raises KeyboardInterrupt as usual and is also remembered: yields `pressed()`.
+
+    A KeyboardInterrupt that lands in a finalizer (a tf.data iterator's `__del__`, say) is
+    printed and ignored by Python, so training went on; the loop checks `pressed()` per batch.
+    """
+    previous = signal.getsignal(signal.SIGINT)
+    if threading.current_thread() is not threading.main_thread() or not callable(previous):
+        yield lambda: False  # signals reach the main thread only; SIG_IGN/SIG_DFL stay as set
+        return
+    pressed = threading.Event()
+
+    def remember(signum, frame) -> None:
+        pressed.set()
+        previous(signum, frame)  # Python's default handler raises KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, remember)
+    try:
+        yield pressed.is_set
+    finally:
+        signal.signal(signal.SIGINT, previous)
+

@@ -8,7 +8,7 @@ import re
 import sys
 import warnings
 
-from namegen.bench import perf, quality, soak
+from namegen.bench import perf, quality, scale, soak
 from namegen.commands import names, rollback, run
 from namegen.errors import UserError
 from pipeline.kubeflow import compile as kubeflow_compile
@@ -20,7 +20,7 @@ from serving import commands as serving_commands
 COMMANDS = (run.register, names.register, serving_commands.register, perf.register,
             kubeflow_compile.register, rollback.register)
 # The `namegen bench <name>` group; plain `namegen bench` is the speed bench (perf).
-BENCHES = (serving_commands.register_bench, quality.register, soak.register)
+BENCHES = (serving_commands.register_bench, quality.register, soak.register, scale.register)
 
 
 def build_parser() -> argparse.ArgumentParser:

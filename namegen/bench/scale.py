@@ -1,0 +1,363 @@
+"""`namegen bench scale`: the whole pipeline on 10k-1M generated names, time and peak RSS.
+
+For each size, a deterministic list of names made from faker's person data (every locale's
+surnames and given names in the Latin alphabet, singles and hyphenated pairs) is written to the
+work folder, `namegen run` runs on it in a subprocess, a thread samples the resident memory of
+the run's whole process tree (Beam's worker processes included), and each sample is attributed
+to the component that ran at that moment (ML Metadata's execution start and end times).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import re
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from namegen.bench.progress import log
+from pipeline import configs
+
+NAME_PATTERN = re.compile(r"[A-Za-z][A-Za-z' -]*")  # the list's alphabet (ASCII Latin)
+SINGLE_FRACTION = 0.25  # of a list: single names; the rest are "A-B" pairs
+DEFAULT_SIZES = (10_000, 100_000, 1_000_000)
+SAMPLE_SECONDS = 0.2
+RSS_TARGET_BYTES = 6 * 2**30
+TEACHER_TARGET = 0.10  # teacher build / one epoch
+BEAM_ARGS = ("--direct_running_mode=multi_processing", "--direct_num_workers=2")
+PERSON_ATTRIBUTES = ("last_names", "last_names_male", "last_names_female", "first_names",
+                     "first_names_male", "first_names_female")
+
+
+# --- the name list -------------------------------------------------------------------------
+def name_pool() -> list[str]:
+    """Every faker locale's surnames and given names that are in NAME_PATTERN, sorted."""
+    import importlib
+    import pkgutil
+
+    import faker.providers.person as person
+
+    pool: set[str] = set()
+    for module in pkgutil.iter_modules(person.__path__):
+        provider = importlib.import_module(f"{person.__name__}.{module.name}").Provider
+        for attribute in PERSON_ATTRIBUTES:
+            values = next((base.__dict__[attribute] for base in provider.__mro__
+                           if attribute in base.__dict__), ())
+            if isinstance(values, property):
+                continue
+            for value in (values.keys() if isinstance(values, dict) else values):
+                value = value.strip()
+                if NAME_PATTERN.fullmatch(value) and len(value) <= configs.MAX_NAME_LENGTH:
+                    pool.add(value)
+    return sorted(pool)
+
+
+def scale_names(count: int, seed: int = 0, pool: list[str] | None = None) -> list[str]:
+    """`count` distinct names, the same for the same seed: a quarter (at most the whole pool)
+    single pool names, the rest "A-B" pairs of two pool names, 1..MAX_NAME_LENGTH characters,
+    in a seeded order."""
+    pool = pool if pool is not None else name_pool()
+    if count < 0:
+        raise ValueError(f"count must be >= 0, got {count}")
+    if count > len(pool) ** 2 // 2:
+        raise ValueError(f"{count} names asked; {len(pool)} pool names make too few pairs")
+    rng = random.Random(seed)
+    singles = rng.sample(pool, min(int(count * SINGLE_FRACTION), len(pool)))
+    chosen = set(singles)
+    names = list(singles)
+    while len(names) < count:
+        first, second = rng.choice(pool), rng.choice(pool)
+        name = f"{first}-{second}"
+        if first != second and len(name) <= configs.MAX_NAME_LENGTH and name not in chosen:
+            chosen.add(name)
+            names.append(name)
+    rng.shuffle(names)
+    return names
+
+
+def write_names(path: Path, count: int, seed: int = 0) -> Path:
+    """Writes scale_names(count, seed) one per line (atomically: a whole file or none)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text("".join(f"{name}\n" for name in scale_names(count, seed)))
+    os.replace(partial, path)
+    return path
+
+
+# --- resident memory of a process tree, and which component it belongs to ------------------
+def tree_rss(pid: int) -> tuple[int, int]:
+    """(RSS of the process and all its descendants, RSS of the process alone), in bytes."""
+    import psutil
+
+    root = psutil.Process(pid)
+    own = root.memory_info().rss
+    total = own
+    for child in root.children(recursive=True):
+        try:
+            total += child.memory_info().rss
+        except psutil.Error:  # exited between listing and reading
+            pass
+    return total, own
+
+
+class RssSampler(threading.Thread):
+    """Samples tree_rss(pid) every `period` seconds: samples are (unix time, tree, own)."""
+
+    def __init__(self, pid: int, period: float = SAMPLE_SECONDS):
+        super().__init__(daemon=True)
+        self.pid, self.period = pid, period
+        self.samples: list[tuple[float, int, int]] = []
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        import psutil
+
+        while not self.stopped.is_set():
+            try:
+                self.samples.append((time.time(), *tree_rss(self.pid)))
+            except psutil.Error:  # the run process has exited
+                return
+            self.stopped.wait(self.period)
+
+    def stop(self) -> list[tuple[float, int, int]]:
+        self.stopped.set()
+        self.join()
+        return self.samples
+
+
+def attribute_peaks(samples: list[tuple[float, int]], intervals: list[dict]) -> list[dict]:
+    """Each interval ({"component", "start", "end"} in unix seconds) with its peak sample.
+
+    A sample belongs to every interval containing its time (ends included). An interval that
+    no sample falls in (shorter than the sampling period) gets the larger of the samples just
+    before and after it, and "bracketed": True; with no such samples its peak is None.
+    """
+    ordered = sorted(samples)
+    rows = []
+    for interval in intervals:
+        start, end = interval["start"], interval["end"]
+        inside = [value for t, value in ordered if start <= t <= end]
+        row = dict(interval, samples=len(inside), bracketed=not inside)
+        if not inside:
+            before = [value for t, value in ordered if t < start][-1:]
+            after = [value for t, value in ordered if t > end][:1]
+            inside = before + after
+        row["peak"] = max(inside) if inside else None
+        rows.append(row)
+    return rows
+
+
+# --- one run -------------------------------------------------------------------------------
+def execution_intervals(pipeline_root: Path) -> list[dict]:
+    """The components' executions in a pipeline root: component, state, start, end (unix s)."""
+    from pipeline import metadata
+
+    store = metadata.open_store(str(pipeline_root))
+    rows = []
+    for row, execution in zip(metadata.executions(store),
+                              sorted(store.get_executions(), key=lambda e: e.id)):
+        rows.append({"component": row["component"], "state": row["state"],
+                     "start": execution.create_time_since_epoch / 1000.0,
+                     "end": execution.last_update_time_since_epoch / 1000.0})
+    return rows
+
+
+TEACHER_LINE = re.compile(r"\[trainer\] n-gram teacher: .*, ([0-9.]+)s$", re.MULTILINE)
+
+
+def trainer_numbers(pipeline_root: Path, log_text: str) -> dict:
+    """Epoch time, characters in the train split and teacher build time of the run's Trainer."""
+    from pipeline import metadata
+
+    run = metadata.latest_artifact(metadata.open_store(str(pipeline_root)), "ModelRun")
+    history_path = Path(run.uri) / "history.json" if run is not None else None
+    result: dict = {"epoch_seconds": None, "train_characters": None, "chars_per_second": None,
+                    "teacher_seconds": None}
+    if history_path is not None and history_path.exists():
+        first = json.loads(history_path.read_text())[0]
+        result["epoch_seconds"] = first["epoch_seconds"]
+        result["chars_per_second"] = first["chars_per_second"]
+        result["train_characters"] = round(first["chars_per_second"] * first["epoch_seconds"])
+    teacher = TEACHER_LINE.findall(log_text)
+    if teacher:
+        result["teacher_seconds"] = float(teacher[-1])
+    return result
+
+
+def run_size(count: int, work: Path, seed: int, extra: list[str]) -> dict:
+    """Generates the list, runs `namegen run` on it while sampling RSS, returns the row."""
+    folder = work / f"n{count}"
+    data = folder / "names.txt"
+    if not data.exists():
+        write_names(data, count, seed)
+    pipeline_root, serving_dir = folder / "pipeline", folder / "serving"
+    command = [sys.executable, "-m", "namegen.cli", "run", "--data", str(data),
+               "--pipeline-root", str(pipeline_root), "--serving-dir", str(serving_dir),
+               "--epochs", "1", *[f"--beam-arg={arg}" for arg in BEAM_ARGS], *extra]
+    log(f"{count:,} names: $ {' '.join(command[1:])}")
+    load_before = os.getloadavg()
+    log_path = folder / "run.log"
+    started = time.time()
+    with open(log_path, "w") as output:
+        # this checkout's code in the run and in Beam's workers, whatever the venv points at
+        environment = dict(os.environ, PYTHONPATH=os.pathsep.join(
+            filter(None, [str(configs.PROJECT_ROOT), os.environ.get("PYTHONPATH")])))
+        process = subprocess.Popen(command, cwd=configs.PROJECT_ROOT, env=environment,
+                                   stdout=output, stderr=subprocess.STDOUT)
+        sampler = RssSampler(process.pid)
+        sampler.start()
+        exit_code = process.wait()
+    samples = sampler.stop()
+    wall = time.time() - started
+    (folder / "rss_samples.json").write_text(json.dumps(
+        {"started": started, "wall": wall, "samples": samples}))  # raw, before any parsing
+    log_text = log_path.read_text(errors="replace")
+    intervals = [i for i in execution_intervals(pipeline_root) if i["start"] >= started - 1]
+    tree = attribute_peaks([(t, total) for t, total, _ in samples], intervals)
+    own = attribute_peaks([(t, mine) for t, _, mine in samples], intervals)
+    components = [dict(row, seconds=row["end"] - row["start"], peak_rss=row.pop("peak"),
+                       peak_rss_own=mine["peak"]) for row, mine in zip(tree, own)]
+    return {
+        "names": count, "data": str(data), "command": command, "exit_code": exit_code,
+        "log": str(log_path), "wall_seconds": wall, "load_before": load_before,
+        "load_after": os.getloadavg(), "samples": len(samples),
+        "peak_rss": max((total for _, total, _ in samples), default=None),
+        "components": components, **trainer_numbers(pipeline_root, log_text),
+    }
+
+
+# --- report --------------------------------------------------------------------------------
+def _gib(value: int | None) -> str:
+    return f"{value / 2**30:.2f}" if value is not None else "-"
+
+
+def _seconds(value: float | None) -> str:
+    return f"{value:.1f}" if value is not None else "-"
+
+
+def verdicts(rows: list[dict]) -> dict:
+    """The issue's targets against the measured rows."""
+    done = [r for r in rows if r["exit_code"] == 0 and r["epoch_seconds"]]
+    result: dict = {
+        "peak_rss_le_6gib": {str(r["names"]): r["peak_rss"] <= RSS_TARGET_BYTES for r in rows
+                             if r["peak_rss"] is not None},
+        "teacher_share_of_epoch": {str(r["names"]): r["teacher_seconds"] / r["epoch_seconds"]
+                                   for r in done if r["teacher_seconds"] is not None},
+    }
+    result["teacher_le_10pct"] = {k: v <= TEACHER_TARGET
+                                  for k, v in result["teacher_share_of_epoch"].items()}
+    if len(done) >= 2:  # log-log slope of epoch time against characters, pairwise and overall
+        import numpy as np
+
+        x = np.log([r["train_characters"] for r in done])
+        y = np.log([r["epoch_seconds"] for r in done])
+        result["epoch_time_exponent"] = float(np.polyfit(x, y, 1)[0])
+        result["seconds_per_million_chars"] = {
+            str(r["names"]): r["epoch_seconds"] / r["train_characters"] * 1e6 for r in done}
+    return result
+
+
+def table(rows: list[dict]) -> str:
+    components = list(dict.fromkeys(c["component"] for r in rows for c in r["components"]))
+    header = "component".ljust(22) + "".join(f"{r['names']:>12,} names" for r in rows)
+    lines = ["wall s / peak RSS GiB of the process tree (bracketed: shorter than a sample)",
+             header]
+    for name in components:
+        cells = []
+        for r in rows:
+            c = next((c for c in r["components"] if c["component"] == name), None)
+            cells.append(f"{_seconds(c['seconds']):>8} / {_gib(c['peak_rss']):>5}"
+                         + ("*" if c["bracketed"] else " ") if c else f"{'-':>17}")
+        lines.append(name.ljust(22) + "".join(f"{cell:>18}" for cell in cells))
+    for label, key, fmt in (("run wall s", "wall_seconds", _seconds),
+                            ("peak RSS GiB", "peak_rss", _gib),
+                            ("train characters", "train_characters", lambda v: f"{v:,}"
+                             if v else "-"),
+                            ("epoch s", "epoch_seconds", _seconds),
+                            ("teacher build s", "teacher_seconds", _seconds),
+                            ("exit code", "exit_code", str)):
+        lines.append(label.ljust(22) + "".join(f"{fmt(r[key]):>18}" for r in rows))
+    lines.append("load average before/after: " + "; ".join(
+        f"{r['names']:,}: {r['load_before'][0]:.1f}/{r['load_after'][0]:.1f}" for r in rows))
+    return "\n".join(lines)
+
+
+def plot(rows: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    sizes = [r["names"] for r in rows]
+    figure, (times, memory) = plt.subplots(1, 2, figsize=(11, 4.2))
+    series = {"whole run": [r["wall_seconds"] for r in rows],
+              "one epoch": [r["epoch_seconds"] for r in rows],
+              "teacher build": [r["teacher_seconds"] for r in rows]}
+    for name in ("Transform", "Trainer", "FileBasedExampleGen", "StatisticsGen"):
+        series[name] = [next((c["seconds"] for c in r["components"] if c["component"] == name),
+                             None) for r in rows]
+    for label, values in series.items():
+        points = [(s, v) for s, v in zip(sizes, values) if v]
+        if points:
+            times.plot(*zip(*points), marker="o", label=label)
+    times.set(xscale="log", yscale="log", xlabel="names", ylabel="seconds",
+              title="wall time (namegen run --epochs 1)")
+    times.legend(fontsize=8)
+    for name in ("Transform", "Trainer", "FileBasedExampleGen", "StatisticsGen"):
+        points = [(s, c["peak_rss"] / 2**30) for s, r in zip(sizes, rows)
+                  for c in r["components"] if c["component"] == name and c["peak_rss"]]
+        if points:
+            memory.plot(*zip(*points), marker="o", label=name)
+    memory.axhline(RSS_TARGET_BYTES / 2**30, color="red", linestyle="--", label="6 GiB target")
+    memory.set(xscale="log", xlabel="names", ylabel="GiB", ylim=(0, None),
+               title="peak RSS of the process tree")
+    memory.legend(fontsize=8)
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
+def cmd_scale(args: argparse.Namespace) -> int:
+    sizes = [int(s) for s in args.sizes.split(",")]
+    work = Path(args.work).resolve()
+    if args.names_only:
+        for count in sizes:
+            log(f"wrote {write_names(work / f'n{count}' / 'names.txt', count, args.seed)}")
+        return 0
+    rows = []
+    for count in sizes:
+        rows.append(run_size(count, work, args.seed, args.run_arg or []))
+        result = {"rows": rows, "verdicts": verdicts(rows), "beam_args": list(BEAM_ARGS)}
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(result, indent=1))  # after every size
+    print(table(rows))
+    print(json.dumps(result["verdicts"], indent=1))
+    if args.plot:
+        plot(rows, Path(args.plot))
+    print(f"results: {args.json}")
+    return 0 if all(r["exit_code"] == 0 for r in rows) else 1
+
+
+def register(benches) -> argparse.ArgumentParser:
+    """Adds `scale` to the `namegen bench` group."""
+    scale = benches.add_parser("scale", help="the whole pipeline on 10k-1M generated names: "
+                               "wall time and peak RSS per component")
+    scale.add_argument("--sizes", default=",".join(str(s) for s in DEFAULT_SIZES),
+                       help="comma-separated list sizes (default 10000,100000,1000000)")
+    scale.add_argument("--seed", type=int, default=0, help="seed of the name lists")
+    scale.add_argument("--work", default=str(configs.PROJECT_ROOT / "runs" / "bench-scale"),
+                       help="lists, pipeline roots and logs go here (not in git)")
+    scale.add_argument("--json", default="runs/bench-scale/scale.json")
+    scale.add_argument("--plot", default=None, help="PNG path, e.g. docs/img/scaling.png")
+    scale.add_argument("--run-arg", action="append",
+                       help="extra `namegen run` argument (repeatable), e.g. --run-arg=--wait")
+    scale.add_argument("--names-only", action="store_true",
+                       help="only write the name lists into --work")
+    scale.set_defaults(func=cmd_scale, loads_tfx=False)
+    return scale

@@ -48,14 +48,15 @@ class KneserNey:
             raise ValueError(f"need {order} discounts in (0, 1), got {discount!r}")
         self.discounts = [float(d) for d in discounts]  # index k: contexts of length k
         self.vocab: CharVocabulary | None = None
-        self.tables: list[dict[tuple, np.ndarray]] = []
+        self.tables: list[CountTable] = []  # index k: contexts of length k
         self._cache: dict[tuple, np.ndarray] = {}
 
     def fit(self, names: Sequence[str], vocabulary: CharVocabulary | None = None) -> KneserNey:
         """Counts for the highest order, continuation counts for the lower ones.
 
         Every n-gram is a base-(size + 1) integer code (the leftmost symbol highest), so the
-        counting is np.unique over arrays rather than a Python loop over characters.
+        counting is np.unique over arrays rather than a Python loop over characters, and the
+        tables are sorted arrays of the n-grams seen (no row per context over the vocabulary).
         """
         self.vocab = vocabulary or CharVocabulary(names)
         size, n = self.vocab.size, self.order
@@ -67,30 +68,15 @@ class KneserNey:
         for k in range(n):  # extend every gram ending at a valid position one symbol left
             code = code + np.roll(symbols, k, axis=1) * base**k
             grams.append(code[valid])
-        self.tables = [dict() for _ in range(n)]
-        self._arrays: list[tuple[np.ndarray, np.ndarray]] = [None] * n  # (contexts, counts)
-        top, counts = np.unique(grams[n - 1], return_counts=True)
-        self._set_table(n - 1, top // base, top % base, counts)
-        for k in range(n - 1):  # continuation count: distinct characters to the left
-            distinct = np.unique(grams[k + 1])  # grams of length k + 2
-            pairs, counts = np.unique((distinct // base) % base**k * base + distinct % base,
-                                      return_counts=True)
-            self._set_table(k, pairs // base, pairs % base, counts)
+        del symbols, code
+        self.tables = [None] * n
+        self.tables[n - 1] = CountTable(*np.unique(grams[-1], return_counts=True), base)
+        for k in range(n - 2, -1, -1):  # continuation count: distinct characters to the left
+            distinct = np.unique(grams.pop())  # grams of length k + 2 (freed once counted)
+            self.tables[k] = CountTable(*np.unique(
+                (distinct // base) % base**k * base + distinct % base, return_counts=True), base)
         self._cache = {}
         return self
-
-    def _set_table(self, length: int, contexts: np.ndarray, targets: np.ndarray,
-                   counts: np.ndarray) -> None:
-        """tables[length]: context tuple -> counts over the vocabulary (rows of one array)."""
-        size, base = self.vocab.size, self._base
-        unique, row = np.unique(contexts, return_inverse=True)
-        dense = np.zeros((len(unique), size))
-        dense[row, targets] = counts
-        digits = np.stack([unique // base**(length - 1 - j) % base for j in range(length)],
-                          axis=1) if length else np.zeros((len(unique), 0), np.int64)
-        digits[digits == size] = BOS
-        self.tables[length] = dict(zip(map(tuple, digits.tolist()), dense))
-        self._arrays[length] = (unique, dense)
 
     def total_log_likelihood(self, names: Sequence[str]) -> tuple[float, int]:
         """Sum of `log_likelihood` over names, and predictions made; computed over arrays."""
@@ -102,16 +88,37 @@ class KneserNey:
         for k in range(n):  # contexts of length k, shortest first, as _interpolate recurses
             if k:
                 context = context + np.roll(symbols, k, axis=1)[valid] * base**(k - 1)
-            unique, dense = self._arrays[k]
-            row = np.minimum(np.searchsorted(unique, context), max(len(unique) - 1, 0))
-            found = unique[row] == context if len(unique) else np.zeros(len(context), bool)
-            counts = dense[row[found]]
+            table = self.tables[k]
+            found, row = table.find(context)
+            chosen = table.count_of(context[found] * base + targets[found])
             discount = self.discounts[k]
-            seen = np.count_nonzero(counts, axis=1)
-            chosen = counts[np.arange(len(counts)), targets[found]]
-            probs[found] = ((np.maximum(chosen - discount, 0.0) + discount * seen * probs[found])
-                            / counts.sum(axis=1))
+            probs[found] = ((np.maximum(chosen - discount, 0.0)
+                             + discount * table.seen[row[found]] * probs[found])
+                            / table.totals[row[found]])
         return float(np.log(probs).sum()), len(targets)
+
+    def distributions(self, contexts: np.ndarray) -> np.ndarray:
+        """P(next id | context) [rows, size] for rows of ids [rows, >= order - 1] (BOS-padded).
+
+        The last order - 1 ids of each row are its context; computed over arrays, the same
+        interpolation as `distribution`.
+        """
+        size, base, n = self.vocab.size, self._base, self.order
+        contexts = np.asarray(contexts, np.int64).reshape(len(contexts), -1)
+        symbols = np.where(contexts == BOS, size, contexts)
+        probs = np.full((len(symbols), size), 1.0 / size)
+        code = np.zeros(len(symbols), np.int64)
+        for k in range(n):  # contexts of length k, shortest first
+            if k:
+                code = code + symbols[:, -k] * base**(k - 1)
+            table = self.tables[k]
+            found, row = table.find(code)
+            counts = table.dense(row[found], size)
+            discount = self.discounts[k]
+            probs[found] = ((np.maximum(counts - discount, 0.0)
+                             + discount * table.seen[row[found], None] * probs[found])
+                            / table.totals[row[found], None])
+        return probs
 
     def distribution(self, context: tuple) -> np.ndarray:
         """P(next id | the last order-1 ids of context), over the whole vocabulary."""
@@ -126,14 +133,17 @@ class KneserNey:
             lower = self._interpolate(context[1:])
         else:
             lower = np.full(size, 1.0 / size)  # uniform, including out-of-vocabulary
-        counts = self.tables[len(context)].get(context)
-        if counts is None:
+        code = sum((size if c == BOS else c) * self._base**i
+                   for i, c in enumerate(reversed(context)))
+        table = self.tables[len(context)]
+        found, row = table.find(np.array([code], np.int64))
+        if not found[0]:
             result = lower
         else:
-            total = counts.sum()
+            counts = table.dense(row, size)[0]
             discount = self.discounts[len(context)]
             seen = np.count_nonzero(counts)
-            result = (np.maximum(counts - discount, 0.0) + discount * seen * lower) / total
+            result = (np.maximum(counts - discount, 0.0) + discount * seen * lower) / counts.sum()
         self._cache[context] = result
         return result
 
@@ -169,7 +179,48 @@ class KneserNey:
     @property
     def parameters(self) -> int:
         """Stored counts (non-zero entries of every table): the model's size."""
-        return int(sum(np.count_nonzero(v) for table in self.tables for v in table.values()))
+        return int(sum(len(table.grams) for table in self.tables))
+
+
+class CountTable:
+    """The n-grams of one context length seen in training, as sorted arrays.
+
+    grams: codes context * base + next id, sorted (so each context's grams are contiguous);
+    counts: their counts; per distinct context (sorted): its first gram, the distinct next ids
+    seen and the total count.
+    """
+
+    def __init__(self, grams: np.ndarray, counts: np.ndarray, base: int):
+        self.base = base
+        self.grams, self.counts = grams, counts.astype(np.int32)
+        self.contexts, first, seen = np.unique(grams // base, return_index=True,
+                                               return_counts=True)
+        self.first, self.seen = first, seen.astype(np.int32)
+        self.totals = (np.add.reduceat(counts, first) if len(grams)
+                       else np.zeros(0, np.int64)).astype(np.float64)
+
+    def find(self, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """For context codes: (whether each was seen, its row where seen)."""
+        if not len(self.contexts):
+            return np.zeros(len(codes), bool), np.zeros(len(codes), np.int64)
+        row = np.minimum(np.searchsorted(self.contexts, codes), len(self.contexts) - 1)
+        return self.contexts[row] == codes, row
+
+    def count_of(self, grams: np.ndarray) -> np.ndarray:
+        """Counts of gram codes (0 for grams never seen)."""
+        if not len(self.grams):
+            return np.zeros(len(grams))
+        index = np.minimum(np.searchsorted(self.grams, grams), len(self.grams) - 1)
+        return np.where(self.grams[index] == grams, self.counts[index], 0).astype(np.float64)
+
+    def dense(self, rows: np.ndarray, size: int) -> np.ndarray:
+        """Counts over the vocabulary [len(rows), size] of seen contexts' rows."""
+        seen = self.seen[rows].astype(np.int64)
+        out = np.zeros((len(rows), size))
+        owner = np.repeat(np.arange(len(rows)), seen)
+        gram = np.repeat(self.first[rows] - np.cumsum(seen) + seen, seen) + np.arange(seen.sum())
+        out[owner, self.grams[gram] % self.base] = self.counts[gram]
+        return out
 
 
 class Unigram:

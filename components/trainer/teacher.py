@@ -68,20 +68,18 @@ class NgramTeacher:
         lengths = (ids != configs.PAD_ID).sum(axis=1)
         folds = fold_of(ids, self.num_folds, self.seed)
         contexts = np.concatenate([np.full((rows, self.order - 1), BOS),
-                                   self.to_char[ids]], axis=1).tolist()
-        distributions, row_index, position_index = [], [], []
-        for row in range(rows):
-            teacher, context = self.teachers[folds[row]], contexts[row]
-            for position in range(lengths[row]):
-                distributions.append(teacher.distribution(
-                    tuple(context[position:position + self.order - 1])))
-            row_index += [row] * int(lengths[row])
-            position_index += range(lengths[row])
+                                   self.to_char[ids]], axis=1)
+        # windows[r, p]: the order - 1 teacher ids before position p of row r
+        windows = np.lib.stride_tricks.sliding_window_view(
+            contexts, self.order - 1, axis=1)[:, :width]
+        real = np.arange(width) < lengths[:, None]
         soft = np.zeros((rows, width, self.vocab_size), np.float32)
-        if distributions:
-            flat = np.zeros((len(distributions), self.vocab_size), np.float32)
-            flat[:, self.to_model] = np.stack(distributions)
-            soft[row_index, position_index] = flat
+        for fold, teacher in enumerate(self.teachers):  # each row under its fold's teacher
+            positions = real & (folds == fold)[:, None]
+            if positions.any():
+                flat = np.zeros((int(positions.sum()), self.vocab_size), np.float32)
+                flat[:, self.to_model] = teacher.distributions(windows[positions])
+                soft[positions] = flat
         if self.same_case is not None:  # the teacher, too, stays in the target's case
             soft *= self.same_case[ids]
             total = soft.sum(axis=-1, keepdims=True)

@@ -106,13 +106,18 @@ def tree_rss(pid: int) -> tuple[int, int]:
 
 
 class RssSampler(threading.Thread):
-    """Samples tree_rss(pid) every `period` seconds: samples are (unix time, tree, own)."""
+    """Samples tree_rss(pid) every `period` seconds: samples are (unix time, tree, own).
 
-    def __init__(self, pid: int, period: float = SAMPLE_SECONDS):
+    Past `limit` bytes (a shared machine's safety net) it kills the process tree and sets
+    `killed_over_limit`.
+    """
+
+    def __init__(self, pid: int, period: float = SAMPLE_SECONDS, limit: float | None = None):
         super().__init__(daemon=True)
-        self.pid, self.period = pid, period
+        self.pid, self.period, self.limit = pid, period, limit
         self.samples: list[tuple[float, int, int]] = []
         self.stopped = threading.Event()
+        self.killed_over_limit = False
 
     def run(self) -> None:
         import psutil
@@ -120,9 +125,22 @@ class RssSampler(threading.Thread):
         while not self.stopped.is_set():
             try:
                 self.samples.append((time.time(), *tree_rss(self.pid)))
+                if self.limit and self.samples[-1][1] > self.limit:
+                    self.kill_tree()
             except psutil.Error:  # the run process has exited
                 return
             self.stopped.wait(self.period)
+
+    def kill_tree(self) -> None:
+        import psutil
+
+        root = psutil.Process(self.pid)
+        self.killed_over_limit = True
+        for process in [*root.children(recursive=True), root]:
+            try:
+                process.kill()
+            except psutil.Error:
+                pass
 
     def stop(self) -> list[tuple[float, int, int]]:
         self.stopped.set()
@@ -189,7 +207,8 @@ def trainer_numbers(pipeline_root: Path, log_text: str) -> dict:
     return result
 
 
-def run_size(count: int, work: Path, seed: int, extra: list[str]) -> dict:
+def run_size(count: int, work: Path, seed: int, extra: list[str],
+             rss_limit: float | None = None) -> dict:
     """Generates the list, runs `namegen run` on it while sampling RSS, returns the row."""
     folder = work / f"n{count}"
     data = folder / "names.txt"
@@ -209,7 +228,7 @@ def run_size(count: int, work: Path, seed: int, extra: list[str]) -> dict:
             filter(None, [str(configs.PROJECT_ROOT), os.environ.get("PYTHONPATH")])))
         process = subprocess.Popen(command, cwd=configs.PROJECT_ROOT, env=environment,
                                    stdout=output, stderr=subprocess.STDOUT)
-        sampler = RssSampler(process.pid)
+        sampler = RssSampler(process.pid, limit=rss_limit)
         sampler.start()
         exit_code = process.wait()
     samples = sampler.stop()
@@ -224,6 +243,7 @@ def run_size(count: int, work: Path, seed: int, extra: list[str]) -> dict:
                        peak_rss_own=mine["peak"]) for row, mine in zip(tree, own)]
     return {
         "names": count, "data": str(data), "command": command, "exit_code": exit_code,
+        "killed_over_rss_limit": sampler.killed_over_limit,
         "log": str(log_path), "wall_seconds": wall, "load_before": load_before,
         "load_after": os.getloadavg(), "samples": len(samples),
         "peak_rss": max((total for _, total, _ in samples), default=None),
@@ -332,7 +352,8 @@ def cmd_scale(args: argparse.Namespace) -> int:
         return 0
     rows = []
     for count in sizes:
-        rows.append(run_size(count, work, args.seed, args.run_arg or []))
+        rows.append(run_size(count, work, args.seed, args.run_arg or [],
+                             args.rss_limit_gib * 2**30 if args.rss_limit_gib else None))
         result = {"rows": rows, "verdicts": verdicts(rows), "beam_args": list(BEAM_ARGS)}
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(result, indent=1))  # after every size
@@ -357,6 +378,8 @@ def register(benches) -> argparse.ArgumentParser:
     scale.add_argument("--plot", default=None, help="PNG path, e.g. docs/img/scaling.png")
     scale.add_argument("--run-arg", action="append",
                        help="extra `namegen run` argument (repeatable), e.g. --run-arg=--wait")
+    scale.add_argument("--rss-limit-gib", type=float, default=16.0,
+                       help="kill a run whose process tree passes this (0: no limit)")
     scale.add_argument("--names-only", action="store_true",
                        help="only write the name lists into --work")
     scale.set_defaults(func=cmd_scale, loads_tfx=False)

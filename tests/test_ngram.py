@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import math
 
 import numpy as np
@@ -68,3 +69,58 @@ def test_selection_picks_the_grid_minimum_and_refits_on_all_names():
         round(info["validation_nats_per_char"], 4), min(info["grid"].values()))
     assert (model.order, model.discounts[0]) == (info["order"], info["discount"])
     assert info["order"] > 1  # structured names: context helps
+
+
+def textbook_kneser_ney(names, order, discount, vocab):
+    """Interpolated Kneser-Ney written from its definition with Python dicts (the reference):
+    raw counts at the highest order, continuation counts (distinct left neighbours) below."""
+    grams = collections.Counter()
+    for name in names:
+        ids = [ngram.BOS] * (order - 1) + vocab.encode(name)
+        for end in range(order - 1, len(ids)):
+            grams[tuple(ids[end - order + 1:end + 1])] += 1
+    counts = [collections.defaultdict(collections.Counter) for _ in range(order)]
+    for gram, count in grams.items():
+        counts[order - 1][gram[:-1]][gram[-1]] += count
+    for length in range(order - 1):  # from the distinct grams one symbol longer
+        longer = {gram[-(length + 2):] for gram in grams}
+        for gram in longer:
+            counts[length][gram[1:-1]][gram[-1]] += 1
+
+    def interpolated(context, next_id):
+        lower = interpolated(context[1:], next_id) if context else 1.0 / vocab.size
+        table = counts[len(context)].get(context)
+        if not table:
+            return lower
+        return ((max(table[next_id] - discount, 0.0) + discount * len(table) * lower)
+                / sum(table.values()))
+
+    def probability(context, next_id):  # from the last order - 1 ids of the context
+        return interpolated(tuple(context)[len(context) - order + 1:] if order > 1 else (),
+                            next_id)
+
+    return probability
+
+
+@pytest.mark.parametrize("order", [1, 2, 3, 5])
+def test_array_tables_give_the_textbook_probabilities_one_context_or_many(order):
+    model = ngram.KneserNey(order, 0.7).fit(NAMES)
+    reference = textbook_kneser_ney(NAMES, order, 0.7, model.vocab)
+    held_out = ["Saurus", "Qxosaurus", "Al", "Tyrannotitan"]  # unseen contexts, OOV characters
+    contexts, expected_log = [], 0.0
+    for name in held_out:
+        ids = [ngram.BOS] * (order - 1) + model.vocab.encode(name)
+        for end in range(order - 1, len(ids)):
+            contexts.append(ids[end - order + 1:end])
+            expected_log += math.log(reference(ids[end - order + 1:end], ids[end]))
+    expected = np.array([[reference(c, w) for w in range(model.vocab.size)] for c in contexts])
+    many = model.distributions(np.array(contexts, np.int64).reshape(len(contexts), order - 1))
+    one = np.stack([model.distribution(tuple(c)) for c in contexts])
+    np.testing.assert_allclose(many, expected, rtol=1e-12)
+    np.testing.assert_allclose(one, expected, rtol=1e-12)
+    total, count = model.total_log_likelihood(held_out)
+    assert count == len(contexts) and total == pytest.approx(expected_log, rel=1e-12)
+    padded = [[ngram.BOS] * (order - 1) + model.vocab.encode(name) for name in NAMES]
+    distinct = {tuple(ids[end - order + 1:end + 1]) for ids in padded
+                for end in range(order - 1, len(ids))}
+    assert len(model.tables[order - 1].grams) == len(distinct)  # only the grams seen are held

@@ -124,3 +124,27 @@ def test_array_tables_give_the_textbook_probabilities_one_context_or_many(order)
     distinct = {tuple(ids[end - order + 1:end + 1]) for ids in padded
                 for end in range(order - 1, len(ids))}
     assert len(model.tables[order - 1].grams) == len(distinct)  # only the grams seen are held
+
+
+def test_fold_models_equal_models_fitted_on_the_other_folds():
+    names = NAMES[:10] + ["Saurornithoides", "Qianzhousaurus"]
+    folds = np.array([i % 3 for i in range(len(names))])
+    models = ngram.fit_folds(names, folds, 3, 4, 0.7, ngram.CharVocabulary(names))
+    held_out = ["Saurus", "Qxosaurus", "Alioramus"]
+    for fold, model in enumerate(models):
+        others = [n for n, f in zip(names, folds) if f != fold]
+        alone = ngram.KneserNey(4, 0.7).fit(others, ngram.CharVocabulary(names))
+        assert model.parameters == alone.parameters
+        assert model.total_log_likelihood(held_out) == alone.total_log_likelihood(held_out)
+
+
+def test_selection_on_a_sample_chooses_on_at_most_max_names():
+    names = NAMES * 4
+    model, exact = ngram.select_kneser_ney(names, orders=(2, 4), discounts=(0.5, 0.9))
+    _, same = ngram.select_kneser_ney(names, orders=(2, 4), discounts=(0.5, 0.9),
+                                      max_names=len(names))
+    none, sampled = ngram.select_kneser_ney(names, orders=(2, 4), discounts=(0.5, 0.9),
+                                            max_names=40, refit=False)
+    assert same == exact and model is not None  # a list within max_names: as without it
+    assert sampled["selection_names"] == 40 and sampled["validation_names"] == 4
+    assert none is None

@@ -7,7 +7,6 @@ probability from a reserved out-of-vocabulary slot (the neural vocabulary has on
 
 from __future__ import annotations
 
-import collections
 import math
 from collections.abc import Iterable, Sequence
 
@@ -22,8 +21,7 @@ class CharVocabulary:
     """Character ids: 0 end-of-name, 1..V training characters, V+1 out-of-vocabulary."""
 
     def __init__(self, names: Iterable[str]):
-        counts = collections.Counter(ch for name in names for ch in name)
-        self.chars = sorted(counts)
+        self.chars = sorted(set("".join(names)))
         self.index = {ch: i + 1 for i, ch in enumerate(self.chars)}
         self.size = len(self.chars) + 2  # + end-of-name + out-of-vocabulary
         self.oov = self.size - 1
@@ -58,44 +56,33 @@ class KneserNey:
         counting is np.unique over arrays rather than a Python loop over characters, and the
         tables are sorted arrays of the n-grams seen (no row per context over the vocabulary).
         """
-        self.vocab = vocabulary or CharVocabulary(names)
-        size, n = self.vocab.size, self.order
-        base = self._base = size + 1  # symbol `size` stands for BOS
-        if float(base) ** n >= 2.0**62:
-            raise ValueError(f"{size} symbols at order {n} do not fit 64-bit n-gram codes")
-        symbols, valid = _padded_symbols(names, self.vocab, n)
-        grams, code = [], np.zeros_like(symbols)  # grams[k]: codes of grams of length k+1
-        for k in range(n):  # extend every gram ending at a valid position one symbol left
-            code = code + np.roll(symbols, k, axis=1) * base**k
-            grams.append(code[valid])
-        del symbols, code
-        self.tables = [None] * n
-        self.tables[n - 1] = CountTable(*np.unique(grams[-1], return_counts=True), base)
-        for k in range(n - 2, -1, -1):  # continuation count: distinct characters to the left
-            distinct = np.unique(grams.pop())  # grams of length k + 2 (freed once counted)
-            self.tables[k] = CountTable(*np.unique(
-                (distinct // base) % base**k * base + distinct % base, return_counts=True), base)
-        self._cache = {}
+        fitted = fit_folds(names, np.zeros(len(names), np.int64), 1, self.order,
+                           self.discounts, vocabulary)[0]
+        self.vocab, self._base, self.tables, self._cache = (
+            fitted.vocab, fitted._base, fitted.tables, {})
         return self
 
     def total_log_likelihood(self, names: Sequence[str]) -> tuple[float, int]:
         """Sum of `log_likelihood` over names, and predictions made; computed over arrays."""
-        size, base, n = self.vocab.size, self._base, self.order
+        return self.lookups(names).log_likelihood(self.discounts)
+
+    def lookups(self, names: Sequence[str]) -> Lookups:
+        """What scoring names needs from the tables, whatever the discounts (see Lookups)."""
+        base, n = self._base, self.order
         symbols, valid = _padded_symbols(names, self.vocab, n)
-        targets = symbols[valid]
-        probs = np.full(len(targets), 1.0 / size)  # uniform, including out-of-vocabulary
+        rows, columns = np.nonzero(valid)
+        targets = symbols[rows, columns]
         context = np.zeros(len(targets), np.int64)
+        per_length = []
         for k in range(n):  # contexts of length k, shortest first, as _interpolate recurses
             if k:
-                context = context + np.roll(symbols, k, axis=1)[valid] * base**(k - 1)
+                context += symbols[rows, columns - k] * base**(k - 1)
             table = self.tables[k]
             found, row = table.find(context)
             chosen = table.count_of(context[found] * base + targets[found])
-            discount = self.discounts[k]
-            probs[found] = ((np.maximum(chosen - discount, 0.0)
-                             + discount * table.seen[row[found]] * probs[found])
-                            / table.totals[row[found]])
-        return float(np.log(probs).sum()), len(targets)
+            per_length.append((found, chosen, table.seen[row[found]].astype(np.float64),
+                               table.totals[row[found]]))
+        return Lookups(self.vocab.size, len(targets), per_length)
 
     def distributions(self, contexts: np.ndarray) -> np.ndarray:
         """P(next id | context) [rows, size] for rows of ids [rows, >= order - 1] (BOS-padded).
@@ -180,6 +167,67 @@ class KneserNey:
     def parameters(self) -> int:
         """Stored counts (non-zero entries of every table): the model's size."""
         return int(sum(len(table.grams) for table in self.tables))
+
+
+def fit_folds(names: Sequence[str], folds: np.ndarray, num_folds: int, order: int,
+              discount: float | Sequence[float], vocabulary: CharVocabulary | None = None
+              ) -> list[KneserNey]:
+    """For each fold f, the model fitted on the names whose fold is not f (num_folds == 1,
+    folds all 0: on every name); every n-gram is sorted once for all the folds.
+
+    Counts for the highest order, continuation counts for the lower ones. Every n-gram is a
+    base-(size + 1) integer code (the leftmost symbol highest), counted with np.unique and
+    bincount over arrays; the tables hold only the n-grams seen (`CountTable`).
+    """
+    models = [KneserNey(order, discount) for _ in range(num_folds)]
+    vocab = vocabulary or CharVocabulary(names)
+    size, n = vocab.size, order
+    base = size + 1  # symbol `size` stands for BOS
+    if float(base) ** n >= 2.0**62:
+        raise ValueError(f"{size} symbols at order {n} do not fit 64-bit n-gram codes")
+    symbols, valid = _padded_symbols(names, vocab, n)
+    rows, columns = np.nonzero(valid)  # every predicted position
+    # a position's count goes to every fold but its name's (the one-fold case: to fold 0)
+    owner = (np.asarray(folds, np.int64)[rows] if num_folds > 1
+             else np.full(len(rows), 1, np.int64))
+    tables: list[list] = [[None] * n for _ in range(num_folds)]
+    code = np.zeros(len(rows), np.int64)  # grams of length k + 1 ending at each position
+    for k in range(n):
+        code += symbols[rows, columns - k] * base**k
+        grams, index = np.unique(code, return_inverse=True)
+        per_fold = np.bincount(index.ravel() * (num_folds + 1) + owner,
+                               minlength=len(grams) * (num_folds + 1)).reshape(len(grams), -1)
+        excluded = per_fold.sum(axis=1, keepdims=True) - per_fold[:, :num_folds]
+        del index, per_fold
+        if k == n - 1:  # raw counts of the highest order
+            for fold in range(num_folds):
+                seen = excluded[:, fold] > 0
+                tables[fold][k] = CountTable(grams[seen], excluded[seen, fold], base)
+        if k >= 1:  # continuation counts of contexts of length k - 1: distinct left symbols
+            inner, inner_index = np.unique((grams // base) % base**(k - 1) * base
+                                           + grams % base, return_inverse=True)
+            for fold in range(num_folds):
+                counts = np.bincount(inner_index.ravel()[excluded[:, fold] > 0],
+                                     minlength=len(inner))
+                tables[fold][k - 1] = CountTable(inner[counts > 0], counts[counts > 0], base)
+    for model, fold_tables in zip(models, tables):
+        model.vocab, model._base, model.tables, model._cache = vocab, base, fold_tables, {}
+    return models
+
+
+class Lookups:
+    """Per context length: which predictions' contexts were seen, and their counts there."""
+
+    def __init__(self, size: int, predictions: int, per_length: list[tuple]):
+        self.size, self.predictions, self.per_length = size, predictions, per_length
+
+    def log_likelihood(self, discounts: Sequence[float]) -> tuple[float, int]:
+        """(sum of the log probabilities of the predictions, how many) under these discounts."""
+        probs = np.full(self.predictions, 1.0 / self.size)  # uniform, including OOV
+        for discount, (found, chosen, seen, totals) in zip(discounts, self.per_length):
+            probs[found] = ((np.maximum(chosen - discount, 0.0) + discount * seen * probs[found])
+                            / totals)
+        return float(np.log(probs).sum()), self.predictions
 
 
 class CountTable:
@@ -318,26 +366,36 @@ def select_kneser_ney(
     orders: Sequence[int] = (2, 3, 4, 5, 6, 7, 8),
     discounts: Sequence[float] = (0.5, 0.6, 0.7, 0.8, 0.9, 0.95),
     seed: int = 0,
-) -> tuple[KneserNey, dict]:
-    """Pick order and discount on a held-out slice of train, then refit on all of train."""
+    max_names: int | None = None,
+    refit: bool = True,
+) -> tuple[KneserNey | None, dict]:
+    """Pick order and discount on a held-out slice of train, then refit on all of train.
+
+    max_names: choose on a seeded sample of at most this many names (lists up to that size
+    choose exactly as without it). refit=False: return no model, only the choice.
+    """
     names = list(train)
+    sample = names
+    if max_names is not None and len(names) > max_names:
+        keep = np.sort(np.random.default_rng([seed, 1]).choice(len(names), max_names,
+                                                                replace=False))
+        sample = [names[i] for i in keep]
     rng = np.random.default_rng(seed)
-    order_of = rng.permutation(len(names))
-    cut = max(1, int(round(len(names) * validation_share)))
-    validation = [names[i] for i in order_of[:cut]]
-    fit_on = [names[i] for i in order_of[cut:]]
+    order_of = rng.permutation(len(sample))
+    cut = max(1, int(round(len(sample) * validation_share)))
+    validation = [sample[i] for i in order_of[:cut]]
+    fit_on = [sample[i] for i in order_of[cut:]]
     vocabulary = CharVocabulary(fit_on)
     grid = {}
     for order in orders:
-        model = KneserNey(order).fit(fit_on, vocabulary)
+        lookups = KneserNey(order).fit(fit_on, vocabulary).lookups(validation)
         for discount in discounts:
-            model.discounts = [discount] * order
-            model._cache = {}
-            grid[(order, discount)] = model.nats_per_char(validation)
+            total, count = lookups.log_likelihood([discount] * order)
+            grid[(order, discount)] = -total / max(count, 1)
     order, discount = min(grid, key=grid.get)
-    chosen = KneserNey(order, discount).fit(names)
+    chosen = KneserNey(order, discount).fit(names) if refit else None
     return chosen, {
-        "order": order, "discount": discount,
+        "order": order, "discount": discount, "selection_names": len(sample),
         "validation_names": len(validation),
         "validation_nats_per_char": grid[(order, discount)],
         "grid": {f"n={o} D={d}": round(v, 4) for (o, d), v in sorted(grid.items())},

@@ -13,12 +13,13 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from components.baselines.ngram import BOS, CharVocabulary, KneserNey, select_kneser_ney
+from components.baselines.ngram import BOS, CharVocabulary, fit_folds, select_kneser_ney
 from components.trainer.data import fold_of
 from components.trainer.model import case_smoothing_prior, decode_tokens
 from pipeline import configs
 
 FOLDS = 5
+SELECTION_NAMES = 100_000  # order and discount are chosen on a sample of at most this many
 
 
 class NgramTeacher:
@@ -29,7 +30,8 @@ class NgramTeacher:
                  end_of_name: bool = True):
         """names: the train split as text; folds: each name's fold (`data.fold_of` of its ids).
 
-        Order and discount are chosen on a slice of the names (`select_kneser_ney`). With
+        Order and discount are chosen on a slice of (at most SELECTION_NAMES of) the names
+        (`select_kneser_ney`); the fold models share one count of the n-grams. With
         within_case, the targets stay in the case of the true next character (as smoothing does).
         Without end_of_name, the teacher says nothing about stopping: the label alone does.
         """
@@ -46,12 +48,9 @@ class NgramTeacher:
         for char, index in chars.index.items():
             self.to_model[index] = model_id[char]
             self.to_char[model_id[char]] = index
-        _, chosen = select_kneser_ney(names, seed=seed)
+        _, chosen = select_kneser_ney(names, seed=seed, max_names=SELECTION_NAMES, refit=False)
         self.order, self.discount = chosen["order"], chosen["discount"]
-        self.teachers = [
-            KneserNey(self.order, self.discount).fit(
-                [name for name, f in zip(names, folds) if f != fold], chars)
-            for fold in range(num_folds)]
+        self.teachers = fit_folds(names, folds, num_folds, self.order, self.discount, chars)
         self.same_case = (case_smoothing_prior(vocabulary, vocab_size).numpy() > 0
                           if within_case else None)
         log_likelihood, predictions = 0.0, 0

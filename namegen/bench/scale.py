@@ -350,19 +350,26 @@ def cmd_scale(args: argparse.Namespace) -> int:
         for count in sizes:
             log(f"wrote {write_names(work / f'n{count}' / 'names.txt', count, args.seed)}")
         return 0
-    rows = []
-    for count in sizes:
+    rows = sorted((row for path in args.merge or [] for row in
+                   json.loads(Path(path).read_text())["rows"]), key=lambda r: r["names"])
+    for count in sizes if not args.merge else []:
         rows.append(run_size(count, work, args.seed, args.run_arg or [],
                              args.rss_limit_gib * 2**30 if args.rss_limit_gib else None))
-        result = {"rows": rows, "verdicts": verdicts(rows), "beam_args": list(BEAM_ARGS)}
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(result, indent=1))  # after every size
+        _write(rows, Path(args.json))  # after every size
+    result = _write(rows, Path(args.json))
     print(table(rows))
     print(json.dumps(result["verdicts"], indent=1))
     if args.plot:
         plot(rows, Path(args.plot))
     print(f"results: {args.json}")
     return 0 if all(r["exit_code"] == 0 for r in rows) else 1
+
+
+def _write(rows: list[dict], path: Path) -> dict:
+    result = {"rows": rows, "verdicts": verdicts(rows), "beam_args": list(BEAM_ARGS)}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=1))
+    return result
 
 
 def register(benches) -> argparse.ArgumentParser:
@@ -380,6 +387,8 @@ def register(benches) -> argparse.ArgumentParser:
                        help="extra `namegen run` argument (repeatable), e.g. --run-arg=--wait")
     scale.add_argument("--rss-limit-gib", type=float, default=16.0,
                        help="kill a run whose process tree passes this (0: no limit)")
+    scale.add_argument("--merge", nargs="+", metavar="JSON",
+                       help="run nothing: report the rows of earlier --json files together")
     scale.add_argument("--names-only", action="store_true",
                        help="only write the name lists into --work")
     scale.set_defaults(func=cmd_scale, loads_tfx=False)

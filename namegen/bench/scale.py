@@ -37,24 +37,15 @@ PERSON_ATTRIBUTES = ("last_names", "last_names_male", "last_names_female", "firs
 # --- the name list -------------------------------------------------------------------------
 def name_pool() -> list[str]:
     """Every faker locale's surnames and given names that are in NAME_PATTERN, sorted."""
-    import importlib
     import pkgutil
 
     import faker.providers.person as person
 
-    pool: set[str] = set()
-    for module in pkgutil.iter_modules(person.__path__):
-        provider = importlib.import_module(f"{person.__name__}.{module.name}").Provider
-        for attribute in PERSON_ATTRIBUTES:
-            values = next((base.__dict__[attribute] for base in provider.__mro__
-                           if attribute in base.__dict__), ())
-            if isinstance(values, property):
-                continue
-            for value in (values.keys() if isinstance(values, dict) else values):
-                value = value.strip()
-                if NAME_PATTERN.fullmatch(value) and len(value) <= configs.MAX_NAME_LENGTH:
-                    pool.add(value)
-    return sorted(pool)
+    from data.name_lists import _faker_names
+
+    return sorted({name for module in pkgutil.iter_modules(person.__path__)
+                   for name in _faker_names(module.name, PERSON_ATTRIBUTES)
+                   if NAME_PATTERN.fullmatch(name) and len(name) <= configs.MAX_NAME_LENGTH})
 
 
 def scale_names(count: int, seed: int = 0, pool: list[str] | None = None) -> list[str]:

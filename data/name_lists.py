@@ -9,7 +9,8 @@ import importlib
 import random
 
 
-def _faker_names(locale: str, attributes: tuple[str, ...]) -> list[str]:
+def faker_names(locale: str, attributes: tuple[str, ...]) -> list[str]:
+    """Every distinct value of some Provider attributes of one faker person locale, sorted."""
     provider = importlib.import_module(f"faker.providers.person.{locale}").Provider
     names: set[str] = set()
     for attribute in attributes:
@@ -23,19 +24,19 @@ def _faker_names(locale: str, attributes: tuple[str, ...]) -> list[str]:
 
 def greek_names() -> list[str]:
     """Greek given names and surnames in Greek script (faker el_GR): ~2.2k, another alphabet."""
-    return _faker_names("el_GR", ("first_names_male", "first_names_female", "last_names_male",
+    return faker_names("el_GR", ("first_names_male", "first_names_female", "last_names_male",
                                   "last_names_female", "first_names", "last_names"))
 
 
 def english_first_names() -> list[str]:
     """US given names (faker en_US): ~700 short Latin names, half the size of dinos."""
-    return _faker_names("en_US", ("first_names_male", "first_names_female", "first_names"))
+    return faker_names("en_US", ("first_names_male", "first_names_female", "first_names"))
 
 
 def full_names(count: int, seed: int = 0) -> list[str]:
     """`count` distinct "First Last" US names (faker en_US lists, sampled reproducibly)."""
     first = english_first_names()
-    last = _faker_names("en_US", ("last_names",))
+    last = faker_names("en_US", ("last_names",))
     if count > len(first) * len(last):
         raise ValueError(f"only {len(first) * len(last)} distinct full names exist")
     rng = random.Random(seed)

@@ -1,21 +1,17 @@
-"""run-local: the compiled package runs task by task as on a KFP v2 cluster, to a pushed model.
-
-Also the image entrypoint's fixes (tensorflow/tfx#7768 artifact types, launcher mounts).
+"""run-local's pieces, and the image entrypoint's fixes (tensorflow/tfx#7768 artifact types,
+launcher mounts). A whole package run, to a pushed model, is in tests/test_nightly.py.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 
 import pytest
 from google.protobuf import json_format
 from kfp.pipeline_spec import pipeline_spec_pb2 as pb
 
-from pipeline import configs
-from pipeline.kubeflow import compile as kubeflow_compile
 from pipeline.kubeflow import entrypoint as kubeflow_entrypoint
 from pipeline.kubeflow import local as kubeflow_local
 
@@ -85,47 +81,3 @@ def test_parameters_are_typed_by_the_spec_and_unknown_ones_refused(compiled_pack
     for name in order:
         assert all(order.index(d) < order.index(name)
                    for d in spec.root.dag.tasks[name].dependent_tasks)
-
-
-@pytest.mark.slow
-def test_run_local_executes_the_package_to_a_pushed_loadable_model(tmp_path, dinos_path,
-                                                                   monkeypatch):
-    from namegen.commands.names import generate_local
-    from serving import model_dir
-
-    data_dir = tmp_path / "data"
-    data_dir.mkdir()
-    lines = Path(dinos_path).read_text(encoding="utf-8").splitlines()[:200]
-    (data_dir / "names.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    serving = tmp_path / "serving"
-    package = tmp_path / "pipeline.yaml"
-    kubeflow_compile.write_package(
-        kubeflow_compile.compile_spec(pipeline_root="gs://unused/root", push_uri=str(serving),
-                                     preset="tiny", beam_pipeline_args=configs.BEAM_ARGS_TEST),
-        str(package))
-    host_tmp = tmp_path / "host_tmp"
-    host_tmp.mkdir()
-    monkeypatch.setattr(tempfile, "tempdir", str(host_tmp))
-    monkeypatch.setenv("TMPDIR", str(host_tmp))
-
-    result = kubeflow_local.run(str(package), str(tmp_path / "work"),
-                                {"data_root": str(data_dir), "epochs": "1",
-                                 "max_nats_per_char": "10", "min_validity": "0.5",
-                                 "max_length_tv_over_floor": "1",
-                                 "max_reverse_score_over_floor": "10", "max_copy_rate": "1"},
-                                log=lambda line: None)
-
-    assert list(result.tasks) == kubeflow_local.topological_order(
-        kubeflow_local.load_spec(str(package)))
-    hp_dir = result.tasks["RunParameters"].artifacts["hyperparameters"][0].uri
-    hp = json.loads(Path(hp_dir, "hyperparameters.json").read_text())
-    assert (hp["preset"], hp["epochs"]) == ("tiny", 1)
-    evaluation = result.tasks["NameEvaluator"].artifacts["evaluation"][0].uri
-    report = json.loads(Path(evaluation, "metrics.json").read_text())
-    assert report["gate"]["max_nats_per_char"] == 10.0 and report["blessed"], report["reason"]
-    destination = kubeflow_local.pushed_destination(result)
-    assert destination and Path(destination).parent == serving / configs.MODEL_NAME
-    assert model_dir.read_metadata(destination)["hyperparameters"]["epochs"] == 1
-    names = generate_local(destination, 5, 0)
-    assert len(names) == 5 and all(isinstance(row["name"], str) for row in names)
-    assert not list(host_tmp.iterdir()), "each task's /tmp is removed with it, as a pod's"

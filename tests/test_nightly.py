@@ -84,6 +84,11 @@ def test_three_nightly_runs_locally(tmp_path, dinos_path):
 
 
 def test_three_nightly_runs_on_kubeflow(tmp_path, dinos_path, monkeypatch):
+    """The same three nights through the compiled package, task by task (run-local). The first
+    night also checks what run-local promises: every task in the spec's order, runtime
+    parameters reaching the tasks (data location, epochs, a gate threshold), a pushed model
+    that loads and generates, and each task's /tmp removed with it, as a pod's."""
+    from namegen.commands.names import generate_local
     from pipeline.kubeflow import compile as kubeflow_compile
     from pipeline.kubeflow import local as kubeflow_local
 
@@ -93,23 +98,40 @@ def test_three_nightly_runs_on_kubeflow(tmp_path, dinos_path, monkeypatch):
     package = tmp_path / "pipeline.yaml"
     kubeflow_compile.write_package(kubeflow_compile.compile_spec(
         pipeline_root="gs://unused/root", push_uri=str(serving), preset="tiny",
-        data=str(data / "{SPAN}" / "*.txt"), beam_pipeline_args=configs.BEAM_ARGS_TEST),
+        data="/compiled/default/{SPAN}/*.txt", beam_pipeline_args=configs.BEAM_ARGS_TEST),
         str(package))
-    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    host_tmp = tmp_path / "host_tmp"
+    host_tmp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(host_tmp))
+    monkeypatch.setenv("TMPDIR", str(host_tmp))
 
-    def run(epochs: int) -> kubeflow_local.LocalRun:
-        return kubeflow_local.run(str(package), str(tmp_path / "work"), {"epochs": str(epochs)},
+    def run(epochs: int, **parameters: str) -> kubeflow_local.LocalRun:
+        """One night, the data found through the runtime parameters, not the compiled ones."""
+        values = {"epochs": str(epochs), "data_root": str(data), "data_pattern": "{SPAN}/*.txt",
+                  **parameters}
+        return kubeflow_local.run(str(package), str(tmp_path / "work"), values,
                                   log=lambda line: None)
 
     write_span(data, 1, span_names(dinos_path, 1))
-    first = run(GOOD_EPOCHS)
-    assert kubeflow_local.pushed_destination(first) == str(model_base / "1")
+    first = run(GOOD_EPOCHS, max_nats_per_char="10")
+    assert list(first.tasks) == kubeflow_local.topological_order(
+        kubeflow_local.load_spec(str(package)))
+    hp_dir = first.tasks["RunParameters"].artifacts["hyperparameters"][0].uri
+    hp = json.loads((Path(hp_dir) / "hyperparameters.json").read_text())
+    assert (hp["preset"], hp["epochs"]) == ("tiny", GOOD_EPOCHS)
+    report = evaluation_report(first.tasks["NameEvaluator"].artifacts["evaluation"][0].uri)
+    assert report["gate"]["max_nats_per_char"] == 10.0 and report["blessed"], report["reason"]
+    destination = kubeflow_local.pushed_destination(first)
+    assert destination == str(model_base / "1")
+    assert model_dir.read_metadata(destination)["hyperparameters"]["epochs"] == GOOD_EPOCHS
+    names = generate_local(destination, 5, 0)
+    assert len(names) == 5 and all(isinstance(row["name"], str) for row in names)
+    assert not list(host_tmp.iterdir()), "each task's /tmp is removed with it, as a pod's"
 
     write_span(data, 2, span_names(dinos_path, 2))
     second = run(WORSE_EPOCHS)
     assert kubeflow_local.pushed_destination(second) is None
-    evaluation = second.tasks["NameEvaluator"].artifacts["evaluation"][0].uri
-    report = evaluation_report(evaluation)
+    report = evaluation_report(second.tasks["NameEvaluator"].artifacts["evaluation"][0].uri)
     served = report["baseline"]["eval_nats_per_char"]
     assert f"worse than served version 1's {served:.4f}" in report["reason"]
     assert model_dir.versions(model_base) == [1]

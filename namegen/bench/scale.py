@@ -41,10 +41,10 @@ def name_pool() -> list[str]:
 
     import faker.providers.person as person
 
-    from data.name_lists import _faker_names
+    from data.name_lists import faker_names
 
     return sorted({name for module in pkgutil.iter_modules(person.__path__)
-                   for name in _faker_names(module.name, PERSON_ATTRIBUTES)
+                   for name in faker_names(module.name, PERSON_ATTRIBUTES)
                    if NAME_PATTERN.fullmatch(name) and len(name) <= configs.MAX_NAME_LENGTH})
 
 

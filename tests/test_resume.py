@@ -111,10 +111,13 @@ def test_a_swallowed_ctrl_c_still_stops_training_with_an_interrupt_checkpoint(tm
     ids = np.zeros((3, configs.SEQUENCE_LENGTH), np.int64)
     ids[:, :BATCH.shape[1]] = BATCH
     writer = tf.summary.create_file_writer(str(tmp_path / "logs"))
-    before = signal.getsignal(signal.SIGINT)
-    with pytest.raises(KeyboardInterrupt):
-        trainer.fit(SwallowingSplit(ids), ArraySplit(ids), writer)
-    assert signal.getsignal(signal.SIGINT) is before  # the handler is put back
+    outside = signal.signal(signal.SIGINT, signal.default_int_handler)  # as in `namegen run`
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            trainer.fit(SwallowingSplit(ids), ArraySplit(ids), writer)
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # put back
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler if outside is None else outside)
     assert trainer.history == []  # stopped inside the first epoch, not after it
     assert int(trainer.batches_done) == 1  # the batch before the swallowed Ctrl-C was applied
     assert (tmp_path / "checkpoints" / "interrupted.index").exists()

@@ -84,18 +84,19 @@ def ctrl_c_remembered() -> Iterator[Callable[[], bool]]:
     printed and ignored by Python, so training went on; the loop checks `pressed()` per batch.
     """
     previous = signal.getsignal(signal.SIGINT)
-    if threading.current_thread() is not threading.main_thread() or not callable(previous):
-        yield lambda: False  # signals reach the main thread only; SIG_IGN/SIG_DFL stay as set
+    if threading.current_thread() is not threading.main_thread() or previous == signal.SIG_IGN:
+        yield lambda: False  # signals reach the main thread only; an ignored Ctrl-C stays so
         return
     pressed = threading.Event()
 
     def remember(signum, frame) -> None:
         pressed.set()
-        previous(signum, frame)  # Python's default handler raises KeyboardInterrupt
+        if callable(previous):
+            previous(signum, frame)  # Python's default handler raises KeyboardInterrupt
+        raise KeyboardInterrupt
 
     signal.signal(signal.SIGINT, remember)
     try:
         yield pressed.is_set
-    finally:
-        signal.signal(signal.SIGINT, previous)
-
+    finally:  # None: a handler set outside Python, which cannot be put back; Python's then
+        signal.signal(signal.SIGINT, signal.default_int_handler if previous is None else previous)

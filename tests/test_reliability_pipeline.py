@@ -79,9 +79,11 @@ class Rig:
             env["NAMEGEN_FAILPOINT_RELEASE"] = str(release)
         handle = open(log, "w")  # noqa: SIM115  closed by Launched
         command = [sys.executable, "-m", "namegen.cli", *self.args(epochs, *extra)]
+        # As from a terminal: Ctrl-C at its default, whatever this test process inherited (an
+        # ignored SIGINT is inherited across exec, and Python then keeps it ignored).
         process = subprocess.Popen(command,
                                    cwd=PROJECT, env=env, stdout=subprocess.DEVNULL, stderr=handle,
-                                   start_new_session=True)
+                                   start_new_session=True, preexec_fn=_default_ctrl_c)
         return Launched(process, log, handle)
 
     def versions(self) -> list[str]:
@@ -105,6 +107,10 @@ class Rig:
     def close(self) -> None:
         for path in self.mounted:
             subprocess.run(["umount", "-l", str(path)], capture_output=True)
+
+
+def _default_ctrl_c() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 class Launched:

@@ -81,7 +81,7 @@ def ctrl_c_remembered() -> Iterator[Callable[[], bool]]:
     """Ctrl-C raises KeyboardInterrupt as usual and is also remembered: yields `pressed()`.
 
     A KeyboardInterrupt that lands in a finalizer (a tf.data iterator's `__del__`, say) is
-    printed and ignored by Python, so training went on; the loop checks `pressed()` per batch.
+    printed and ignored by Python, and training would go on; the loop checks `pressed()` per batch.
     """
     previous = signal.getsignal(signal.SIGINT)
     if threading.current_thread() is not threading.main_thread() or previous == signal.SIG_IGN:

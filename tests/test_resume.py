@@ -6,13 +6,9 @@ was not restored; these tests compare every saved value with the restored one.
 
 from __future__ import annotations
 
-import signal
-
 import numpy as np
-import pytest
 import tensorflow as tf
 
-from components.trainer.data import ArraySplit
 from components.trainer.loop import TrainingLoop
 from components.trainer.model import build_model
 from pipeline import configs
@@ -90,34 +86,3 @@ def test_the_next_step_after_restore_equals_the_uninterrupted_one(tmp_path):
     second.step(BATCH)
     for ours, theirs in zip(second.model.trainable_variables, first.model.trainable_variables):
         np.testing.assert_array_equal(ours.numpy(), theirs.numpy(), err_msg=ours.name)
-
-
-class SwallowingSplit(ArraySplit):
-    """Batches during which a Ctrl-C arrives and is swallowed, as in an object's `__del__`."""
-
-    def batches(self, batch_size, shuffle_seed, bucket):
-        for index, batch in enumerate(super().batches(batch_size, shuffle_seed, bucket)):
-            if index == 1:
-                try:
-                    signal.raise_signal(signal.SIGINT)
-                except KeyboardInterrupt:
-                    pass  # Python prints "Exception ignored in ..." and goes on
-            yield batch
-
-
-def test_a_swallowed_ctrl_c_still_stops_training_with_an_interrupt_checkpoint(tmp_path):
-    hp = {**HP, "epochs": 3, "batch_size": 1, "ngram_teacher": 0.0}
-    trainer = TrainingLoop(build_model(8, hp), hp, steps_per_epoch=3, run_dir=str(tmp_path))
-    ids = np.zeros((3, configs.SEQUENCE_LENGTH), np.int64)
-    ids[:, :BATCH.shape[1]] = BATCH
-    writer = tf.summary.create_file_writer(str(tmp_path / "logs"))
-    outside = signal.signal(signal.SIGINT, signal.default_int_handler)  # as in `namegen run`
-    try:
-        with pytest.raises(KeyboardInterrupt):
-            trainer.fit(SwallowingSplit(ids), ArraySplit(ids), writer)
-        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # put back
-    finally:
-        signal.signal(signal.SIGINT, signal.default_int_handler if outside is None else outside)
-    assert trainer.history == []  # stopped inside the first epoch, not after it
-    assert int(trainer.batches_done) == 1  # the batch before the swallowed Ctrl-C was applied
-    assert (tmp_path / "checkpoints" / "interrupted.index").exists()

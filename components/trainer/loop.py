@@ -17,12 +17,7 @@ import tf_keras
 from components.trainer import distribute
 from components.trainer.data import ArraySplit, Split, epoch_seed
 from components.trainer.model import NameModel, case_smoothing_prior, sequence_loss, shift_right
-from components.trainer.resume import (
-    CHECKPOINTS,
-    HISTORY_FILE,
-    INTERRUPTED,
-    ctrl_c_remembered,
-)
+from components.trainer.resume import CHECKPOINTS, HISTORY_FILE, INTERRUPTED
 from components.trainer.teacher import FOLDS, NgramTeacher
 from pipeline import configs
 
@@ -239,60 +234,57 @@ class TrainingLoop:
         stale = start_epoch - int(self.best_epoch.numpy()) if start_epoch else 0
         if self.teacher_weight and self.teacher is None:
             self.fit_teacher(train)
-        with ctrl_c_remembered() as ctrl_c_pressed:
-            for epoch in range(start_epoch, hp["epochs"]):
-                if hp["patience"] and stale >= hp["patience"]:
-                    log(f"early stop: no eval improvement for {stale} epochs")
-                    break
-                started = time.perf_counter()
-                skip = int(self.batches_done.numpy()) if epoch == start_epoch else 0
-                total, count, padded = self.partial.numpy().tolist() if skip else (0.0, 0.0, 0)
-                first_step = int(self.optimizer.iterations.numpy()) - skip
-                try:
-                    for index, batch in enumerate(train.batches(
-                            hp["batch_size"], epoch_seed(hp["seed"], epoch), hp["mask_padding"])):
-                        if index < skip:
-                            continue  # done before the interrupt; the order is seeded per epoch
-                        if ctrl_c_pressed():
-                            raise KeyboardInterrupt  # one that Python swallowed (see resume.py)
-                        loss_sum, n = self.step(batch)
-                        total, count = total + float(loss_sum), count + float(n)
-                        padded += batch.size
-                except KeyboardInterrupt:
-                    done = int(self.optimizer.iterations.numpy()) - first_step  # steps applied
-                    self.save_interrupted(done, (total, count, padded))
-                    raise
-                self.batches_done.assign(0)
-                self.partial.assign([0.0, 0.0, 0.0])
-                seconds = time.perf_counter() - started
-                self._swap_average()
-                record = {
-                    "epoch": epoch + 1,
-                    "train_loss": total / max(count, 1.0),
-                    "eval_loss": self.evaluate(evaluation),
-                    "chars_per_second": train.characters / seconds,
-                    "padded_chars_per_second": padded / seconds,
-                    "epoch_seconds": seconds,
-                    "learning_rate": float(_current_lr(self.optimizer)),
-                }
-                if record["eval_loss"] < float(self.best_eval.numpy()):
-                    self.best_eval.assign(record["eval_loss"])
-                    self.best_epoch.assign(epoch + 1)
-                    for best, current in zip(self.best_weights, self.model.trainable_variables):
-                        best.assign(current)
-                    stale = 0
-                else:
-                    stale += 1
-                self._swap_average()
-                self.epoch.assign(epoch + 1)
-                self.history.append(record)
-                record["elapsed_seconds"] = sum(r["epoch_seconds"] for r in self.history)
-                self._save(record, writer)
-                log(
-                    f"epoch {epoch + 1:3d}/{hp['epochs']}  train {record['train_loss']:.4f}  "
-                    f"eval {record['eval_loss']:.4f} nats/char  "
-                    f"{record['chars_per_second']:,.0f} chars/s  {record['elapsed_seconds']:.1f}s"
-                )
+        for epoch in range(start_epoch, hp["epochs"]):
+            if hp["patience"] and stale >= hp["patience"]:
+                log(f"early stop: no eval improvement for {stale} epochs")
+                break
+            started = time.perf_counter()
+            skip = int(self.batches_done.numpy()) if epoch == start_epoch else 0
+            total, count, padded = self.partial.numpy().tolist() if skip else (0.0, 0.0, 0)
+            first_step = int(self.optimizer.iterations.numpy()) - skip
+            try:
+                for index, batch in enumerate(train.batches(
+                        hp["batch_size"], epoch_seed(hp["seed"], epoch), hp["mask_padding"])):
+                    if index < skip:
+                        continue  # done before the interrupt; the order is seeded per epoch
+                    loss_sum, n = self.step(batch)
+                    total, count = total + float(loss_sum), count + float(n)
+                    padded += batch.size
+            except KeyboardInterrupt:
+                done = int(self.optimizer.iterations.numpy()) - first_step  # steps applied
+                self.save_interrupted(done, (total, count, padded))
+                raise
+            self.batches_done.assign(0)
+            self.partial.assign([0.0, 0.0, 0.0])
+            seconds = time.perf_counter() - started
+            self._swap_average()
+            record = {
+                "epoch": epoch + 1,
+                "train_loss": total / max(count, 1.0),
+                "eval_loss": self.evaluate(evaluation),
+                "chars_per_second": train.characters / seconds,
+                "padded_chars_per_second": padded / seconds,
+                "epoch_seconds": seconds,
+                "learning_rate": float(_current_lr(self.optimizer)),
+            }
+            if record["eval_loss"] < float(self.best_eval.numpy()):
+                self.best_eval.assign(record["eval_loss"])
+                self.best_epoch.assign(epoch + 1)
+                for best, current in zip(self.best_weights, self.model.trainable_variables):
+                    best.assign(current)
+                stale = 0
+            else:
+                stale += 1
+            self._swap_average()
+            self.epoch.assign(epoch + 1)
+            self.history.append(record)
+            record["elapsed_seconds"] = sum(r["epoch_seconds"] for r in self.history)
+            self._save(record, writer)
+            log(
+                f"epoch {epoch + 1:3d}/{hp['epochs']}  train {record['train_loss']:.4f}  "
+                f"eval {record['eval_loss']:.4f} nats/char  "
+                f"{record['chars_per_second']:,.0f} chars/s  {record['elapsed_seconds']:.1f}s"
+            )
         if self.history and self.hp.get("restore_best", True):
             for best, current in zip(self.best_weights, self.model.trainable_variables):
                 current.assign(best)

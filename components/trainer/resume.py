@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
 import shutil
-import signal
 import sys
-import threading
-from collections.abc import Callable, Iterator
 
 import tensorflow as tf
 
@@ -74,29 +70,3 @@ def adopt_earlier_attempt(run_dir: str, key: str) -> str | None:
     with open(os.path.join(run_dir, RESUME_KEY_FILE), "w") as f:
         f.write(key)
     return adopted
-
-
-@contextlib.contextmanager
-def ctrl_c_remembered() -> Iterator[Callable[[], bool]]:
-    """Ctrl-C raises KeyboardInterrupt as usual and is also remembered: yields `pressed()`.
-
-    A KeyboardInterrupt that lands in a finalizer (a tf.data iterator's `__del__`, say) is
-    printed and ignored by Python, and training would go on; the loop checks `pressed()` per batch.
-    """
-    previous = signal.getsignal(signal.SIGINT)
-    if threading.current_thread() is not threading.main_thread() or previous == signal.SIG_IGN:
-        yield lambda: False  # signals reach the main thread only; an ignored Ctrl-C stays so
-        return
-    pressed = threading.Event()
-
-    def remember(signum, frame) -> None:
-        pressed.set()
-        if callable(previous):
-            previous(signum, frame)  # Python's default handler raises KeyboardInterrupt
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGINT, remember)
-    try:
-        yield pressed.is_set
-    finally:  # None: a handler set outside Python, which cannot be put back; Python's then
-        signal.signal(signal.SIGINT, signal.default_int_handler if previous is None else previous)

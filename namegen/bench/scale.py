@@ -370,9 +370,9 @@ def register(benches) -> argparse.ArgumentParser:
     scale.add_argument("--sizes", default=",".join(str(s) for s in DEFAULT_SIZES),
                        help="comma-separated list sizes (default 10000,100000,1000000)")
     scale.add_argument("--seed", type=int, default=0, help="seed of the name lists")
-    scale.add_argument("--work", default=str(configs.PROJECT_ROOT / "runs" / "bench-scale"),
-                       help="lists, pipeline roots and logs go here (not in git)")
-    scale.add_argument("--json", default="runs/bench-scale/scale.json")
+    scale.add_argument("--work", default=str(configs.DEFAULT_ROOT / "bench-scale"),
+                       help="lists, pipeline roots and logs go here (default ./runs/bench-scale)")
+    scale.add_argument("--json", default=str(configs.DEFAULT_ROOT / "bench-scale" / "scale.json"))
     scale.add_argument("--plot", default=None, help="PNG path, e.g. docs/img/scaling.png")
     scale.add_argument("--run-arg", action="append",
                        help="extra `namegen run` argument (repeatable), e.g. --run-arg=--wait")

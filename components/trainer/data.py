@@ -63,7 +63,7 @@ def fold_of(ids: np.ndarray, folds: int, seed: int) -> np.ndarray:
 
 
 def input_options() -> tf.data.Options:
-    """tf.data without its autotuner, whose background thread slowed the training step.
+    """tf.data without its autotuner, which slowed the training step beside it.
 
     With it on, epochs on 2 cores ran at one core's speed about half the time (dinos, default
     preset: 2.6 s against 1.7 s). The input pipeline has no AUTOTUNE setting to tune.

@@ -2,7 +2,8 @@
 
 TFX reuses a cached output when a component's inputs and exec properties are unchanged; the
 fingerprint is one of those properties, so a change to any code an executor runs (however
-indirectly imported, e.g. serving/warmup.py through the Trainer's export) re-runs the pipeline.
+indirectly imported, e.g. serving/model_servers/warmup.py through the Trainer's export) re-runs
+the pipeline.
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 from pipeline import configs
-from serving.limits import Limits
+from serving.model_servers.limits import Limits
 
 
 def register(commands) -> None:
@@ -29,13 +29,13 @@ def register_bench(benches) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from serving import server
+    from serving.model_servers import server
 
     return server.serve(args)
 
 
 def cmd_bench_serve(args: argparse.Namespace) -> int:
-    from serving import bench
+    from namegen.bench import serve as bench
 
     return bench.run(args)
 

@@ -38,7 +38,7 @@ class LocalServer:
         return f"127.0.0.1:{self.endpoints.grpc_port}"
 
     def stop(self) -> None:
-        from serving import server
+        from serving.model_servers import http_server as server
 
         if self.watcher:
             self.watcher.stop()
@@ -48,13 +48,14 @@ class LocalServer:
 def start_local_server(model_base: Path, config_file: Path | None = None, poll_seconds=0.2,
                        warmup: bool = False, prometheus_path: str | None = None,
                        config_poll_seconds: float = 0, batching=None, **limits) -> LocalServer:
-    from serving import models, server
-    from serving.core import ConfigFileWatcher
-    from serving.limits import Limits
+    from serving.model_servers import http_server as server
+    from serving.model_servers import manager, model_config
+    from serving.model_servers.limits import Limits
+    from serving.model_servers.server_core import ConfigFileWatcher
 
-    configs = (models.read_config_file(config_file) if config_file
-               else [models.single_model_config("names", model_base)])
-    manager = models.ModelManager(configs, poll_seconds)
+    configs = (model_config.read_config_file(config_file) if config_file
+               else [model_config.single_model_config("names", model_base)])
+    manager = manager.ModelManager(configs, poll_seconds)
     core = server.ModelServer(manager, Limits(**limits), max_concurrent=2, max_queued=16,
                               prometheus_path=prometheus_path, batching=batching)
     if warmup:

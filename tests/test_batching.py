@@ -1,4 +1,4 @@
-"""Server-side batching (serving/batching.py) against TF Serving's rules.
+"""Server-side batching (serving/model_servers/batching_session.py) against TF Serving's rules.
 
 Expected texts and defaults come from tensorflow/serving: batching_util.h
 (ComputeTensorBatchSize), shared_batch_scheduler.h (task size limit, full queue, QueueOptions
@@ -17,9 +17,10 @@ import grpc
 import numpy as np
 import pytest
 
-from serving import batching, metrics
-from serving.batching import Batcher, BatchingParameters
 from serving.errors import ServingError
+from serving.model_servers import batching_session as batching
+from serving.model_servers import metrics
+from serving.model_servers.batching_session import Batcher, BatchingParameters
 from tests.serving_helpers import wait_for
 
 NEVER = 600_000_000  # a batch timeout (µs) no test waits out: batches close by filling up

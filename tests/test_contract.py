@@ -31,7 +31,7 @@ def test_warmup_file_is_where_tfx_and_tf_serving_look_for_it():
 
     from tfx.utils import path_utils
 
-    from serving import warmup
+    from serving.model_servers import warmup
 
     assert (os.path.join("m", contract.ASSETS_EXTRA, contract.WARMUP_FILE_NAME)
             == path_utils.warmup_file_path("m"))

@@ -145,9 +145,9 @@ def test_generate_score_and_serve_load_no_tfx_beam_or_transform():
         "from namegen import cli\n"
         "cli.build_parser()\n"
         "from namegen.commands import names\n"
-        "import serving.server, serving.client, serving.models\n"
+        "import serving.model_servers.server, serving.client, serving.model_servers.manager\n"
     )
     modules = set(loaded["modules"])
-    assert {"namegen.commands.names", "serving.server", "tensorflow"} <= modules
+    assert {"namegen.commands.names", "serving.model_servers.server", "tensorflow"} <= modules
     heavy = sorted(m for m in modules if m.split(".")[0] in HEAVY)
     assert heavy == []

@@ -107,8 +107,8 @@ print(json.dumps(metadata.executions(metadata.open_store(root + "/pipeline"))))
 
 
 def test_a_change_to_code_the_export_imports_reruns_the_trainer(tmp_path, dinos_path):
-    """In a copy of the project: a re-run is fully cached; after serving/warmup.py changes,
-    the Trainer executes again."""
+    """In a copy of the project: a re-run is fully cached; after serving/model_servers/warmup.py
+    changes, the Trainer executes again."""
     from tests.test_fingerprint import project_copy
 
     copy = project_copy(tmp_path)
@@ -127,7 +127,7 @@ def test_a_change_to_code_the_export_imports_reruns_the_trainer(tmp_path, dinos_
     first = run()
     second = run()[len(first):]
     assert second and {r["state"] for r in second} == {"CACHED"}, second  # fully cached
-    warmup = copy / "serving" / "warmup.py"
+    warmup = copy / "serving" / "model_servers" / "warmup.py"
     warmup.write_text(warmup.read_text() + "\n# changed: what the export runs is new code\n")
     third = {r["component"]: r["state"] for r in run()[len(first) + len(second):]}
     assert third["Trainer"] == "COMPLETE"

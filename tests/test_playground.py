@@ -259,11 +259,13 @@ def test_errors_are_shown_in_words_next_to_the_field(page, site):
 
 
 def test_an_overloaded_server_is_shown_as_429_next_to_the_button(browser, tiny_model, tmp_path):
-    from serving import models, server
-    from serving.core import ModelServer
+    from serving.model_servers import http_server as server
+    from serving.model_servers import manager as models
+    from serving.model_servers import model_config
+    from serving.model_servers.server_core import ModelServer
 
     copy_version(tiny_model, tmp_path / "names", 1)
-    manager = models.ModelManager([models.single_model_config("names", tmp_path / "names")])
+    manager = models.ModelManager([model_config.single_model_config("names", tmp_path / "names")])
     core = ModelServer(manager, max_concurrent=1, max_queued=0)
     manager.start()
     endpoints = server.start(core, "127.0.0.1", 0, 0)
@@ -320,11 +322,13 @@ def test_the_page_and_its_route_are_read_only_and_self_contained(site):
 
 
 def test_no_ui_turns_the_page_off(tiny_model, tmp_path):
-    from serving import models, server
-    from serving.core import ModelServer
+    from serving.model_servers import http_server as server
+    from serving.model_servers import manager as models
+    from serving.model_servers import model_config
+    from serving.model_servers.server_core import ModelServer
 
     copy_version(tiny_model, tmp_path / "names", 1)
-    manager = models.ModelManager([models.single_model_config("names", tmp_path / "names")])
+    manager = models.ModelManager([model_config.single_model_config("names", tmp_path / "names")])
     core = ModelServer(manager)
     manager.start()
     endpoints = server.start(core, "127.0.0.1", 0, 0, ui=False)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import collections
 import threading
 
-from serving.batching import BatchingParameters
+from serving.model_servers.batching_session import BatchingParameters
 
 NEVER = 600_000_000  # a batch timeout (µs) no test waits out: batches close by filling up
 
@@ -17,8 +17,9 @@ def test_batched_names_are_byte_identical_to_unbatched_ones(tiny_model, tmp_path
     must not depend on which requests shared its batch. Four requests (2 REST, 2 gRPC; 1 + 3 +
     5 + 7 rows) fill one 16-row batch: one underlying run, and the same answers as a server
     without batching."""
-    from serving import contract, models
+    from serving import contract
     from serving.client import Client
+    from serving.model_servers import servable as models
     from tests.serving_helpers import copy_version, start_local_server
 
     runs = []
@@ -76,7 +77,7 @@ def test_batched_names_are_byte_identical_to_unbatched_ones(tiny_model, tmp_path
 
 
 def test_bench_serve_starts_one_server_per_batching_mode():
-    from serving import bench
+    from namegen.bench import serve as bench
 
     assert bench.server_args("off", "b.txt", ["--no-ui"]) == ["--no-ui"]
     assert bench.server_args("on", "b.txt", ["--no-ui"]) == [
@@ -95,7 +96,7 @@ def test_bench_serve_times_every_client_from_the_same_start():
     import http.server
     import json
 
-    from serving import bench
+    from namegen.bench import serve as bench
 
     class Answer(http.server.BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"

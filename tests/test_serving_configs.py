@@ -140,7 +140,7 @@ def test_kserve_manifest_uses_the_tensorflow_runtime():
 def test_warmup_bytes_are_a_tfrecord_of_prediction_logs():
     from tensorflow_serving.apis import prediction_log_pb2
 
-    from serving.warmup import WARMUP_BATCH_SIZES, warmup_requests
+    from serving.model_servers.warmup import WARMUP_BATCH_SIZES, warmup_requests
 
     data = warmup_requests(score_names=["Rex", "Ann"])
     offset, logs = 0, []

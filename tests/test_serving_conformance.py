@@ -169,8 +169,8 @@ def test_grpc(conformance_server, case):
 # --- json_tensor.cc, unit level -----------------------------------------------------------------
 @pytest.mark.parametrize("case", json_tensor_cases.PREDICT_CASES, ids=lambda c: c[0])
 def test_json_tensor_predict_request(case):
-    from serving import json_tensor
     from serving.errors import ServingError
+    from serving.model_servers import json_tensor
 
     _, specs, body, expected = case
     dtypes = {name: np.dtype(object) if dtype == "string" else np.dtype(dtype)
@@ -201,8 +201,8 @@ def _output_array(dtype: str, shape: list[int], values: list) -> np.ndarray:
 
 @pytest.mark.parametrize("case", json_tensor_cases.OUTPUT_CASES, ids=lambda c: c[0])
 def test_json_tensor_response(case):
-    from serving import json_tensor
     from serving.errors import ServingError
+    from serving.model_servers import json_tensor
 
     _, tensors, form, expected = case
     outputs = {name: _output_array(*spec) for name, spec in tensors.items()}
@@ -223,8 +223,8 @@ def test_json_tensor_response(case):
 def test_json_tensor_examples(case):
     from tensorflow_serving.apis import classification_pb2
 
-    from serving import inference, json_tensor
     from serving.errors import ServingError
+    from serving.model_servers import inference, json_tensor
 
     _, body, expected = case
     try:
@@ -245,8 +245,8 @@ def test_json_tensor_examples(case):
 def test_json_tensor_results(case):
     from tensorflow_serving.apis import classification_pb2, regression_pb2
 
-    from serving import inference, json_tensor
     from serving.errors import ServingError
+    from serving.model_servers import inference, json_tensor
 
     _, result_text, verb, expected = case
     kind = (classification_pb2.ClassificationResult if verb == "classify"
@@ -267,7 +267,7 @@ def test_json_tensor_results(case):
 # --- prometheus_exporter.cc ---------------------------------------------------------------------
 @pytest.mark.parametrize("case", prometheus_cases.CASES, ids=lambda c: c[0])
 def test_prometheus_exporter(case):
-    from serving import metrics
+    from serving.model_servers import metrics
 
     _, kind, name, labels, cells, expected = case
     registry = metrics.Registry()
@@ -287,7 +287,7 @@ def test_prometheus_exporter(case):
 
 def test_bad_model_config_file(tmp_path):
     """tensorflow_model_server_test.py testBadModelConfig: "Invalid protobuf file: '<path>'"."""
-    from serving import models
+    from serving.model_servers import model_config as models
 
     bad = tmp_path / "bad_model_config.txt"
     bad.write_text("improperly formatted file")

@@ -355,7 +355,7 @@ def test_slow_and_broken_clients_do_not_block_others(server):
 def test_overload_answers_429_without_waiting(server):
     """1 running + 1 queued slot: with the running one held, one request waits, the next gets
     a 429 before the slot frees, and the waiting one succeeds once it does."""
-    from serving.limits import Admission
+    from serving.model_servers.limits import Admission
 
     saved, server.core.admission = server.core.admission, Admission(running=1, queued=1)
     url = server.rest + "/v1/models/names:predict"

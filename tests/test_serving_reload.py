@@ -47,7 +47,7 @@ def test_editing_models_config_adds_removes_and_relabels_under_load(trees, tmp_p
     """--model_config_file_poll_wait_seconds: a model added, relabelled and removed while
     clients loop on another model (none of their requests fails); a request already holding
     the removed model's servable finishes with that model's answer."""
-    from serving.limits import Admission
+    from serving.model_servers.limits import Admission
 
     config = tmp_path / "models.config"
     a = ("a", trees / "a", "versions: 1 versions: 2", {"stable": 1})

@@ -156,7 +156,7 @@ def test_config_file_policy_and_labels(tiny_model, tmp_path):
 
 def test_warmup_file_replays(tiny_model, tmp_path):
     """The warmup file the export wrote parses as PredictionLogs and the server replays it."""
-    from serving import warmup
+    from serving.model_servers import warmup
 
     version = copy_version(tiny_model, tmp_path / "names", 1)
     assert (version / warmup.WARMUP_FILE).is_file()  # written by the export, replayed as is
@@ -204,7 +204,7 @@ def _inflight(rest: str) -> int:
 def test_cli_serves_locally_and_drains_on_sigterm(tiny_model, tmp_path):
     """`namegen serve` listens on 127.0.0.1 only (checked on its sockets), and SIGTERM lets
     requests in flight (held open mid-body, seen in flight by the server) finish; exit 0."""
-    from serving.bench import start_server
+    from namegen.bench.serve import start_server
 
     base = tmp_path / "names"
     copy_version(tiny_model, base, 1)

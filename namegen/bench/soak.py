@@ -76,7 +76,7 @@ def push(version_dir: Path, base: Path, version: int) -> None:
 def soak(version_dir: Path, clients: int = 8, seconds: float = 600.0, push_every: float = 60.0,
          keep: int = 3, window: float = 60.0, batch_size: int = 8,
          server_args: list[str] | None = None, workdir: str | None = None) -> dict:
-    from serving.bench import start_server, stop_server
+    from namegen.bench.serve import start_server, stop_server
     from serving.client import Client
 
     root = Path(tempfile.mkdtemp(prefix="namegen-soak-", dir=workdir))

@@ -1,4 +1,6 @@
-"""tensorflow_serving/util/json_tensor_test.cc, as data (run against serving/json_tensor.py).
+"""tensorflow_serving/util/json_tensor_test.cc, as data.
+
+Run against serving/model_servers/json_tensor.py.
 
 PREDICT_CASES: (test, signature input dtypes, body, expected) where expected is
 ("row"|"columnar", {input: (shape, values)}) or a Phrase the error must contain.

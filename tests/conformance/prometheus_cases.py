@@ -1,4 +1,6 @@
-"""tensorflow_serving/util/prometheus_exporter_test.cc, as data (run against serving/metrics.py).
+"""tensorflow_serving/util/prometheus_exporter_test.cc, as data.
+
+Run against serving/model_servers/metrics.py.
 
 Each case: (test, metric kind, name, labels, cells, expected page). Cells are
 (label values, value) for counters and gauges and (label values, samples) for histograms;

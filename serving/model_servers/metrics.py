@@ -1,5 +1,8 @@
 """TF Serving's monitoring: its metric names, served in Prometheus text as its exporter writes it.
 
+Follows util/prometheus_exporter.cc and the metric definitions of servables/tensorflow/util.cc
+and core/loader_harness.cc.
+
 `--monitoring_config_file` with `prometheus_config { enable: true path: "..." }` turns on the
 REST route (default path /monitoring/prometheus/metrics). Names and text follow
 util/prometheus_exporter.cc: "/tensorflow/serving/request_count" is written

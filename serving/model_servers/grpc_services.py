@@ -1,4 +1,7 @@
-"""TF Serving's gRPC services: PredictionService and ModelService, on the shared server core."""
+"""TF Serving's gRPC services: PredictionService and ModelService, on the shared server core.
+
+Follows model_servers/prediction_service_impl.cc and model_service_impl.cc.
+"""
 
 from __future__ import annotations
 
@@ -16,9 +19,10 @@ from tensorflow_serving.apis import (
     regression_pb2,
 )
 
-from serving import inference, models
-from serving.core import tensors_from_protos
 from serving.errors import ServingError
+from serving.model_servers import inference, model_config
+from serving.model_servers.servable import Servable
+from serving.model_servers.server_core import tensors_from_protos
 
 log = logging.getLogger("namegen.serve")
 
@@ -60,7 +64,7 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
     def __init__(self, core):
         self.core = core
 
-    def _servable(self, request) -> models.Servable:
+    def _servable(self, request) -> Servable:
         spec = checked_spec(request)
         return self.core.manager.servable(spec.name, *spec_version(spec))
 
@@ -137,7 +141,7 @@ class ModelService(model_service_pb2_grpc.ModelServiceServicer):
         status (the RPC itself succeeds), as in model_service_impl.cc."""
         response = model_management_pb2.ReloadConfigResponse()
         try:
-            self.core.reload_config(models.checked_configs(request.config))
+            self.core.reload_config(model_config.checked_configs(request.config))
         except ServingError as error:
             response.status.error_code = error.code.value[0]
             response.status.error_message = error.message

@@ -1,5 +1,7 @@
 """Classify, Regress and MultiInference: tf.Example inputs, as TF Serving's servables run them.
 
+Follows servables/tensorflow/classifier.cc, regressor.cc and multi_inference.cc.
+
 The REST body (`{"signature_name"?, "context"?, "examples": [...]}`) becomes an `Input` proto
 with TF Serving's validation texts (util/json_tensor.cc); any SavedModel signature with the
 classify or regress method name then runs on the serialized examples, checked and shaped as
@@ -22,9 +24,9 @@ from tensorflow_serving.apis import (
     regression_pb2,
 )
 
-from serving import json_tensor
 from serving.errors import ServingError
-from serving.models import DEFAULT_SIGNATURE, Servable
+from serving.model_servers import json_tensor
+from serving.model_servers.servable import DEFAULT_SIGNATURE, Servable
 
 CLASSIFY_METHOD = "tensorflow/serving/classify"
 REGRESS_METHOD = "tensorflow/serving/regress"

@@ -27,8 +27,8 @@ from pathlib import Path
 import grpc
 import numpy as np
 
-from serving import metrics as metrics_module
 from serving.errors import ServingError
+from serving.model_servers import metrics as metrics_module
 
 log = logging.getLogger("namegen.serve")
 

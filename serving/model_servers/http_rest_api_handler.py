@@ -1,39 +1,26 @@
-"""`namegen serve`: TF Serving's REST and gRPC contract, served in-process from the model tree.
+"""TF Serving's REST API: routes, bodies, error texts and status codes (docs/SERVING.md).
 
-Routes, bodies, error texts and status codes follow tensorflow/serving (docs/SERVING.md). On
-top: configurable request limits (clear 400s), a bounded admission queue (429 /
-RESOURCE_EXHAUSTED when full) and a draining shutdown on SIGTERM. The gRPC services are in
-serving/grpc_api.py, Classify/Regress/MultiInference in serving/inference.py.
+Follows model_servers/http_rest_api_handler.cc: /v1/models/... for status, metadata, predict,
+classify and regress; request limits give clear 400s. The tensors' JSON encoding is in
+json_tensor.py, Classify/Regress in inference.py.
 """
 
 from __future__ import annotations
 
-import argparse
-import contextlib
-import dataclasses
 import http.server
 import logging
-import math
-import os
 import re
-import signal
-import sys
-import threading
 import time
 import urllib.parse
-from concurrent import futures
-from typing import NoReturn
 
 import grpc
 from google.protobuf import json_format
 from tensorflow_serving.apis import get_model_metadata_pb2
 
-from pipeline import configs
-from serving import batching, grpc_api, inference, json_tensor, metrics, playground
-from serving.core import ConfigFileWatcher, ModelServer
+from serving import playground
 from serving.errors import ServingError
-from serving.limits import Limits
-from serving.models import DEFAULT_SIGNATURE, ModelManager
+from serving.model_servers import inference, json_tensor
+from serving.model_servers.servable import DEFAULT_SIGNATURE
 
 log = logging.getLogger("namegen.serve")
 
@@ -51,13 +38,12 @@ def proto_json(message) -> dict:
                                      including_default_value_fields=True)
 
 
-# --- REST ---------------------------------------------------------------------------------------
 class RestHandler(http.server.BaseHTTPRequestHandler):
     """TF Serving's REST API (http_rest_api_handler.cc), JSON in and out."""
 
     protocol_version = "HTTP/1.1"
     server_version = "namegen-serve"
-    server: RestServer
+    server: http.server.ThreadingHTTPServer  # http_server.RestServer: .core, .ui, .read_timeout
 
     def setup(self) -> None:
         self.timeout = self.server.read_timeout
@@ -240,145 +226,3 @@ def metadata_json(response: get_model_metadata_pb2.GetModelMetadataResponse) -> 
     response.metadata["signature_def"].Unpack(signatures)
     return {"model_spec": proto_json(response.model_spec),
             "metadata": {"signature_def": proto_json(signatures)}}
-
-
-class RestServer(http.server.ThreadingHTTPServer):
-    """One thread per connection, capped; idle or slow connections time out."""
-
-    daemon_threads = True
-    block_on_close = False
-    ui = True  # serve the playground page (serving/playground.py)
-
-    def __init__(self, address: tuple[str, int], core: ModelServer, read_timeout: float,
-                 max_connections: int):
-        self.core, self.read_timeout = core, read_timeout
-        self._connections = threading.BoundedSemaphore(max_connections)
-        # The listen backlog: socketserver's default of 5 resets connections when dozens of
-        # clients connect at once (64 clients in `namegen bench serve` got ECONNRESET).
-        self.request_queue_size = max_connections
-        super().__init__(address, RestHandler)
-
-    def process_request(self, request, client_address) -> None:
-        if not self._connections.acquire(blocking=False):
-            with contextlib.suppress(OSError):
-                body = json_tensor.dumps({"error": "too many open connections"})
-                request.sendall(b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: "
-                                b"application/json\r\nConnection: close\r\nContent-Length: "
-                                + str(len(body)).encode() + b"\r\n\r\n" + body)
-            self.shutdown_request(request)
-            return
-        super().process_request(request, client_address)
-
-    def process_request_thread(self, request, client_address) -> None:
-        try:
-            super().process_request_thread(request, client_address)
-        finally:
-            self._connections.release()
-
-
-# --- running both -------------------------------------------------------------------------------
-@dataclasses.dataclass
-class Endpoints:
-    rest: RestServer
-    grpc_server: grpc.Server
-    rest_port: int
-    grpc_port: int
-    host: str
-
-
-def start(core: ModelServer, host: str = "127.0.0.1", grpc_port: int = 8500,
-          rest_port: int = 8501, read_timeout: float = 30.0,
-          max_connections: int = 256, ui: bool = True) -> Endpoints:
-    """Binds and serves REST (a thread) and gRPC; port 0 picks a free port."""
-    # Every admitted request, or with batching (no admission slots) as many calls as REST
-    # takes connections: beyond the pool gRPC itself answers RESOURCE_EXHAUSTED.
-    workers = max(core.admission.running + core.admission.queued, max_connections)
-    grpc_server = grpc.server(
-        futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="grpc"),
-        maximum_concurrent_rpcs=workers,
-        options=[("grpc.max_receive_message_length", core.limits.max_request_bytes),
-                 ("grpc.so_reuseport", 0)])
-    grpc_api.add_services(core, grpc_server)
-    bound_grpc = grpc_server.add_insecure_port(f"{host}:{grpc_port}")
-    if not bound_grpc:
-        raise OSError(f"cannot bind gRPC to {host}:{grpc_port}")
-    rest = RestServer((host, rest_port), core, read_timeout, max_connections)
-    rest.ui = ui
-    grpc_server.start()
-    threading.Thread(target=rest.serve_forever, name="rest", daemon=True).start()
-    return Endpoints(rest, grpc_server, rest.server_address[1], bound_grpc, host)
-
-
-def drain(core: ModelServer, endpoints: Endpoints, grace: float = 30.0) -> bool:
-    """Stops taking requests, lets in-flight ones finish (up to `grace` s); True if all did."""
-    core.draining = True
-    endpoints.rest.shutdown()
-    endpoints.rest.server_close()
-    stopped = endpoints.grpc_server.stop(grace)
-    idle = core.wait_idle(grace)
-    stopped.wait(grace)
-    if core.batcher:
-        core.batcher.stop(grace)
-    core.manager.stop()
-    return idle
-
-
-# --- the command --------------------------------------------------------------------------------
-def model_configs_from(args: argparse.Namespace) -> list:
-    from serving import models
-
-    if args.model_config_file:
-        return models.read_config_file(args.model_config_file)
-    base = args.model_base_path or os.path.join(configs.DEFAULT_SERVING_DIR, args.model_name)
-    return [models.single_model_config(args.model_name, base)]
-
-
-def serve(args: argparse.Namespace) -> NoReturn:
-    """Runs until SIGTERM/SIGINT, then drains and exits 0."""
-    logging.basicConfig(level=logging.INFO, format="namegen serve: %(message)s", stream=sys.stderr)
-    if not (math.isfinite(args.min_temperature) and args.min_temperature <= args.max_temperature):
-        raise ValueError("--min-temperature must be finite and <= --max-temperature")
-    limits = Limits(args.max_request_bytes, args.max_rows, args.max_length,
-                    args.min_temperature, args.max_temperature, args.max_prefix_chars)
-    batching_parameters = batching.parameters_from_flags(args.enable_batching,
-                                                         args.batching_parameters_file)
-    manager = ModelManager(model_configs_from(args), args.poll_seconds)
-    core = ModelServer(manager, limits, args.max_concurrent_requests, args.max_queued_requests,
-                       prometheus_path=metrics.prometheus_path(args.monitoring_config_file),
-                       batching=batching_parameters)
-    if batching_parameters:
-        log.info("server-side batching on: %s", batching_parameters)
-    if args.enable_model_warmup:
-        manager.warmup_runner = core.warmup
-    manager.start()
-    if args.model_config_file and args.model_config_file_poll_wait_seconds > 0:
-        ConfigFileWatcher(core, args.model_config_file,
-                          args.model_config_file_poll_wait_seconds).start()
-    for name, config in manager.configs.items():
-        log.info("model %s from %s: versions %s available", name, config.base_path,
-                 manager.available(name) or "none yet")
-    endpoints = start(core, args.host, args.port, args.rest_api_port, args.read_timeout,
-                      args.max_connections, ui=not args.no_ui)
-    print(f"namegen serve: REST on http://{args.host}:{endpoints.rest_port}  "
-          f"gRPC on grpc://{args.host}:{endpoints.grpc_port}", flush=True)
-    if core.prometheus_path:
-        log.info("Prometheus metrics on http://%s:%d%s", args.host, endpoints.rest_port,
-                 core.prometheus_path)
-    if not args.no_ui:
-        print(f"namegen serve: playground on http://{args.host}:{endpoints.rest_port}/",
-              flush=True)
-    stop = threading.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stop.set())
-    while not stop.wait(3600):
-        pass
-    log.info("draining in-flight requests (up to %gs)", args.drain_seconds)
-    drained = drain(core, endpoints, args.drain_seconds)
-    log.info("stopped%s", "" if drained else " (some requests were still running)")
-    # Everything is drained and flushed; TensorFlow's and gRPC's native threads can abort the
-    # interpreter's own teardown (SIGABRT), so the process leaves without it.
-    logging.shutdown()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(0)
-

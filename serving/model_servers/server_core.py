@@ -1,4 +1,8 @@
-"""The server core shared by REST and gRPC: lookups, limits, admission, draining, reloads."""
+"""The server core shared by REST and gRPC: lookups, limits, admission, draining, reloads.
+
+Follows model_servers/server_core.cc (the ServerCore both APIs call, config reloads) with
+servables/tensorflow/get_model_metadata_impl.cc and predict_impl.cc.
+"""
 
 from __future__ import annotations
 
@@ -11,12 +15,13 @@ import grpc
 import numpy as np
 from tensorflow_serving.apis import get_model_metadata_pb2
 
-from serving import metrics, models
-from serving.batching import Batcher, BatchingParameters
 from serving.errors import ServingError
-from serving.limits import Admission, Limits
-from serving.models import ModelManager, Servable
-from serving.warmup import read_warmup_requests
+from serving.model_servers import metrics, model_config
+from serving.model_servers.batching_session import Batcher, BatchingParameters
+from serving.model_servers.limits import Admission, Limits
+from serving.model_servers.manager import ModelManager
+from serving.model_servers.servable import Servable
+from serving.model_servers.warmup import read_warmup_requests
 
 log = logging.getLogger("namegen.serve")
 
@@ -154,7 +159,7 @@ class ConfigFileWatcher:
             return False
         self._last = text
         try:
-            configs = models.read_config_file(self.path)
+            configs = model_config.read_config_file(self.path)
         except (ValueError, OSError) as error:
             log.warning("%s not reloaded: %s", self.path, error)
             return False

@@ -1,4 +1,9 @@
-"""Per-request limits and the bounded admission queue of `namegen serve` (no TensorFlow here)."""
+"""Per-request limits and the bounded admission queue of `namegen serve` (no TensorFlow here).
+
+TF Serving has no file like this: its limits are gRPC's max message size and the batching
+queue's capacity (batching/batching_session.cc). These are ours, each answered with a clear
+INVALID_ARGUMENT or RESOURCE_EXHAUSTED.
+"""
 
 from __future__ import annotations
 

@@ -30,7 +30,7 @@ def start_server(model_base: Path, extra_args: list[str],
                str(model_base), "--model-name", model_base.name, "--port", "0",
                "--rest-api-port", "0", *extra_args]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                               text=True, cwd=Path(__file__).resolve().parent.parent)
+                               text=True, cwd=Path(__file__).resolve().parents[2])
     killer = threading.Timer(timeout, process.kill)
     killer.start()
     try:

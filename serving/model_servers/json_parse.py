@@ -1,5 +1,7 @@
 """Request JSON as TF Serving's rapidjson reads it: any nesting depth, rapidjson's error texts.
 
+Follows the parsing step of util/json_tensor.cc (rapidjson's Document::Parse and its messages).
+
 Shallow documents go through the C `json` module; deep ones (which would exhaust Python's
 recursion limit) and malformed ones go through an iterative parser that keeps its state on a
 heap stack, as rapidjson's kParseIterativeFlag does, and names the error as rapidjson does

@@ -1,5 +1,7 @@
 """TF Serving warmup: `assets.extra/tf_serving_warmup_requests`, a TFRecord of PredictionLogs.
 
+Follows servables/tensorflow/saved_model_warmup.cc (and saved_model_warmup_util.cc).
+
 The export writes it (`contract.WARMUP_FILE_NAME`, from `warmup_requests()`); TF Serving
 replays it with `--enable_model_warmup` before a version takes traffic, and so does
 `namegen serve --enable-model-warmup`. One request per batch size traces each shape path.

@@ -1,8 +1,9 @@
 """Loaded versions and their lifecycle: poll the base paths, load new, then unload old.
 
-Follows TF Serving's ServerCore: a ModelServerConfig names each model's base path, version
-policy (latest N, all, specific) and labels. A version that fails to load (half-written,
-corrupt) is reported with its error and never displaces a version that is serving.
+Follows TF Serving's model_servers/server_core.cc and core/aspired_versions_manager.cc: each
+model's base path is polled, the versions its policy aspires to are loaded, and the rest
+unloaded. A version that fails to load (half-written, corrupt) is reported with its error and
+never displaces a version that is serving.
 """
 
 from __future__ import annotations
@@ -11,91 +12,23 @@ import dataclasses
 import gc
 import logging
 import os
-import re
 import threading
 import time
 from pathlib import Path
 
 import grpc
-import numpy as np
 import tensorflow as tf
-from google.protobuf import text_format
-from tensorflow.core.framework import types_pb2
-from tensorflow.core.protobuf import meta_graph_pb2, saved_model_pb2
 from tensorflow_serving.apis import get_model_status_pb2
 from tensorflow_serving.config import model_server_config_pb2
 
-from serving import contract, model_dir
+from serving import model_dir
 from serving.errors import ServingError, code_from_value
+from serving.model_servers.model_config import aspired_versions
+from serving.model_servers.servable import Servable
 
 log = logging.getLogger("namegen.serve")
 
-DEFAULT_SIGNATURE = contract.GENERATE_SIGNATURE
 State = get_model_status_pb2.ModelVersionStatus.State
-
-
-# --- configuration ------------------------------------------------------------------------------
-def single_model_config(name: str,
-                        base_path: str | os.PathLike) -> model_server_config_pb2.ModelConfig:
-    """What `--model_name/--model_base_path` mean: one model, the latest version served."""
-    config = model_server_config_pb2.ModelConfig(
-        name=name, base_path=os.path.abspath(base_path), model_platform="tensorflow")
-    config.model_version_policy.latest.num_versions = 1
-    return config
-
-
-def read_config_file(path: str | os.PathLike) -> list[model_server_config_pb2.ModelConfig]:
-    """The models of a text ModelServerConfig (`--model_config_file`)."""
-    try:
-        config = text_format.Parse(Path(path).read_text(encoding="utf-8"),
-                                   model_server_config_pb2.ModelServerConfig())
-    except text_format.ParseError as error:
-        raise ValueError(f"Invalid protobuf file: '{path}': {error}") from None
-    try:
-        models = checked_configs(config)
-    except ServingError as error:
-        raise ValueError(f"{path}: {error.message}") from None
-    if not models:
-        raise ValueError(f"{path}: model_config_list has no models")
-    return models
-
-
-def checked_configs(config: model_server_config_pb2.ModelServerConfig
-                    ) -> list[model_server_config_pb2.ModelConfig]:
-    """The config's models, validated, with TF Serving's default policy (latest 1) filled in."""
-    if config.WhichOneof("config") == "custom_model_config":
-        raise ServingError(grpc.StatusCode.UNIMPLEMENTED,
-                           "custom_model_config is not supported; use model_config_list")
-    models = [model_server_config_pb2.ModelConfig.FromString(m.SerializeToString())
-              for m in config.model_config_list.config]
-    names = set()
-    for model in models:
-        if not model.name or not model.base_path:
-            raise ServingError(grpc.StatusCode.INVALID_ARGUMENT,
-                               "Every model config needs a name and a base_path")
-        if model.name in names:
-            raise ServingError(grpc.StatusCode.INVALID_ARGUMENT,
-                               f"Illegal to list model {model.name} multiple times in config "
-                               "list")
-        names.add(model.name)
-        if model.model_platform not in ("", "tensorflow"):
-            raise ServingError(grpc.StatusCode.INVALID_ARGUMENT,
-                               f"model {model.name}: platform {model.model_platform!r} is not "
-                               "supported (tensorflow only)")
-        if not model.HasField("model_version_policy"):
-            model.model_version_policy.latest.num_versions = 1
-    return models
-
-
-def aspired_versions(policy, present: list[int]) -> list[int]:
-    """The versions a ServableVersionPolicy wants, from those on disk."""
-    kind = policy.WhichOneof("policy_choice") or "latest"
-    if kind == "all":
-        return list(present)
-    if kind == "specific":
-        return [v for v in present if v in set(policy.specific.versions)]
-    keep = max(policy.latest.num_versions, 1)
-    return present[-keep:]
 
 
 def _fingerprint(path: Path) -> tuple:
@@ -109,97 +42,6 @@ def _fingerprint(path: Path) -> tuple:
                 continue
             stats.append((os.path.join(root, name), info.st_size, info.st_mtime_ns))
     return tuple(sorted(stats))
-
-
-# --- one loaded version -------------------------------------------------------------------------
-class Servable:
-    """One SavedModel version, loaded once; runs its signatures in-process."""
-
-    def __init__(self, name: str, version: int, path: Path):
-        self.name, self.version, self.path = name, version, path
-        saved_model = saved_model_pb2.SavedModel.FromString((path / "saved_model.pb").read_bytes())
-        self.signature_defs: dict[str, meta_graph_pb2.SignatureDef] = dict(
-            saved_model.meta_graphs[0].signature_def)
-        self._loaded = tf.saved_model.load(str(path))
-        self._functions = dict(self._loaded.signatures)
-
-    def signature(self, signature_name: str) -> meta_graph_pb2.SignatureDef:
-        key = signature_name or DEFAULT_SIGNATURE
-        if key not in self._functions:
-            raise ServingError(grpc.StatusCode.FAILED_PRECONDITION,
-                               f'Serving signature key "{key}" not found.')
-        return self.signature_defs[key]
-
-    def input_dtypes(self, signature_name: str) -> dict[str, np.dtype]:
-        inputs = self.signature(signature_name).inputs
-        return {name: _numpy_dtype(info.dtype) for name, info in inputs.items()}
-
-    def run(self, signature_name: str, inputs: dict[str, np.ndarray],
-            output_filter: list[str] | tuple = ()) -> dict[str, np.ndarray]:
-        """The signature's outputs for `inputs`, validated as TF Serving's predict_util does."""
-        signature = self.signature(signature_name)
-        expected, sent = set(signature.inputs), set(inputs)
-        if expected != sent:
-            raise ServingError(grpc.StatusCode.INVALID_ARGUMENT, (
-                f"input size does not match signature: {len(sent)}!={len(expected)} "
-                f"len({{{','.join(sorted(sent))}}}) != len({{{','.join(sorted(expected))}}}). "
-                f"Sent extra: {{{','.join(sorted(sent - expected))}}}. "
-                f"Missing but required: {{{','.join(sorted(expected - sent))}}}."))
-        for index, alias in enumerate(output_filter):
-            if alias in output_filter[:index]:
-                raise ServingError(grpc.StatusCode.INVALID_ARGUMENT,
-                                   f"duplicate output tensor alias: {alias}")
-            if alias not in signature.outputs:
-                raise ServingError(grpc.StatusCode.INVALID_ARGUMENT, (
-                    f"output tensor alias not found in signature: {alias} Outputs expected to be "
-                    f"in the set {{{','.join(sorted(signature.outputs))}}}."))
-        tensors = {}
-        for position, (name, array) in enumerate(sorted(inputs.items())):
-            dtype = tf.dtypes.as_dtype(signature.inputs[name].dtype)
-            given = tf.dtypes.as_dtype(array.dtype) if array.dtype != object else tf.string
-            if given != dtype:
-                raise ServingError(grpc.StatusCode.INVALID_ARGUMENT,
-                                   f"Expects arg[{position}] to be {type_string(dtype)} but "
-                                   f"{type_string(given)} "
-                                   f"is provided")
-            tensors[name] = tf.constant(array, dtype)
-        try:
-            outputs = self._functions[signature_name or DEFAULT_SIGNATURE](**tensors)
-        except tf.errors.OpError as error:
-            raise ServingError(code_from_value(error.error_code),
-                               clean_tf_message(error.message)) from None
-        except (TypeError, ValueError) as error:
-            raise ServingError(grpc.StatusCode.INVALID_ARGUMENT, str(error)) from None
-        wanted = output_filter or list(outputs)
-        return {name: outputs[name].numpy() for name in wanted}
-
-
-def type_string(dtype: tf.dtypes.DType) -> str:
-    """TensorFlow's DataTypeString: 'float', 'double', 'int64', 'string', ..."""
-    return types_pb2.DataType.Name(dtype.as_datatype_enum)[3:].lower()
-
-
-def _numpy_dtype(dtype_enum: int) -> np.dtype:
-    dtype = tf.dtypes.as_dtype(dtype_enum)
-    return np.dtype(object) if dtype == tf.string else np.dtype(dtype.as_numpy_dtype)
-
-
-_ASSERTION = re.compile(r"assertion failed: \[(.*?)\](?: \[(.*)\])?$", re.S)
-
-
-def clean_tf_message(message: str) -> str:
-    """A TF op error without the graph trace: 'prefix has characters outside ...: [é]'."""
-    lines = [line for line in message.splitlines()
-             if line.strip() and not line.startswith(("Graph execution error", "Detected at node",
-                                                      "<stack traces", "\t [[", " [["))]
-    text = " ".join(lines).strip()
-    text = re.sub(r"\s*\[\[\{\{node [^]]*\]\]", "", text)
-    text = re.sub(r"\s*\[Op:[^]]*\]$", "", text)
-    text = re.sub(r" \[Condition x == y did not hold.*", "", text, flags=re.S)
-    match = _ASSERTION.search(text)
-    if not match:
-        return text
-    return f"{match.group(1)} [{match.group(2)}]" if match.group(2) else match.group(1)
 
 
 # --- the lifecycle ------------------------------------------------------------------------------

@@ -14,8 +14,8 @@ import json
 import grpc
 import numpy as np
 
-from serving import json_parse
 from serving.errors import ServingError
+from serving.model_servers import json_parse
 
 ROW, COLUMNAR = "row", "columnar"
 _MAX_ECHO = 200  # characters of a JSON value repeated in an error message

@@ -14,7 +14,7 @@ COPY namegen namegen
 COPY pipeline pipeline
 COPY components components
 COPY serving serving
-COPY data/__init__.py data/resolve.py data/manifest.json data/
+COPY data/__init__.py data/encoding.py data/resolve.py data/manifest.json data/
 RUN pip install --no-cache-dir --no-deps --no-build-isolation .
 
 # Module code on the path from the working directory too: the compiled spec refers to

@@ -10,9 +10,9 @@ import warnings
 
 from namegen.bench import perf, quality, scale, soak
 from namegen.commands import names, rollback, run
+from namegen.commands import serve as serving_commands
 from namegen.errors import UserError
 from pipeline.kubeflow import compile as kubeflow_compile
-from serving import commands as serving_commands
 
 # Every command, in the order of `namegen --help`. Each module's register(subparsers) adds its
 # parsers and sets `func` (the handler, named cmd_<command>); `loads_tfx` marks commands that

@@ -14,7 +14,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from ml_metadata.proto import metadata_store_pb2  # noqa: E402
 
-from pipeline import configs, metadata  # noqa: E402
+from data import encoding  # noqa: E402
+from pipeline import metadata  # noqa: E402
 
 STYLE = """body{font:15px/1.45 system-ui,sans-serif;max-width:980px;margin:2em auto;color:#222}
 table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:4px 10px;
@@ -65,7 +66,7 @@ def _plot_lengths(train: list[str], evaluation: list[str], generated: list[int],
     from components.evaluator import fidelity
 
     fig, ax = plt.subplots(figsize=(7, 3.6))
-    lengths = list(range(configs.MAX_NAME_LENGTH + 1))
+    lengths = list(range(encoding.MAX_NAME_LENGTH + 1))
     names = train + evaluation
     ax.bar(lengths, [sum(len(n) == k for n in names) / len(names) for k in lengths],
            width=1.0, alpha=0.5, label="data")

@@ -1,30 +1,19 @@
-"""Every default of namegen in one place: tokens, lengths, splits, presets, paths, gate."""
+"""The pipeline's defaults: splits, presets, validation, gate, drift, paths.
+
+The names and tokens every layer shares (model name, features, special tokens, lengths) are in
+data/encoding.py.
+"""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
+from data.encoding import MAX_NAME_LENGTH
+
 PIPELINE_NAME = "namegen"
-MODEL_NAME = "names"
 
-# --- Data and vocabulary -------------------------------------------------------------------
-NAME_FEATURE = "name"  # raw feature written by ExampleGen
-IDS_FEATURE = "ids"  # transformed: character ids + end-of-name, padded to SEQUENCE_LENGTH
-LENGTH_FEATURE = "length"  # transformed: characters in the name
-LONGEST_FEATURE = "longest_name"  # transformed: tft.max of LENGTH_FEATURE over the train split
-VOCAB_NAME = "chars"  # tft vocabulary filename
-
-PAD_TOKEN = "<pad>"
-EON_TOKEN = "<eon>"  # end of name; also fed as the start token
-RESERVED_TOKENS = (PAD_TOKEN, EON_TOKEN)  # they take ids 0 and 1
-PAD_ID = 0
-EON_ID = 1
-NUM_OOV_BUCKETS = 1  # one id after the vocabulary for characters never seen in training
-
-MAX_NAME_LENGTH = 32  # names longer than this are dropped (and counted) by ExampleGen
-SEQUENCE_LENGTH = MAX_NAME_LENGTH + 1  # room for end-of-name
-
+# --- Data split (the shared names and tokens: data/encoding.py) ----------------------------
 TRAIN_BUCKETS = 9  # train:eval hash buckets, split on the name itself
 EVAL_BUCKETS = 1
 

@@ -2,7 +2,7 @@
 
 TFX reuses a cached output when a component's inputs and exec properties are unchanged; the
 fingerprint is one of those properties, so a change to any code an executor runs (however
-indirectly imported, e.g. serving/model_servers/warmup.py through the Trainer's export) re-runs
+indirectly imported, e.g. components/trainer/warmup.py through the Trainer's export) re-runs
 the pipeline.
 """
 

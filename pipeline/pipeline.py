@@ -12,6 +12,7 @@ from components.example_gen.component import names_example_gen
 from components.pusher import executor as pusher_executor
 from components.validation.component import DataGate, NameValidator
 from components.validation.drift import DriftCheck
+from data import encoding
 from pipeline import configs
 from pipeline.fingerprint import code_fingerprint
 from pipeline.orchestrators import KubeflowSettings, LocalSettings
@@ -47,7 +48,7 @@ def create_pipeline(
     settings_class = KubeflowSettings if kubeflow else LocalSettings
     settings = settings_class(data_path, hyperparameters, gate or configs.GATE,
                               drift or configs.DRIFT, tune_budget_seconds)
-    model_base = f"{serving_dir}/{configs.MODEL_NAME}"
+    model_base = f"{serving_dir}/{encoding.MODEL_NAME}"
     example_gen = names_example_gen(settings.data_root, settings.data_pattern, custom_config=code)
     statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
     schema_gen = tfx.components.ImportSchemaGen(schema_file=f"{schema_path}/schema.pbtxt")

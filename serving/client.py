@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 import grpc
 
-from pipeline import configs
+from data import encoding
 from serving import contract
 from serving.errors import ServingError
 
@@ -31,7 +31,7 @@ _HTTP_TO_CODE = {400: grpc.StatusCode.INVALID_ARGUMENT, 404: grpc.StatusCode.NOT
 class Client:
     """Generates and scores names through a TF Serving endpoint (ours or the real one)."""
 
-    def __init__(self, server: str, timeout: float = 30.0, model: str = configs.MODEL_NAME,
+    def __init__(self, server: str, timeout: float = 30.0, model: str = encoding.MODEL_NAME,
                  version: int | None = None, label: str | None = None, retries: int = 3,
                  backoff: float = 0.2):
         url = urlsplit(server if "://" in server else f"http://{server}")
@@ -47,7 +47,7 @@ class Client:
 
     # --- the namegen interface ----------------------------------------------------------------
     def generate(self, prefix: str, n: int, temperature: float, seed: int,
-                 max_length: int = configs.MAX_NAME_LENGTH, **controls) -> list[dict]:
+                 max_length: int = encoding.MAX_NAME_LENGTH, **controls) -> list[dict]:
         """n names, row i with seed + i; sampling controls not given are neutral (off)."""
         given = dict(controls, prefix=prefix, temperature=temperature, max_length=max_length)
         unknown = set(given) - set(contract.GENERATION_INPUTS)

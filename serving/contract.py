@@ -7,11 +7,12 @@ and CLI read it from here. No TensorFlow and no model code, so any side can impo
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Iterable, Mapping
 
 import numpy as np
 
-from pipeline import configs
+from data import encoding
 
 # --- signatures -----------------------------------------------------------------------------
 GENERATE_SIGNATURE = "serving_default"  # what TF Serving runs when no signature_name is given
@@ -24,7 +25,7 @@ GENERATION_INPUTS: dict[str, tuple[str, object]] = {
     "prefix": ("string", ""),
     "temperature": ("float32", 1.0),
     "seed": ("int64", 0),
-    "max_length": ("int32", configs.MAX_NAME_LENGTH),
+    "max_length": ("int32", encoding.MAX_NAME_LENGTH),
     "top_k": ("int32", 0),
     "top_p": ("float32", 1.0),
     "min_length": ("int32", 0),
@@ -47,6 +48,10 @@ ASSETS_EXTRA = "assets.extra"
 WARMUP_FILE_NAME = "tf_serving_warmup_requests"  # TF Serving's name for the warmup TFRecord
 METADATA_FILE_NAME = "namegen.json"  # vocabulary, tokens, lengths, preset, metrics
 GATE_FILE_NAME = "gate.json"  # the evaluation gate's verdict and metrics, added by the Pusher
+# The same files as paths inside a version folder.
+WARMUP_FILE = os.path.join(ASSETS_EXTRA, WARMUP_FILE_NAME)
+METADATA_FILE = os.path.join(ASSETS_EXTRA, METADATA_FILE_NAME)
+GATE_FILE = os.path.join(ASSETS_EXTRA, GATE_FILE_NAME)
 
 _NUMPY_DTYPES = {"string": object, "float32": np.float32, "int64": np.int64, "int32": np.int32,
                  "bool": np.bool_}

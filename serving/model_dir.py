@@ -8,8 +8,8 @@ from pathlib import Path
 
 from serving import contract
 
-METADATA_FILE = os.path.join(contract.ASSETS_EXTRA, contract.METADATA_FILE_NAME)
-GATE_FILE = os.path.join(contract.ASSETS_EXTRA, contract.GATE_FILE_NAME)  # written by the Pusher
+METADATA_FILE = contract.METADATA_FILE
+GATE_FILE = contract.GATE_FILE  # written by the Pusher
 
 
 def version_folders(model_base: str | os.PathLike) -> dict[int, Path]:

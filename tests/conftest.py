@@ -14,7 +14,7 @@ from unittest import mock  # noqa: E402
 
 import pytest  # noqa: E402
 
-from data import resolve  # noqa: E402
+from data import encoding, resolve  # noqa: E402
 from pipeline import configs  # noqa: E402
 from tests import fuzzing  # noqa: E402
 
@@ -57,7 +57,7 @@ class PipelineRun:
 
     @property
     def model_base(self) -> Path:
-        return self.serving_dir / configs.MODEL_NAME
+        return self.serving_dir / encoding.MODEL_NAME
 
     @property
     def version_dir(self) -> Path:

@@ -297,7 +297,7 @@ def test_a_batching_file_without_enable_batching_is_refused(tmp_path, capsys):
 
 def test_flags_and_defaults_are_tf_servings():
     """No file: SharedBatchScheduler's QueueOptions defaults and server.cc's pool name."""
-    from serving import commands
+    from namegen.commands import serve as commands
 
     parser = __import__("argparse").ArgumentParser()
     commands.add_serve_arguments(parser)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from data import encoding
 from namegen.bench import scale
-from pipeline import configs
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +33,7 @@ def test_the_list_has_the_asked_count_of_distinct_names_in_format(pool, tmp_path
     assert lines[-1] == ""  # one name per line, newline-terminated
     names = lines[:-1]
     assert len(names) == 3_000 == len(set(names))
-    assert all(1 <= len(n) <= configs.MAX_NAME_LENGTH for n in names)
+    assert all(1 <= len(n) <= encoding.MAX_NAME_LENGTH for n in names)
     assert all(scale.NAME_PATTERN.fullmatch(n) for n in names)
     assert sum(n in set(pool) for n in names) >= int(3_000 * scale.SINGLE_FRACTION)
     known = set(pool)

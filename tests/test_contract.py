@@ -31,11 +31,9 @@ def test_warmup_file_is_where_tfx_and_tf_serving_look_for_it():
 
     from tfx.utils import path_utils
 
-    from serving.model_servers import warmup
-
     assert (os.path.join("m", contract.ASSETS_EXTRA, contract.WARMUP_FILE_NAME)
             == path_utils.warmup_file_path("m"))
-    assert os.path.join("m", warmup.WARMUP_FILE) == path_utils.warmup_file_path("m")
+    assert os.path.join("m", contract.WARMUP_FILE) == path_utils.warmup_file_path("m")
 
 
 def test_every_input_dtype_is_a_tensorflow_dtype():

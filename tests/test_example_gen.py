@@ -8,7 +8,7 @@ from apache_beam.testing.util import assert_that, equal_to
 from tfx.types import standard_component_specs
 
 from components.example_gen import executor
-from pipeline import configs
+from data import encoding
 
 
 def write(tmp_path, content: bytes, name: str = "names.txt") -> str:
@@ -23,7 +23,7 @@ MESSY = (
     "\n"
     "   \t \n"  # blank after stripping
     "Alpha\n"  # duplicate, kept
-    + "X" * (configs.MAX_NAME_LENGTH + 1) + "\n"  # too long, dropped
+    + "X" * (encoding.MAX_NAME_LENGTH + 1) + "\n"  # too long, dropped
     + "Gamma"  # no trailing newline
 ).encode("utf-8")
 
@@ -46,8 +46,8 @@ def test_invalid_utf8_names_file_and_line(tmp_path):
 def test_clean_line_strips_bom_crlf_and_whitespace():
     assert executor.clean_line("\ufeff  Tyrannosaurus \r\n".encode()) == "Tyrannosaurus"
     assert executor.classify("") == executor.BLANK
-    assert executor.classify("x" * configs.MAX_NAME_LENGTH) == executor.KEPT
-    assert executor.classify("x" * (configs.MAX_NAME_LENGTH + 1)) == executor.TOO_LONG
+    assert executor.classify("x" * encoding.MAX_NAME_LENGTH) == executor.KEPT
+    assert executor.classify("x" * (encoding.MAX_NAME_LENGTH + 1)) == executor.TOO_LONG
 
 
 def assert_examples(folder, expected: list[str]) -> None:

@@ -13,6 +13,7 @@ import tensorflow_transform as tft
 
 from components.trainer.export import NameGenerator
 from components.trainer.model import build_model
+from data import encoding
 from pipeline import configs, metadata
 from serving import contract
 
@@ -98,16 +99,16 @@ def test_temperature_near_zero_equals_greedy(probe):
 
 
 def test_names_are_well_formed(probe):
-    characters = set(probe["vocabulary"]) - set(configs.RESERVED_TOKENS)
+    characters = set(probe["vocabulary"]) - set(encoding.RESERVED_TOKENS)
     for name, length in zip(probe["names"], probe["lengths"]):
-        assert set(name) <= characters and len(name) == length <= configs.MAX_NAME_LENGTH
+        assert set(name) <= characters and len(name) == length <= encoding.MAX_NAME_LENGTH
     assert all(name.startswith("Ty") for name in probe["prefixed"])
     assert max(probe["short"]) <= 3 and min(probe["min_long"]) >= 12
 
 
 def test_log_prob_matches_score_for_finished_names(probe):
     for name, lp, ll in zip(probe["names"], probe["log_probs"], probe["score_ll"]):
-        if 0 < len(name) < configs.MAX_NAME_LENGTH:
+        if 0 < len(name) < encoding.MAX_NAME_LENGTH:
             assert lp == pytest.approx(ll, abs=1e-3)
     assert probe["score_n"] == [len(n) + 1 for n in probe["names"]]
 
@@ -115,10 +116,10 @@ def test_log_prob_matches_score_for_finished_names(probe):
 def test_score_returns_per_position_log_probs_beside_the_old_outputs(probe):
     assert probe["score_keys"] == sorted(contract.SCORE_OUTPUTS)
     assert "position_log_probs" in contract.SCORE_OUTPUTS
-    assert probe["position_shape"] == [None, configs.SEQUENCE_LENGTH]
+    assert probe["position_shape"] == [None, encoding.SEQUENCE_LENGTH]
     for positions, ll, count in zip(probe["score_positions"], probe["score_ll"],
                                     probe["score_n"]):
-        assert len(positions) == configs.SEQUENCE_LENGTH
+        assert len(positions) == encoding.SEQUENCE_LENGTH
         assert all(p <= 0 for p in positions[:count]) and set(positions[count:]) <= {0.0}
         assert sum(positions[:count]) == pytest.approx(ll, abs=1e-3)
 
@@ -142,7 +143,7 @@ def test_score_equals_a_numpy_recomputation_from_the_keras_model(tiny_run, lever
     """The fused export must give the training model's step-by-step probabilities."""
     store = metadata.open_store(str(tiny_run.pipeline_root))
     output = tft.TFTransformOutput(metadata.latest_artifact(store, "TransformGraph").uri)
-    vocabulary = [t.decode() for t in output.vocabulary_by_name(configs.VOCAB_NAME)]
+    vocabulary = [t.decode() for t in output.vocabulary_by_name(encoding.VOCAB_NAME)]
     hp = configs.hyperparameters("tiny", levers)
     model = build_model(len(vocabulary) + 1, hp, vocabulary)
     for weight in model.trainable_weights:  # case vectors and biases start at zero
@@ -152,8 +153,8 @@ def test_score_equals_a_numpy_recomputation_from_the_keras_model(tiny_run, lever
     scored = generator.score(tf.constant(names))
     for name, ll, positions in zip(names, scored["log_likelihood"].numpy(),
                                    scored["position_log_probs"].numpy()):
-        targets = [vocabulary.index(c) for c in name] + [configs.EON_ID]
-        inputs = [configs.EON_ID] + targets[:-1]
+        targets = [vocabulary.index(c) for c in name] + [encoding.EON_ID]
+        inputs = [encoding.EON_ID] + targets[:-1]
         logits = model(tf.constant([inputs])).numpy()[0].astype(np.float64)
         log_probs = logits - np.log(np.exp(logits).sum(axis=-1, keepdims=True))
         expected = [log_probs[t, target] for t, target in enumerate(targets)]

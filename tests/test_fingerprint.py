@@ -24,7 +24,7 @@ def relative(paths: list[Path], root: Path) -> set[str]:
 
 def test_the_executor_code_includes_what_the_export_imports():
     code = relative(fingerprint.executor_code(), configs.PROJECT_ROOT)
-    assert {"serving/model_servers/warmup.py", "components/trainer/export.py",
+    assert {"components/trainer/warmup.py", "components/trainer/export.py",
             "pipeline/configs.py", "pipeline/failpoints.py", "pipeline/kubeflow/parameters.py",
             "components/example_gen/spans.py"} <= code
     assert "namegen/cli.py" not in code  # no executor imports the CLI
@@ -37,6 +37,6 @@ def test_a_change_to_an_imported_module_changes_the_fingerprint(tmp_path):
     cli = copy / "namegen" / "cli.py"
     cli.write_text(cli.read_text() + "\n# not executor code\n")
     assert fingerprint.code_fingerprint(copy) == before
-    warmup = copy / "serving" / "model_servers" / "warmup.py"
+    warmup = copy / "components" / "trainer" / "warmup.py"
     warmup.write_text(warmup.read_text() + "\n# a change the export would run\n")
     assert fingerprint.code_fingerprint(copy) != before

@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 from components.example_gen import executor
 from components.validation import component as validation
+from data import encoding
 from pipeline import configs
 from tests.fuzzing import fuzz
 
@@ -93,7 +94,7 @@ def test_scan_counts_every_line_or_names_the_bad_one(tmp_path):
             return
         assert bad is None
         expected = expected_lines(data)
-        assert configs.MAX_NAME_LENGTH == 32  # the oracle's documented cap
+        assert encoding.MAX_NAME_LENGTH == 32  # the oracle's documented cap
         assert {kind: counts[kind] for kind in expected} == \
             {kind: len(lines) for kind, lines in expected.items()}
         assert counts["distinct"] == len(set(expected["kept"]))
@@ -109,7 +110,7 @@ def test_validation_rules_hold_and_explain_any_names():
            allowed=st.sampled_from(["", "abc", "abcdefghijklmnopqrstuvwxyz"]))
     def check(train, evaluation, allowed):
         findings = validation.check_names({"train": train, "eval": evaluation},
-                                          configs.MAX_NAME_LENGTH, allowed,
+                                          encoding.MAX_NAME_LENGTH, allowed,
                                           configs.VALIDATION["min_names"])
         by_split = {split: validation.to_anomalies(found) for split, found in findings.items()}
         lines = validation.describe("NameValidator", by_split)
@@ -117,7 +118,7 @@ def test_validation_rules_hold_and_explain_any_names():
         for line in lines:
             assert "\n" not in line and "\r" not in line  # one line each, whatever the names
         rules = {f.rule for found in findings.values() for f in found}
-        assert ("name_too_long" in rules) == any(len(n) > configs.MAX_NAME_LENGTH
+        assert ("name_too_long" in rules) == any(len(n) > encoding.MAX_NAME_LENGTH
                                                  for n in train + evaluation)
         assert ("too_few_names" in rules) == (len(train) < 10 or len(evaluation) < 1)
         unseen = any(not set(n) <= set("".join(train)) for n in evaluation)
@@ -148,7 +149,7 @@ def test_beam_ingests_exactly_the_names_the_scan_counted(tmp_path):
                          | f"Ingest{index}" >> executor._NamesToExample(
                              {"input_base": str(folder)}, path.name)
                          | f"Name{index}" >> beam.Map(
-                             lambda e: e.features.feature[configs.NAME_FEATURE]
+                             lambda e: e.features.feature[encoding.NAME_FEATURE]
                              .bytes_list.value[0].decode("utf-8")))
                 assert_that(names, equal_to(expected), label=f"Check{index}")
 
@@ -179,6 +180,6 @@ def test_namegen_run_explains_random_files_in_one_line(tmp_path, capsys):
         assert rc == 2, err[-2000:]
         assert re.search(pattern, err), err[-2000:]
         assert "Traceback" not in err
-        assert not (root / "serving" / configs.MODEL_NAME).exists() or not any(
-            p.name.isdigit() for p in (root / "serving" / configs.MODEL_NAME).iterdir())
+        assert not (root / "serving" / encoding.MODEL_NAME).exists() or not any(
+            p.name.isdigit() for p in (root / "serving" / encoding.MODEL_NAME).iterdir())
 

@@ -21,7 +21,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pipeline import configs
+from data import encoding
 from tests.fuzzing import fuzz
 
 CALL_SECONDS = 600.0  # a generous cap: one call this long is a hang, not a slow machine
@@ -41,7 +41,7 @@ def model(tiny_model):
 
     loaded = tf.saved_model.load(str(tiny_model))
     info = json.loads((tiny_model / "assets.extra" / "namegen.json").read_text(encoding="utf-8"))
-    characters = set(info["vocabulary"]) - set(configs.RESERVED_TOKENS)
+    characters = set(info["vocabulary"]) - set(encoding.RESERVED_TOKENS)
     return loaded.signatures["serving_default"], loaded.signatures["score"], characters
 
 
@@ -127,7 +127,7 @@ def _valid_prefix(prefix, max_length: int, characters: set[str]) -> bool:
         text = prefix.decode("utf-8") if isinstance(prefix, bytes) else prefix
     except UnicodeDecodeError:
         return False
-    return set(text) <= characters and len(text) <= min(max_length, configs.MAX_NAME_LENGTH)
+    return set(text) <= characters and len(text) <= min(max_length, encoding.MAX_NAME_LENGTH)
 
 
 class Watchdog:
@@ -179,7 +179,7 @@ def test_generate_is_well_formed_or_invalid_argument(model):
         for i, raw in enumerate(names):
             name = raw.decode("utf-8")  # strict: valid UTF-8
             assert set(name) <= characters, f"special or unknown characters in {name!r}"
-            cap = min(request["max_length"][i], configs.MAX_NAME_LENGTH)
+            cap = min(request["max_length"][i], encoding.MAX_NAME_LENGTH)
             assert len(name) == lengths[i] <= cap
             prefix = request["prefix"][i]
             prefix = prefix.decode("utf-8") if isinstance(prefix, bytes) else prefix
@@ -202,13 +202,13 @@ def test_score_is_well_formed_or_invalid_argument(model):
                 out = score(name=tf.constant([_encoded(n) for n in names], tf.string))
         except tf.errors.InvalidArgumentError as error:
             assert error.message.strip()
-            assert any(not _valid_utf8(n) or len(_text(n)) > configs.MAX_NAME_LENGTH
+            assert any(not _valid_utf8(n) or len(_text(n)) > encoding.MAX_NAME_LENGTH
                        for n in names), f"valid names refused: {names!r}: {error.message}"
             return
         for name, ll, count in zip(names, out["log_likelihood"].numpy(),
                                    out["num_predictions"].numpy()):
             # Characters outside the vocabulary are scored as the OOV id (by design).
-            assert len(_text(name)) <= configs.MAX_NAME_LENGTH
+            assert len(_text(name)) <= encoding.MAX_NAME_LENGTH
             if _valid_utf8(name):
                 assert count == len(_text(name)) + 1
             assert math.isfinite(ll) and ll <= 1e-3

@@ -10,6 +10,7 @@ import tensorflow as tf
 
 from components.evaluator.component import decide, evaluate_model
 from components.example_gen.executor import read_split
+from data import encoding
 from pipeline import configs, metadata
 from serving.contract import GENERATE_SIGNATURE, GENERATION_INPUTS, SCORE_SIGNATURE
 from tests.conftest import run_pipeline
@@ -29,7 +30,7 @@ def latest_evaluation(root) -> dict:
 
 
 def snapshot(root) -> dict:
-    base = root / "serving" / configs.MODEL_NAME
+    base = root / "serving" / encoding.MODEL_NAME
     return {str(p.relative_to(base)): p.stat().st_mtime_ns for p in base.rglob("*")}
 
 
@@ -50,7 +51,7 @@ def test_better_candidate_is_blessed_and_gets_the_next_version(gated_root, dinos
     report = latest_evaluation(gated_root)
     assert report["blessed"] is True, report["reason"]
     assert report["candidate"]["eval_nats_per_char"] < report["baseline"]["eval_nats_per_char"]
-    versions = sorted(int(p.name) for p in (gated_root / "serving" / configs.MODEL_NAME).iterdir()
+    versions = sorted(int(p.name) for p in (gated_root / "serving" / encoding.MODEL_NAME).iterdir()
                       if p.name.isdigit())
     assert versions == [1, 2]
     for key in ("novelty", "validity", "length_tv_distance", "casing", "samples_per_second"):

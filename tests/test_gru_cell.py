@@ -13,6 +13,7 @@ import tf_keras
 
 from components.trainer.export import NameGenerator
 from components.trainer.model import build_model, gru_cell, gru_sequence
+from data import encoding
 from pipeline import configs
 
 TOLERANCE = 1e-5
@@ -83,8 +84,8 @@ def test_one_cell_step_equals_the_keras_cell():
                                     {"tie_embeddings": True, "case_sharing": True}])
 def test_the_samplers_step_gives_the_training_models_logits(levers):
     """NameGenerator._step, fed a name token by token, matches the model's batched forward."""
-    vocabulary = list(configs.RESERVED_TOKENS) + list("abcAB")
-    model = build_model(len(vocabulary) + configs.NUM_OOV_BUCKETS,
+    vocabulary = list(encoding.RESERVED_TOKENS) + list("abcAB")
+    model = build_model(len(vocabulary) + encoding.NUM_OOV_BUCKETS,
                         configs.hyperparameters("tiny", levers), vocabulary)
     for i, weight in enumerate(model.trainable_weights):
         weight.assign(tf.random.stateless_normal(weight.shape, [5, i]) * 0.5)

@@ -1,4 +1,4 @@
-"""Imports run one way: no cycle between project modules, and cheap modules stay cheap."""
+"""Imports run one way: the README's layers, no cycle between modules, cheap modules stay cheap."""
 
 from __future__ import annotations
 
@@ -11,6 +11,19 @@ from pathlib import Path
 
 PROJECT = Path(__file__).resolve().parent.parent
 PACKAGES = ("namegen", "pipeline", "components", "serving", "data")
+# The README's layering rule: what each layer may import. A layer is a package or a module named
+# on its own; a module belongs to the layer with the longest matching name.
+MAY_IMPORT = {
+    "data": ("data",),  # data.encoding: the leaf every layer shares
+    "serving.contract": ("data",),
+    "serving": ("serving", "data"),
+    "pipeline.configs": ("data",),  # the pipeline's settings and fault hooks, read by components
+    "pipeline.failpoints": (),
+    "components": ("components", "data", "serving.contract", "pipeline.configs",
+                   "pipeline.failpoints"),
+    "pipeline": ("pipeline", "components", "data", "serving.contract"),
+    "namegen": ("namegen", "pipeline", "components", "serving", "data"),
+}
 HEAVY = ("tfx", "apache_beam", "tensorflow_transform", "tensorflow_data_validation", "tfx_bsl",
          "tensorflow_model_analysis", "kfp")
 
@@ -91,6 +104,45 @@ def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
         if node not in index:
             visit(node)
     return found
+
+
+def _within(module: str, prefix: str) -> bool:
+    return module == prefix or module.startswith(prefix + ".")
+
+
+def layer_of(module: str, rules: dict[str, tuple]) -> str | None:
+    matches = [layer for layer in rules if _within(module, layer)]
+    return max(matches, key=len) if matches else None
+
+
+def layering_violations(graph: dict[str, set[str]], rules: dict[str, tuple]) -> list[str]:
+    """'a imports b' for every import the rules do not allow (and every module with no layer)."""
+    found = []
+    for module, imports in sorted(graph.items()):
+        layer = layer_of(module, rules)
+        if layer is None:
+            found.append(f"{module} is in no layer")
+            continue
+        found += [f"{module} imports {target}" for target in sorted(imports)
+                  if not any(_within(target, allowed) for allowed in rules[layer])]
+    return found
+
+
+def test_imports_follow_the_readme_layers():
+    graph = import_graph(PROJECT)
+    assert {"data.encoding", "serving.contract", "components.trainer.export"} <= set(graph)
+    assert layering_violations(graph, MAY_IMPORT) == []
+
+
+def test_the_layering_check_finds_an_import_against_the_layers():
+    graph = {"components.trainer.export": {"serving.contract", "data.encoding"},
+             "components.pusher.executor": {"serving.model_dir"},
+             "serving.contract": {"pipeline.configs"},
+             "data.encoding": set(), "tests.helper": set()}
+    assert layering_violations(graph, MAY_IMPORT) == [
+        "components.pusher.executor imports serving.model_dir",
+        "serving.contract imports pipeline.configs",
+        "tests.helper is in no layer"]
 
 
 def test_no_import_cycle_between_project_modules():

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from components.validation.component import DataValidationError
+from data import encoding
 from pipeline import configs, metadata
 from serving import model_dir
 
@@ -49,7 +50,7 @@ def test_three_nightly_runs_locally(tmp_path, dinos_path):
 
     data = tmp_path / "names"
     pattern = str(data / "{SPAN}" / "*.txt")
-    model_base = tmp_path / "serving" / configs.MODEL_NAME
+    model_base = tmp_path / "serving" / encoding.MODEL_NAME
 
     write_span(data, 1, span_names(dinos_path, 1))
     run = run_pipeline(pattern, tmp_path, configs.hyperparameters("tiny",
@@ -94,7 +95,7 @@ def test_three_nightly_runs_on_kubeflow(tmp_path, dinos_path, monkeypatch):
 
     data = tmp_path / "names"
     serving = tmp_path / "serving"
-    model_base = serving / configs.MODEL_NAME
+    model_base = serving / encoding.MODEL_NAME
     package = tmp_path / "pipeline.yaml"
     kubeflow_compile.write_package(kubeflow_compile.compile_spec(
         pipeline_root="gs://unused/root", push_uri=str(serving), preset="tiny",

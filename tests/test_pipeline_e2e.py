@@ -9,6 +9,7 @@ import sys
 
 import pytest
 
+from data import encoding
 from namegen import cli
 from namegen.commands import run as run_command
 from pipeline import configs, metadata
@@ -41,7 +42,7 @@ def test_pushed_model_has_the_tf_serving_layout(tiny_run):
     assert (version / "variables" / "variables.index").is_file()
     info = model_dir.read_metadata(version)
     assert info["hyperparameters"]["preset"] == "tiny"
-    assert info["vocabulary"][:2] == list(configs.RESERVED_TOKENS)
+    assert info["vocabulary"][:2] == list(encoding.RESERVED_TOKENS)
     assert not [p for p in tiny_run.model_base.iterdir() if p.name.startswith(".incoming")]
 
 
@@ -107,7 +108,7 @@ print(json.dumps(metadata.executions(metadata.open_store(root + "/pipeline"))))
 
 
 def test_a_change_to_code_the_export_imports_reruns_the_trainer(tmp_path, dinos_path):
-    """In a copy of the project: a re-run is fully cached; after serving/model_servers/warmup.py
+    """In a copy of the project: a re-run is fully cached; after components/trainer/warmup.py
     changes, the Trainer executes again."""
     from tests.test_fingerprint import project_copy
 
@@ -127,7 +128,7 @@ def test_a_change_to_code_the_export_imports_reruns_the_trainer(tmp_path, dinos_
     first = run()
     second = run()[len(first):]
     assert second and {r["state"] for r in second} == {"CACHED"}, second  # fully cached
-    warmup = copy / "serving" / "model_servers" / "warmup.py"
+    warmup = copy / "components" / "trainer" / "warmup.py"
     warmup.write_text(warmup.read_text() + "\n# changed: what the export runs is new code\n")
     third = {r["component"]: r["state"] for r in run()[len(first) + len(second):]}
     assert third["Trainer"] == "COMPLETE"

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from data import encoding
 from pipeline import configs
 from tests.playground_browser import launch_chromium
 from tests.serving_helpers import copy_version, http, start_local_server
@@ -37,7 +38,7 @@ def second_model(tiny_run, tmp_path_factory) -> Path:
     graph = metadata.latest_artifact(store, "TransformGraph").uri
     examples = metadata.latest_artifact(store, "Examples", producer="Transform").uri
     output = tft.TFTransformOutput(graph)
-    vocabulary = output.vocabulary_by_name(configs.VOCAB_NAME)
+    vocabulary = output.vocabulary_by_name(encoding.VOCAB_NAME)
     split = {name: data.ArraySplit(data.load_split([f"{examples}/Split-{name}/*"], output),
                                    vocabulary)
              for name in ("train", "eval")}
@@ -123,7 +124,7 @@ def test_page_lists_the_loaded_versions_newest_first(page, site):
     assert page.locator("#version option").evaluate_all("os => os.map(o => o.value)") \
         == ["2", "1"]
     assert "preset tiny" in page.inner_text("#version-info")
-    assert page.input_value("#max-length") == str(configs.MAX_NAME_LENGTH)
+    assert page.input_value("#max-length") == str(encoding.MAX_NAME_LENGTH)
 
 
 def test_generated_names_equal_namegen_generate_and_follow_the_temperature(page, site):

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from data import encoding
 from pipeline import configs
 
 pytestmark = pytest.mark.slow
@@ -60,7 +61,7 @@ class Rig:
 
     @property
     def model_base(self) -> Path:
-        return self.serving_dir / configs.MODEL_NAME
+        return self.serving_dir / encoding.MODEL_NAME
 
     def args(self, epochs: int, *extra: str) -> list[str]:
         return ["run", "--preset", "tiny", "--epochs", str(epochs), "--data", str(self.data),

@@ -15,6 +15,7 @@ from scipy import stats
 from components.trainer import sampling
 from components.trainer.export import NameGenerator
 from components.trainer.model import build_model
+from data import encoding
 from pipeline import configs
 
 ALPHA = 1e-3  # false-alarm rate of each chi-square test
@@ -83,7 +84,7 @@ def test_min_length_bans_end_of_name_only_in_short_rows():
     ban = sampling.min_length_ban(rows(0, 3, 5, dtype=tf.int32), rows(4, 4, 4, dtype=tf.int32),
                                   vocab_size=4).numpy()
     expected = np.zeros([3, 4])
-    expected[:2, configs.EON_ID] = sampling.BANNED
+    expected[:2, encoding.EON_ID] = sampling.BANNED
     np.testing.assert_array_equal(ban, expected)
 
 
@@ -119,17 +120,17 @@ def test_top_k_one_and_tiny_top_p_equal_greedy_for_any_uniform(truncate):
 
 
 # --- the whole sampler: a NameGenerator with random weights, no pipeline needed ----------------
-VOCABULARY = list(configs.RESERVED_TOKENS) + list("abcdeAB")
+VOCABULARY = list(encoding.RESERVED_TOKENS) + list("abcdeAB")
 
 
 @pytest.fixture(scope="module")
 def generator() -> tuple[NameGenerator, np.ndarray]:
     """A sampler with random weights, and its model's first-step log-probabilities."""
-    model = build_model(len(VOCABULARY) + configs.NUM_OOV_BUCKETS,
+    model = build_model(len(VOCABULARY) + encoding.NUM_OOV_BUCKETS,
                         configs.hyperparameters("tiny"), VOCABULARY)
     for i, weight in enumerate(model.trainable_weights):
         weight.assign(tf.random.stateless_normal(weight.shape, [9, i]) * 0.8)
-    logits = model(tf.constant([[configs.EON_ID]])).numpy()[0, 0].astype(np.float64)
+    logits = model(tf.constant([[encoding.EON_ID]])).numpy()[0, 0].astype(np.float64)
     return NameGenerator(model, None, VOCABULARY, ["ab"]), logits
 
 
@@ -138,21 +139,21 @@ def first_tokens(generator: NameGenerator, n: int, seed_base: int, **controls) -
     values = dict(temperature=1.0, top_k=0, top_p=1.0, min_length=0)
     values.update(controls)
     out = generator._sample(
-        tf.zeros([n, configs.SEQUENCE_LENGTH], tf.int32), tf.zeros([n], tf.int32),
+        tf.zeros([n, encoding.SEQUENCE_LENGTH], tf.int32), tf.zeros([n], tf.int32),
         tf.range(seed_base, seed_base + n, dtype=tf.int64),
         tf.fill([n], float(values["temperature"])), tf.fill([n], values["top_k"]),
         tf.fill([n], float(values["top_p"])), tf.fill([n], values["min_length"]),
         limit=tf.fill([n], 1))
     index = {c: i for i, c in enumerate(VOCABULARY)}
-    return np.array([index[name.decode()] if name else configs.EON_ID
+    return np.array([index[name.decode()] if name else encoding.EON_ID
                      for name in out["name"].numpy()])
 
 
 def expected_distribution(logits: np.ndarray, temperature: float) -> np.ndarray:
     """softmax(logits / T) over the tokens the sampler may emit (not padding nor OOV)."""
     allowed = np.zeros_like(logits, bool)
-    allowed[configs.EON_ID:len(VOCABULARY)] = True
-    allowed[configs.PAD_ID] = False
+    allowed[encoding.EON_ID:len(VOCABULARY)] = True
+    allowed[encoding.PAD_ID] = False
     z = np.where(allowed, logits / temperature, -np.inf)
     p = np.exp(z - z.max())
     return p / p.sum()
@@ -193,10 +194,10 @@ def test_top_k_draws_follow_the_renormalized_top_k(generator, fuzz_seed):
 def test_whole_names_with_top_k_one_or_tiny_top_p_equal_greedy(generator, truncate):
     sampler, _ = generator
     n = 32
-    common = dict(prefix_ids=tf.zeros([n, configs.SEQUENCE_LENGTH], tf.int32),
+    common = dict(prefix_ids=tf.zeros([n, encoding.SEQUENCE_LENGTH], tf.int32),
                   prefix_lengths=tf.zeros([n], tf.int32),
                   seed=tf.range(n, dtype=tf.int64), min_length=tf.fill([n], 0),
-                  limit=tf.fill([n], configs.MAX_NAME_LENGTH))
+                  limit=tf.fill([n], encoding.MAX_NAME_LENGTH))
     greedy = sampler._sample(temperature=tf.fill([n], 0.0), top_k=tf.fill([n], 0),
                              top_p=tf.fill([n], 1.0), **common)
     truncated = sampler._sample(temperature=tf.fill([n], 1.0),

@@ -11,6 +11,7 @@ import pytest
 import yaml
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory, text_format
 
+from data import encoding
 from pipeline import configs
 
 SERVING = Path(__file__).resolve().parent.parent / "serving"
@@ -34,8 +35,8 @@ def test_models_config_parses_with_tf_serving_protos():
     config = text_format.Parse((SERVING / "models.config").read_text(),
                                model_server_config_pb2.ModelServerConfig())
     (model,) = config.model_config_list.config
-    assert model.name == configs.MODEL_NAME
-    assert model.base_path == f"/models/{configs.MODEL_NAME}"
+    assert model.name == encoding.MODEL_NAME
+    assert model.base_path == f"/models/{encoding.MODEL_NAME}"
     assert model.model_platform == "tensorflow"
     assert model.model_version_policy.latest.num_versions == 2
     assert set(model.version_labels) == {"stable", "canary"}
@@ -130,17 +131,17 @@ def test_kserve_manifest_uses_the_tensorflow_runtime():
     manifest = yaml.safe_load((SERVING / "kserve" / "inferenceservice.yaml").read_text())
     assert manifest["apiVersion"] == "serving.kserve.io/v1beta1"
     assert manifest["kind"] == "InferenceService"
-    assert manifest["metadata"]["name"] == configs.MODEL_NAME  # the name in /v1/models/<name>
+    assert manifest["metadata"]["name"] == encoding.MODEL_NAME  # the name in /v1/models/<name>
     model = manifest["spec"]["predictor"]["model"]
     assert model["modelFormat"]["name"] == "tensorflow"
     assert model["runtime"] == "kserve-tensorflow-serving"
-    assert model["storageUri"].rstrip("/").endswith(f"/{configs.MODEL_NAME}")  # parent of N/
+    assert model["storageUri"].rstrip("/").endswith(f"/{encoding.MODEL_NAME}")  # parent of N/
 
 
 def test_warmup_bytes_are_a_tfrecord_of_prediction_logs():
     from tensorflow_serving.apis import prediction_log_pb2
 
-    from serving.model_servers.warmup import WARMUP_BATCH_SIZES, warmup_requests
+    from components.trainer.warmup import WARMUP_BATCH_SIZES, warmup_requests
 
     data = warmup_requests(score_names=["Rex", "Ann"])
     offset, logs = 0, []
@@ -151,7 +152,7 @@ def test_warmup_bytes_are_a_tfrecord_of_prediction_logs():
         offset += 12 + length + 4
     assert offset == len(data) and len(logs) == len(WARMUP_BATCH_SIZES) + 1
     assert all(log.WhichOneof("log_type") == "predict_log" for log in logs)
-    assert {log.predict_log.request.model_spec.name for log in logs} == {configs.MODEL_NAME}
+    assert {log.predict_log.request.model_spec.name for log in logs} == {encoding.MODEL_NAME}
     assert logs[-1].predict_log.request.inputs["name"].string_val == [b"Rex", b"Ann"]
     assert data == tfrecord_bytes([log.SerializeToString() for log in logs])
 

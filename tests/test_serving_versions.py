@@ -156,15 +156,17 @@ def test_config_file_policy_and_labels(tiny_model, tmp_path):
 
 def test_warmup_file_replays(tiny_model, tmp_path):
     """The warmup file the export wrote parses as PredictionLogs and the server replays it."""
+    from components.trainer.warmup import WARMUP_BATCH_SIZES
+    from serving.contract import WARMUP_FILE
     from serving.model_servers import warmup
 
     version = copy_version(tiny_model, tmp_path / "names", 1)
-    assert (version / warmup.WARMUP_FILE).is_file()  # written by the export, replayed as is
+    assert (version / WARMUP_FILE).is_file()  # written by the export, replayed as is
     logs = warmup.read_warmup_requests(version)
     assert [log.predict_log.request.model_spec.signature_name for log in logs] == \
         ["serving_default"] * 3 + ["score"]
     assert [log.predict_log.request.inputs["seed"].tensor_shape.dim[0].size
-            for log in logs[:3]] == list(warmup.WARMUP_BATCH_SIZES)
+            for log in logs[:3]] == list(WARMUP_BATCH_SIZES)
     local = start_local_server(tmp_path / "names", warmup=True)
     try:
         servable = local.core.manager.servable("names")
@@ -176,7 +178,7 @@ def test_warmup_file_replays(tiny_model, tmp_path):
     logs[0].predict_log.request.inputs["prefix"].string_val[:] = ["\u00e9".encode()]
     from tests.test_serving_configs import tfrecord_bytes
 
-    (bad / warmup.WARMUP_FILE).write_bytes(tfrecord_bytes([log.SerializeToString()
+    (bad / WARMUP_FILE).write_bytes(tfrecord_bytes([log.SerializeToString()
                                                             for log in logs]))
     local = start_local_server(tmp_path / "bad" / "names", warmup=True)
     try:  # a failing warmup request makes the version not loadable, as in TF Serving

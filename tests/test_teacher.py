@@ -10,6 +10,7 @@ import tensorflow as tf
 from components.baselines.ngram import CharVocabulary, KneserNey
 from components.trainer import data, loop, teacher
 from components.trainer.model import build_model, sequence_loss, shift_right
+from data import encoding
 from pipeline import configs
 from tests.test_trainer import encode
 
@@ -20,8 +21,8 @@ NAMES = [a + b + c for a in ("ka", "lo", "mu", "tse") for b in ("ra", "do", "bec
 
 def test_each_name_is_taught_by_kneser_ney_fitted_on_the_other_folds_only():
     ids = encode(NAMES, ALPHABET)
-    vocabulary = list(configs.RESERVED_TOKENS) + list(ALPHABET)
-    vocab_size = len(vocabulary) + configs.NUM_OOV_BUCKETS
+    vocabulary = list(encoding.RESERVED_TOKENS) + list(ALPHABET)
+    vocab_size = len(vocabulary) + encoding.NUM_OOV_BUCKETS
     folds = data.fold_of(ids, teacher.FOLDS, seed=3)
     taught = teacher.NgramTeacher(NAMES, folds, vocabulary, vocab_size, seed=3)
     soft, info = taught.targets(ids), taught.info
@@ -29,10 +30,10 @@ def test_each_name_is_taught_by_kneser_ney_fitted_on_the_other_folds_only():
     width = max(map(len, NAMES)) + 1
     soft = soft[:, :width]
     assert not soft[:, width:].any()
-    real = ids[:, :width] != configs.PAD_ID
+    real = ids[:, :width] != encoding.PAD_ID
     np.testing.assert_allclose(soft.sum(axis=-1)[real], 1.0, atol=1e-5)
     assert not soft[~real].any()
-    assert not soft[..., configs.PAD_ID].any()
+    assert not soft[..., encoding.PAD_ID].any()
 
     chars = CharVocabulary(NAMES)
     total, count = 0.0, 0
@@ -55,7 +56,7 @@ def test_soft_targets_take_their_weight_of_the_labels():
 
     log_probs = tf.nn.log_softmax(logits).numpy()
     labels = 0.7 * tf.one_hot(targets, 10).numpy() + 0.3 * soft.numpy()
-    mask = targets.numpy() != configs.PAD_ID
+    mask = targets.numpy() != encoding.PAD_ID
     expected = -(labels * log_probs).sum(axis=-1)[mask].mean()
     assert count.numpy() == mask.sum() == 7
     np.testing.assert_allclose(loss.numpy(), expected, rtol=1e-5)
@@ -63,7 +64,7 @@ def test_soft_targets_take_their_weight_of_the_labels():
 
 def test_the_trainer_trains_with_the_teacher_and_says_so(tmp_path, capsys):
     hp = configs.hyperparameters("tiny", {"ngram_teacher": 0.5, "epochs": 2})
-    vocabulary = list(configs.RESERVED_TOKENS) + list(ALPHABET)
+    vocabulary = list(encoding.RESERVED_TOKENS) + list(ALPHABET)
     model = build_model(len(vocabulary) + 1, hp, vocabulary)
     ids = encode(NAMES, ALPHABET)
     trainer = loop.TrainingLoop(model, hp, steps_per_epoch=4, run_dir=str(tmp_path))
@@ -75,16 +76,16 @@ def test_the_trainer_trains_with_the_teacher_and_says_so(tmp_path, capsys):
 def test_the_teacher_stays_within_the_targets_case_with_smooth_within_case():
     names = [name.capitalize() for name in NAMES]
     alphabet = "KLMT" + ALPHABET
-    vocabulary = list(configs.RESERVED_TOKENS) + list(alphabet)
+    vocabulary = list(encoding.RESERVED_TOKENS) + list(alphabet)
     ids = encode(names, alphabet)
     upper = [vocabulary.index(c) for c in "KLMT"]
-    mid_name = (ids != configs.PAD_ID) & (np.arange(ids.shape[1]) > 0)
+    mid_name = (ids != encoding.PAD_ID) & (np.arange(ids.shape[1]) > 0)
 
     def upper_case_mass_mid_name(within_case: bool) -> float:
         soft = teacher.NgramTeacher(names, data.fold_of(ids, teacher.FOLDS, 0), vocabulary,
                                     len(vocabulary) + 1, seed=0, within_case=within_case
                                     ).targets(ids)
-        np.testing.assert_allclose(soft.sum(axis=-1)[ids != configs.PAD_ID], 1.0, atol=1e-5)
+        np.testing.assert_allclose(soft.sum(axis=-1)[ids != encoding.PAD_ID], 1.0, atol=1e-5)
         return float(soft[..., upper].sum(axis=-1)[mid_name].max())
 
     assert upper_case_mass_mid_name(False) > 0.01
@@ -94,12 +95,12 @@ def test_the_teacher_stays_within_the_targets_case_with_smooth_within_case():
 def test_a_batchs_targets_are_its_rows_of_the_whole_splits_targets():
     """Targets are built per batch: any subset, order or cropping of rows gets the same ones."""
     ids = encode(NAMES, ALPHABET)
-    vocabulary = list(configs.RESERVED_TOKENS) + list(ALPHABET)
+    vocabulary = list(encoding.RESERVED_TOKENS) + list(ALPHABET)
     taught = teacher.NgramTeacher(NAMES, data.fold_of(ids, teacher.FOLDS, 7), vocabulary,
                                   len(vocabulary) + 1, seed=7)
     whole = taught.targets(ids)
     rows = np.random.default_rng(0).permutation(len(NAMES))[:9]
-    width = int((ids[rows] != configs.PAD_ID).sum(axis=1).max())
+    width = int((ids[rows] != encoding.PAD_ID).sum(axis=1).max())
     np.testing.assert_array_equal(taught.targets(ids[rows, :width]), whole[rows, :width])
 
 
@@ -113,9 +114,9 @@ def test_folds_follow_the_name_not_its_padding_or_position():
 
 
 def test_without_teacher_end_of_name_the_stop_comes_from_the_label_only():
-    vocabulary = list(configs.RESERVED_TOKENS) + list(ALPHABET)
+    vocabulary = list(encoding.RESERVED_TOKENS) + list(ALPHABET)
     ids = encode(NAMES, ALPHABET)
-    real = ids != configs.PAD_ID
+    real = ids != encoding.PAD_ID
 
     def targets(end_of_name: bool) -> np.ndarray:
         return teacher.NgramTeacher(
@@ -123,9 +124,9 @@ def test_without_teacher_end_of_name_the_stop_comes_from_the_label_only():
             seed=7, end_of_name=end_of_name).targets(ids)
 
     with_stop, without = targets(True), targets(False)
-    stops = ids[:, :without.shape[1]] == configs.EON_ID
+    stops = ids[:, :without.shape[1]] == encoding.EON_ID
     mid_name = real[:, :without.shape[1]] & ~stops
-    assert with_stop[..., configs.EON_ID][mid_name].max() > 0.01  # back-off mass mid-name
-    assert without[..., configs.EON_ID][mid_name].max() == 0.0
-    np.testing.assert_array_equal(without[..., configs.EON_ID][stops], 1.0)
+    assert with_stop[..., encoding.EON_ID][mid_name].max() > 0.01  # back-off mass mid-name
+    assert without[..., encoding.EON_ID][mid_name].max() == 0.0
+    np.testing.assert_array_equal(without[..., encoding.EON_ID][stops], 1.0)
     np.testing.assert_allclose(without.sum(axis=-1)[real[:, :without.shape[1]]], 1.0, atol=1e-5)

@@ -21,22 +21,23 @@ from components.trainer.model import (
     sequence_loss,
     shift_right,
 )
+from data import encoding
 from pipeline import configs
 
 
 def encode(names: list[str], alphabet: str) -> np.ndarray:
     """Names as padded id rows with end-of-name, ids as Transform would assign them."""
-    ids = np.zeros([len(names), configs.SEQUENCE_LENGTH], np.int64)
+    ids = np.zeros([len(names), encoding.SEQUENCE_LENGTH], np.int64)
     for row, name in enumerate(names):
-        codes = [alphabet.index(c) + len(configs.RESERVED_TOKENS) for c in name]
-        ids[row, : len(codes) + 1] = codes + [configs.EON_ID]
+        codes = [alphabet.index(c) + len(encoding.RESERVED_TOKENS) for c in name]
+        ids[row, : len(codes) + 1] = codes + [encoding.EON_ID]
     return ids
 
 
 def test_padding_does_not_change_the_masked_loss():
     hp = configs.hyperparameters("tiny")
     model = build_model(10, hp)
-    model.dense.bias.assign(tf.one_hot(configs.PAD_ID, 10) * 5.0)  # padding: cheap to predict
+    model.dense.bias.assign(tf.one_hot(encoding.PAD_ID, 10) * 5.0)  # padding: cheap to predict
     targets = tf.constant(encode(["abc", "ba"], "abc")[:, :6])
     wider = tf.pad(targets, [[0, 0], [0, 9]])  # nine more PAD columns
     short, _ = sequence_loss(model(shift_right(targets)), targets)
@@ -71,11 +72,11 @@ def test_within_case_smoothing_never_teaches_upper_case_after_lower_case():
     vocabulary = ["<pad>", "<eon>", "a", "b", "A", "B"]
     prior = case_smoothing_prior(vocabulary, len(vocabulary) + 1).numpy()
     np.testing.assert_allclose(prior.sum(axis=1), 1.0, rtol=1e-6)
-    assert (prior[:, configs.PAD_ID] == 0).all()
+    assert (prior[:, encoding.PAD_ID] == 0).all()
     np.testing.assert_allclose(prior[4], [0, 0, 0, 0, 0.5, 0.5, 0])  # "A": only upper case
     assert (prior[2, 4:6] == 0).all() and prior[2, 6] > 0  # "a": lower case, <eon>, OOV
     logits = tf.random.stateless_normal([1, 2, 7], [0, 1])
-    targets = tf.constant([[2, configs.EON_ID]], tf.int64)
+    targets = tf.constant([[2, encoding.EON_ID]], tf.int64)
     loss, _ = sequence_loss(logits, targets, label_smoothing=0.1, smoothing_prior=prior)
     labels = 0.9 * np.eye(7)[[2, 1]] + 0.1 * prior[[2, 1]]
     log_probs = tf.nn.log_softmax(logits).numpy()[0]
@@ -96,9 +97,10 @@ def test_locked_dropout_keeps_one_mask_per_name_and_weight_drop_only_trains():
 def test_bucketed_batches_cover_every_name_once():
     ids = encode(["a" * n for n in range(1, 20)], "a")
     batches = list(data.ArraySplit(ids).batches(4, shuffle_seed=0, bucket=True))
-    rows = sorted(int((b != configs.PAD_ID).sum(axis=1)[i]) for b in batches for i in range(len(b)))
-    assert rows == sorted(int((r != configs.PAD_ID).sum()) for r in ids)
-    assert all(b.shape[1] == (b != configs.PAD_ID).sum(axis=1).max() for b in batches)
+    rows = sorted(int((b != encoding.PAD_ID).sum(axis=1)[i])
+                  for b in batches for i in range(len(b)))
+    assert rows == sorted(int((r != encoding.PAD_ID).sum()) for r in ids)
+    assert all(b.shape[1] == (b != encoding.PAD_ID).sum(axis=1).max() for b in batches)
 
 
 TRAIN_SCRIPT = """
@@ -106,12 +108,13 @@ import sys, numpy as np
 from components.trainer import loop
 from components.trainer.model import build_model
 from pipeline import configs
+from data import encoding
 import tensorflow as tf
 run_dir, epochs = sys.argv[1], int(sys.argv[2])
 rng = np.random.default_rng(0)
-ids = np.zeros([512, configs.SEQUENCE_LENGTH], np.int64)
+ids = np.zeros([512, encoding.SEQUENCE_LENGTH], np.int64)
 for row in ids:
-    n = rng.integers(3, 12); row[:n] = rng.integers(2, 20, n); row[n] = configs.EON_ID
+    n = rng.integers(3, 12); row[:n] = rng.integers(2, 20, n); row[n] = encoding.EON_ID
 hp = configs.hyperparameters("tiny", {"epochs": epochs, "rnn_units": 256, "batch_size": 8})
 model = build_model(20, hp)
 trainer = loop.TrainingLoop(model, hp, 64, run_dir)
@@ -152,7 +155,7 @@ def test_training_resumes_from_the_last_checkpoint_after_a_kill(tmp_path):
 def test_decode_names_inverts_the_encoding():
     class Vocabulary:
         def vocabulary_by_name(self, name):
-            return [t.encode() for t in [*configs.RESERVED_TOKENS, "a", "b", "c"]]
+            return [t.encode() for t in [*encoding.RESERVED_TOKENS, "a", "b", "c"]]
 
     ids = encode(["abc", "cab", ""], "abc")
     assert data.decode_names(ids, Vocabulary()) == ["abc", "cab", ""]
@@ -164,29 +167,29 @@ def write_split(ids: np.ndarray, path) -> list[str]:
         for row in ids:
             feature = tf.train.Feature(int64_list=tf.train.Int64List(value=row.tolist()))
             example = tf.train.Example(features=tf.train.Features(
-                feature={configs.IDS_FEATURE: feature}))
+                feature={encoding.IDS_FEATURE: feature}))
             writer.write(example.SerializeToString())
     return [str(path)]
 
 
-IDS_SPEC = {configs.IDS_FEATURE: tf.io.FixedLenFeature([configs.SEQUENCE_LENGTH], tf.int64)}
+IDS_SPEC = {encoding.IDS_FEATURE: tf.io.FixedLenFeature([encoding.SEQUENCE_LENGTH], tf.int64)}
 
 
 def test_a_streamed_split_yields_every_name_once_per_epoch_in_a_replayable_order(tmp_path):
     names = ["a" * (n % 7 + 1) + "b" * (n % 3) for n in range(203)]
     ids = encode(names, "ab")
-    vocabulary = [*configs.RESERVED_TOKENS, "a", "b"]
+    vocabulary = [*encoding.RESERVED_TOKENS, "a", "b"]
     split = data.StreamedSplit(write_split(ids, tmp_path / "train.gz"), IDS_SPEC, vocabulary)
     assert (len(split), split.names) == (203, names)
-    assert split.characters == int((ids != configs.PAD_ID).sum())
+    assert split.characters == int((ids != encoding.PAD_ID).sum())
 
     def epoch(seed):
         return [batch.tolist() for batch in split.batches(8, seed, bucket=True)]
 
     first = epoch(5)
-    rows = sorted(tuple(r + [0] * (configs.SEQUENCE_LENGTH - len(r))) for b in first for r in b)
+    rows = sorted(tuple(r + [0] * (encoding.SEQUENCE_LENGTH - len(r))) for b in first for r in b)
     assert rows == sorted(map(tuple, ids.tolist()))
-    assert all(max(sum(t != configs.PAD_ID for t in r) for r in b) == len(b[0]) for b in first)
+    assert all(max(sum(t != encoding.PAD_ID for t in r) for r in b) == len(b[0]) for b in first)
     assert epoch(5) == first  # a resumed epoch skips exactly the batches it did before
     assert epoch(6) != first
     unbucketed = list(split.batches(8, 5, bucket=False))

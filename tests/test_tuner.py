@@ -7,6 +7,7 @@ import json
 import numpy as np
 
 from components.tuner import component as tuner
+from data import encoding
 from pipeline import configs
 
 
@@ -24,11 +25,11 @@ def test_trials_start_from_the_base_and_stay_in_the_space():
 
 def _ids(count: int, seed: int) -> np.ndarray:
     rng = np.random.default_rng(seed)
-    ids = np.zeros([count, configs.SEQUENCE_LENGTH], np.int64)
+    ids = np.zeros([count, encoding.SEQUENCE_LENGTH], np.int64)
     for row in ids:
         length = rng.integers(3, 8)
         row[:length] = rng.integers(2, 12, size=length)
-        row[length] = configs.EON_ID
+        row[length] = encoding.EON_ID
     return ids
 
 

@@ -10,6 +10,7 @@ import pytest
 
 from components.example_gen.executor import IngestError
 from components.validation.component import DataValidationError, check_names
+from data import encoding
 from pipeline import configs
 from tests.conftest import run_pipeline
 
@@ -21,7 +22,7 @@ ANY_QUALITY = dict(configs.GATE, max_nats_per_char=10.0, min_validity=0.0,  # da
 
 
 def pushed_versions(run_root: Path) -> list[str]:
-    base = run_root / "serving" / configs.MODEL_NAME
+    base = run_root / "serving" / encoding.MODEL_NAME
     return sorted(p.name for p in base.iterdir() if p.name.isdigit()) if base.exists() else []
 
 

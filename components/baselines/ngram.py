@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-from pipeline import configs
+from data import encoding
 
 BOS = -1  # context padding before a name; never predicted
 
@@ -152,7 +152,7 @@ class KneserNey:
         names = []
         for _ in range(n):
             ids = [BOS] * (self.order - 1)
-            for _ in range(configs.MAX_NAME_LENGTH):
+            for _ in range(encoding.MAX_NAME_LENGTH):
                 probs = _sharpen(self.distribution(tuple(ids)), temperature, self.vocab.oov)
                 token = int(rng.choice(len(probs), p=probs))
                 if token == 0:
@@ -299,7 +299,7 @@ class Unigram:
         names = []
         for _ in range(n):
             ids = []
-            for _ in range(configs.MAX_NAME_LENGTH):
+            for _ in range(encoding.MAX_NAME_LENGTH):
                 token = int(rng.choice(len(probs), p=probs))
                 if token == 0:
                     break

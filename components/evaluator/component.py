@@ -21,7 +21,7 @@ from tfx.utils import path_utils
 from components.evaluator import fidelity
 from components.example_gen.executor import read_split
 from components.pusher import versions
-from pipeline import configs
+from data import encoding
 from serving import contract
 
 METRICS_FILE = "metrics.json"
@@ -66,7 +66,7 @@ def evaluate_model(model_dir: str, train: list[str], evaluation: list[str], gate
     samples = sample(generate, gate["num_samples"], gate["sample_temperature"], gate["sample_seed"])
     seconds = time.perf_counter() - started
     train_set = set(train)
-    valid = [s for s in samples if 0 < len(s) < configs.MAX_NAME_LENGTH]
+    valid = [s for s in samples if 0 < len(s) < encoding.MAX_NAME_LENGTH]
 
     def sample_prefix(prefix: str, n: int, seed: int) -> list[str]:
         request = contract.generation_request(n, seeds=list(range(seed, seed + n)),

@@ -27,6 +27,7 @@ import statistics
 from collections.abc import Callable, Sequence
 
 from components.baselines.ngram import CharVocabulary, KneserNey
+from data import encoding
 from pipeline import configs
 
 REVERSE_ORDER = 3  # the reverse score's n-gram: small, so it measures coverage, not memory
@@ -135,7 +136,7 @@ def fidelity(samples: Sequence[str], train: Sequence[str], evaluation: Sequence[
 
 
 def length_band(train: Sequence[str], evaluation: Sequence[str], draws: int = 20,
-                seed: int = 0, max_length: int = configs.MAX_NAME_LENGTH
+                seed: int = 0, max_length: int = encoding.MAX_NAME_LENGTH
                 ) -> tuple[list[float], list[float]]:
     """Per-length (low, high) share over `draws` real-vs-real splits: the real names' own spread.
 

@@ -7,6 +7,7 @@ from tfx.dsl.components.base import executor_spec
 from tfx.proto import example_gen_pb2
 
 from components.example_gen import executor, spans
+from data import encoding
 from pipeline import configs
 
 
@@ -25,7 +26,7 @@ def names_example_gen(input_base, pattern=None, custom_config: dict | None = Non
                 example_gen_pb2.SplitConfig.Split(name="train", hash_buckets=configs.TRAIN_BUCKETS),
                 example_gen_pb2.SplitConfig.Split(name="eval", hash_buckets=configs.EVAL_BUCKETS),
             ],
-            partition_feature_name=configs.NAME_FEATURE,
+            partition_feature_name=encoding.NAME_FEATURE,
         )
     )
     return FileBasedExampleGen(

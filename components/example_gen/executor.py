@@ -30,13 +30,13 @@ from components.example_gen.names_file import (  # noqa: F401
     raw_lines,
     read_split,
 )
-from pipeline import configs
+from data import encoding
 from pipeline.failpoints import failpoint
 
 SPAN_PROPERTY = "namegen_span"  # also in the artifact's `span` property
 
 
-def scan_file(path: str, max_length: int = configs.MAX_NAME_LENGTH) -> collections.Counter:
+def scan_file(path: str, max_length: int = encoding.MAX_NAME_LENGTH) -> collections.Counter:
     """Count kept and dropped lines; raise IngestError naming the file and line on bad UTF-8."""
     counts: collections.Counter = collections.Counter()
     distinct: set[str] = set()
@@ -59,7 +59,7 @@ def scan_file(path: str, max_length: int = configs.MAX_NAME_LENGTH) -> collectio
 
 def _to_example(name: str) -> tf.train.Example:
     feature = tf.train.Feature(bytes_list=tf.train.BytesList(value=[name.encode("utf-8")]))
-    return tf.train.Example(features=tf.train.Features(feature={configs.NAME_FEATURE: feature}))
+    return tf.train.Example(features=tf.train.Features(feature={encoding.NAME_FEATURE: feature}))
 
 
 @beam.ptransform_fn
@@ -122,12 +122,12 @@ class Executor(BaseExampleGenExecutor):
             "ExampleGen: %d lines, %d names kept (%d distinct), dropped %d blank and %d longer "
             "than %d characters",
             counts["lines"], counts[KEPT], counts["distinct"], counts[BLANK], counts[TOO_LONG],
-            configs.MAX_NAME_LENGTH,
+            encoding.MAX_NAME_LENGTH,
         )
         if counts[KEPT] == 0:
             raise IngestError(
                 f"no names found: {counts['lines']} lines, {counts[BLANK]} blank, "
-                f"{counts[TOO_LONG]} longer than {configs.MAX_NAME_LENGTH} characters"
+                f"{counts[TOO_LONG]} longer than {encoding.MAX_NAME_LENGTH} characters"
             )
         super().Do(input_dict, output_dict, exec_properties)
         examples = artifact_utils.get_single_instance(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 
-from pipeline import configs
+from data import encoding
 
 BOM = "\ufeff"
 KEPT, BLANK, TOO_LONG = "kept", "blank", "too_long"
@@ -20,7 +20,7 @@ def clean_line(raw: bytes) -> str:
     return raw.decode("utf-8").replace(BOM, "").strip()
 
 
-def classify(name: str, max_length: int = configs.MAX_NAME_LENGTH) -> str:
+def classify(name: str, max_length: int = encoding.MAX_NAME_LENGTH) -> str:
     if not name:
         return BLANK
     if len(name) > max_length:
@@ -57,6 +57,6 @@ def read_split(examples_uri: str, split: str) -> list[str]:
     names = []
     for record in tf.data.TFRecordDataset(files, compression_type="GZIP"):
         example = tf.train.Example.FromString(record.numpy())
-        names.append(example.features.feature[configs.NAME_FEATURE].bytes_list.value[0]
+        names.append(example.features.feature[encoding.NAME_FEATURE].bytes_list.value[0]
                      .decode("utf-8"))
     return names

@@ -14,7 +14,7 @@ from tfx.utils import io_utils, proto_utils
 from components.pusher import versions
 from pipeline import configs
 from pipeline.failpoints import failpoint
-from serving.model_dir import GATE_FILE
+from serving.contract import GATE_FILE
 
 GATE_METRICS = ("eval_nats_per_char", "novelty", "validity", "length_tv_distance", "casing")
 

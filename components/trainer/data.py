@@ -10,7 +10,7 @@ import numpy as np
 import tensorflow as tf
 
 from components.trainer.model import decode_ids
-from pipeline import configs
+from data import encoding
 
 READ_BATCH = 4096  # records parsed at a time
 SHUFFLE_BUFFER = 100_000  # names held for shuffling: the whole split up to this size
@@ -24,13 +24,13 @@ def split_files(file_patterns: list[str]) -> list[str]:
 
 def ids_spec(tft_output) -> dict:
     """The parsing spec of the one feature training reads: the padded id sequence."""
-    return {configs.IDS_FEATURE: tft_output.transformed_feature_spec()[configs.IDS_FEATURE]}
+    return {encoding.IDS_FEATURE: tft_output.transformed_feature_spec()[encoding.IDS_FEATURE]}
 
 
 def read_ids(files: list[str], spec: dict) -> tf.data.Dataset:
     """Blocks of id rows [<= READ_BATCH, SEQUENCE_LENGTH] in file order."""
     records = tf.data.TFRecordDataset(files, compression_type="GZIP").batch(READ_BATCH)
-    return records.map(lambda r: tf.io.parse_example(r, spec)[configs.IDS_FEATURE])
+    return records.map(lambda r: tf.io.parse_example(r, spec)[encoding.IDS_FEATURE])
 
 
 def load_split(file_patterns: list[str], tft_output) -> np.ndarray:
@@ -41,7 +41,7 @@ def load_split(file_patterns: list[str], tft_output) -> np.ndarray:
     parts = [block.numpy() for block in read_ids(split_files(file_patterns),
                                                  ids_spec(tft_output))]
     if not parts:
-        return np.zeros([0, configs.SEQUENCE_LENGTH], np.int64)
+        return np.zeros([0, encoding.SEQUENCE_LENGTH], np.int64)
     ids = np.concatenate(parts)
     return ids[np.lexsort(ids.T[::-1])]  # file order depends on the runner
 
@@ -53,7 +53,7 @@ def fold_of(ids: np.ndarray, folds: int, seed: int) -> np.ndarray:
     name share its fold, so cross-fitting never lets a name teach itself.
     """
     multipliers = np.random.default_rng(seed).integers(
-        1, 2**61, size=configs.SEQUENCE_LENGTH, dtype=np.uint64) | np.uint64(1)
+        1, 2**61, size=encoding.SEQUENCE_LENGTH, dtype=np.uint64) | np.uint64(1)
     with np.errstate(over="ignore"):
         mixed = (ids.astype(np.uint64) * multipliers[:ids.shape[1]]).sum(axis=1, dtype=np.uint64)
         mixed ^= mixed >> np.uint64(31)
@@ -92,7 +92,7 @@ def batched(rows: tf.data.Dataset, batch_size: int, shuffle_seed: int | None, bu
         return rows.batch(batch_size).map(lambda batch: batch[:, :longest])
 
     def sorted_batches(chunk: tf.Tensor) -> tf.data.Dataset:
-        lengths = tf.reduce_sum(tf.cast(chunk != configs.PAD_ID, tf.int32), axis=1)
+        lengths = tf.reduce_sum(tf.cast(chunk != encoding.PAD_ID, tf.int32), axis=1)
         chunk = tf.gather(chunk, tf.argsort(lengths, stable=True))
         count = tf.cast(tf.shape(chunk)[0], tf.int64)
         starts = tf.data.Dataset.range(0, count, batch_size)
@@ -107,7 +107,7 @@ def batched(rows: tf.data.Dataset, batch_size: int, shuffle_seed: int | None, bu
 
 def crop(batch: tf.Tensor) -> tf.Tensor:
     """A batch cut to its longest sequence (end-of-name included)."""
-    width = tf.reduce_max(tf.reduce_sum(tf.cast(batch != configs.PAD_ID, tf.int32), axis=1))
+    width = tf.reduce_max(tf.reduce_sum(tf.cast(batch != encoding.PAD_ID, tf.int32), axis=1))
     return batch[:, :width]
 
 
@@ -154,7 +154,7 @@ class StreamedSplit(Split):
         self.characters, self.longest = 0, 0
         for block in read_ids(files, spec):
             ids = block.numpy()
-            lengths = (ids != configs.PAD_ID).sum(axis=1)
+            lengths = (ids != encoding.PAD_ID).sum(axis=1)
             self._names += decode_ids(ids, vocabulary)
             self.characters += int(lengths.sum())
             self.longest = max(self.longest, int(lengths.max(initial=0)))
@@ -173,7 +173,7 @@ class ArraySplit(Split):
 
     def __init__(self, ids: np.ndarray, vocabulary: Sequence[str | bytes] = ()):
         self.ids, self.vocabulary = ids, vocabulary
-        lengths = (ids != configs.PAD_ID).sum(axis=1)
+        lengths = (ids != encoding.PAD_ID).sum(axis=1)
         self.count = len(ids)
         self.characters = int(lengths.sum())
         self.longest = int(lengths.max(initial=0))
@@ -190,4 +190,4 @@ class ArraySplit(Split):
 
 def decode_names(ids: np.ndarray, tft_output) -> list[str]:
     """Id sequences back to the names they encode (special tokens dropped)."""
-    return decode_ids(ids, tft_output.vocabulary_by_name(configs.VOCAB_NAME))
+    return decode_ids(ids, tft_output.vocabulary_by_name(encoding.VOCAB_NAME))

@@ -7,10 +7,10 @@ import os
 
 import tensorflow as tf
 
-from components.trainer import sampling
+from components.trainer import sampling, warmup
 from components.trainer.model import NameModel, gru_cell
-from pipeline import configs
-from serving import contract, warmup
+from data import encoding
+from serving import contract
 
 MAX_RETRIES = 10  # no_copy: resampling attempts per row before giving up
 _RETRY_STRIDE = 0x5DEECE66D  # seed offset per retry
@@ -29,10 +29,10 @@ class NameGenerator(tf.Module):
         self.training_fingerprints = tf.Variable(sampling.fingerprints(training_names),
                                                  trainable=False)
         self.tft_layer = tft_layer  # an attribute, so its vocabulary tables are tracked and saved
-        self.vocab_size = len(vocabulary) + configs.NUM_OOV_BUCKETS
+        self.vocab_size = len(vocabulary) + encoding.NUM_OOV_BUCKETS
         self.oov_id = len(vocabulary)
-        display = [t if t not in configs.RESERVED_TOKENS else "" for t in vocabulary]
-        self.id_to_char = tf.constant(display + [""] * configs.NUM_OOV_BUCKETS)
+        display = [t if t not in encoding.RESERVED_TOKENS else "" for t in vocabulary]
+        self.id_to_char = tf.constant(display + [""] * encoding.NUM_OOV_BUCKETS)
         embedding = model.input_embeddings()
         kernels, recurrent_kernels, biases = [], [], []
         for gru in model.grus:
@@ -51,7 +51,7 @@ class NameGenerator(tf.Module):
         self.units = int(recurrent_kernels[0].shape[0])
         # Sampling never emits these: padding, and characters never seen in training.
         self.banned = sampling.banned_ids(
-            self.vocab_size, [configs.PAD_ID] + list(range(self.oov_id, self.vocab_size)))
+            self.vocab_size, [encoding.PAD_ID] + list(range(self.oov_id, self.vocab_size)))
 
     # --- the recurrent step shared by scoring and generation -----------------------------
     def _step(self, tokens: tf.Tensor, states: list[tf.Tensor]) -> tuple[tf.Tensor, list]:
@@ -95,17 +95,17 @@ class NameGenerator(tf.Module):
                                 [f"{what} is not valid UTF-8:", invalid[:3]])
         ]):
             lengths = tf.strings.length(texts, unit="UTF8_CHAR")
-        too_long = tf.boolean_mask(printable, lengths > configs.MAX_NAME_LENGTH)
+        too_long = tf.boolean_mask(printable, lengths > encoding.MAX_NAME_LENGTH)
         with tf.control_dependencies([
             tf.debugging.Assert(
                 tf.size(too_long) == 0,
-                [f"{what} longer than {configs.MAX_NAME_LENGTH} characters:", too_long[:3]],
+                [f"{what} longer than {encoding.MAX_NAME_LENGTH} characters:", too_long[:3]],
             )
         ]):
-            features = self.tft_layer({configs.NAME_FEATURE: tf.reshape(texts, [-1, 1])})
-        ids = tf.cast(features[configs.IDS_FEATURE], tf.int32)
+            features = self.tft_layer({encoding.NAME_FEATURE: tf.reshape(texts, [-1, 1])})
+        ids = tf.cast(features[encoding.IDS_FEATURE], tf.int32)
         chars = tf.strings.unicode_split(texts, "UTF-8").to_tensor(
-            "", shape=[None, configs.SEQUENCE_LENGTH]
+            "", shape=[None, encoding.SEQUENCE_LENGTH]
         )
         unknown = tf.boolean_mask(chars, ids >= self.oov_id)
         with tf.control_dependencies([] if allow_unknown else [
@@ -128,19 +128,19 @@ class NameGenerator(tf.Module):
         targets, lengths = self._encode(name, "name", allow_unknown=True)
         batch = tf.shape(targets)[0]
         steps = _max_or_zero(lengths) + 1
-        inputs = tf.concat([tf.fill([batch, 1], configs.EON_ID), targets[:, :-1]], axis=1)
+        inputs = tf.concat([tf.fill([batch, 1], encoding.EON_ID), targets[:, :-1]], axis=1)
 
         def body(t, states, total, positions):
             logits, states = self._step_rows(inputs[:, t], states, t <= lengths)
             log_probs = tf.nn.log_softmax(logits)
             picked = tf.where(t <= lengths, tf.gather(log_probs, targets[:, t], batch_dims=1), 0.0)
-            column = tf.one_hot(t, configs.SEQUENCE_LENGTH)[None, :]
+            column = tf.one_hot(t, encoding.SEQUENCE_LENGTH)[None, :]
             return t + 1, states, total + picked, positions + picked[:, None] * column
 
         _, _, total, positions = tf.while_loop(
             lambda t, *_: t < steps, body,
             (0, self._initial_states(batch), tf.zeros([batch]),
-             tf.zeros([batch, configs.SEQUENCE_LENGTH])),
+             tf.zeros([batch, encoding.SEQUENCE_LENGTH])),
         )
         count = lengths + 1
         return {
@@ -177,7 +177,7 @@ class NameGenerator(tf.Module):
         ]
         with tf.control_dependencies(checks):
             prefix_ids, prefix_lengths = self._encode(prefix, "prefix")
-        limit = tf.minimum(max_length, configs.MAX_NAME_LENGTH)
+        limit = tf.minimum(max_length, encoding.MAX_NAME_LENGTH)
         with tf.control_dependencies([
             _check(prefix_lengths <= limit, "prefix is longer than max_length:", prefix)
         ]):
@@ -224,14 +224,14 @@ class NameGenerator(tf.Module):
             chosen = tf.where(is_greedy, sampling.greedy(log_probs + banned), sampled)
             forced = t < prefix_lengths
             chosen = tf.where(
-                forced, prefix_ids[:, tf.minimum(t, configs.SEQUENCE_LENGTH - 1)], chosen
+                forced, prefix_ids[:, tf.minimum(t, encoding.SEQUENCE_LENGTH - 1)], chosen
             )
-            chosen = tf.where(length >= limit, configs.EON_ID, chosen)  # at the cap: stop
+            chosen = tf.where(length >= limit, encoding.EON_ID, chosen)  # at the cap: stop
             active = ~finished
-            ends = tf.equal(chosen, configs.EON_ID)
+            ends = tf.equal(chosen, encoding.EON_ID)
             log_prob += tf.where(active & (length < limit),
                                  tf.gather(log_probs, chosen, batch_dims=1), 0.0)
-            out = out.write(t, tf.where(active & ~ends, chosen, configs.PAD_ID))
+            out = out.write(t, tf.where(active & ~ends, chosen, encoding.PAD_ID))
             length += tf.cast(active & ~ends, tf.int32)
             return t + 1, chosen, states, finished | ends, length, log_prob, out
 
@@ -243,7 +243,7 @@ class NameGenerator(tf.Module):
             body,
             (
                 0,
-                tf.fill([batch], configs.EON_ID),
+                tf.fill([batch], encoding.EON_ID),
                 self._initial_states(batch),
                 tf.zeros([batch], tf.bool),
                 tf.zeros([batch], tf.int32),
@@ -269,7 +269,7 @@ def export(
 ) -> NameGenerator:
     """Write the SavedModel with `serving_default` (generation) and `score` signatures."""
     vocabulary = [t.decode("utf-8") if isinstance(t, bytes) else t
-                  for t in tft_output.vocabulary_by_name(configs.VOCAB_NAME)]
+                  for t in tft_output.vocabulary_by_name(encoding.VOCAB_NAME)]
     generator = NameGenerator(model, tft_output.transform_features_layer(), vocabulary,
                               training_names)
     signatures = {
@@ -282,12 +282,12 @@ def export(
     described = dict(
         metadata,
         vocabulary=vocabulary,
-        pad_token=configs.PAD_TOKEN,
-        eon_token=configs.EON_TOKEN,
-        pad_id=configs.PAD_ID,
-        eon_id=configs.EON_ID,
-        oov_ids=list(range(len(vocabulary), len(vocabulary) + configs.NUM_OOV_BUCKETS)),
-        max_name_length=configs.MAX_NAME_LENGTH,
+        pad_token=encoding.PAD_TOKEN,
+        eon_token=encoding.EON_TOKEN,
+        pad_id=encoding.PAD_ID,
+        eon_id=encoding.EON_ID,
+        oov_ids=list(range(len(vocabulary), len(vocabulary) + encoding.NUM_OOV_BUCKETS)),
+        max_name_length=encoding.MAX_NAME_LENGTH,
         training_name_set={"names": len(set(training_names)),
                            "bytes": int(generator.training_fingerprints.numpy().nbytes)},
     )

@@ -19,7 +19,7 @@ from components.trainer.data import ArraySplit, Split, epoch_seed
 from components.trainer.model import NameModel, case_smoothing_prior, sequence_loss, shift_right
 from components.trainer.resume import CHECKPOINTS, HISTORY_FILE, INTERRUPTED
 from components.trainer.teacher import FOLDS, NgramTeacher
-from pipeline import configs
+from data import encoding
 
 EVAL_BATCH_SIZE = 256
 SUM = tf.distribute.ReduceOp.SUM
@@ -120,7 +120,7 @@ class TrainingLoop:
                 raise ValueError("ngram_teacher is on: call fit_teacher(split) first")
             soft_targets = self.teacher.targets(batch)
         characters = batch.size if not self.hp["mask_padding"] else int(
-            (batch != configs.PAD_ID).sum())
+            (batch != encoding.PAD_ID).sum())
         mine = slice(self.worker, None, self.workers)
         soft = (self._no_soft_targets if soft_targets is None
                 else tf.constant(soft_targets[mine]))

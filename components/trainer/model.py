@@ -10,7 +10,7 @@ import tensorflow as tf
 import tf_keras
 
 from components.trainer.cudnn import gpu_visible, keras_gru_sequence
-from pipeline import configs
+from data import encoding
 
 
 class NameModel(tf_keras.Model):
@@ -121,9 +121,9 @@ def decode_tokens(vocabulary: Sequence[str | bytes]) -> list[str]:
 
 def decode_ids(ids: np.ndarray, vocabulary: Sequence[str | bytes]) -> list[str]:
     """Id sequences back to the names they encode (special tokens and OOV dropped)."""
-    reserved = len(configs.RESERVED_TOKENS)
+    reserved = len(encoding.RESERVED_TOKENS)
     table = np.array(["" if i < reserved else t for i, t in enumerate(decode_tokens(vocabulary))]
-                     + [""] * configs.NUM_OOV_BUCKETS, dtype=object)
+                     + [""] * encoding.NUM_OOV_BUCKETS, dtype=object)
     return ["".join(table[row]) for row in ids]
 
 
@@ -232,7 +232,7 @@ def build_model(vocab_size: int, hyperparameters: dict,
 
 def shift_right(targets: tf.Tensor) -> tf.Tensor:
     """Model inputs: end-of-name as the start token, then the targets shifted right by one."""
-    start = tf.fill([tf.shape(targets)[0], 1], tf.constant(configs.EON_ID, targets.dtype))
+    start = tf.fill([tf.shape(targets)[0], 1], tf.constant(encoding.EON_ID, targets.dtype))
     return tf.concat([start, targets[:, :-1]], axis=1)
 
 
@@ -265,7 +265,7 @@ def sequence_loss(
     else:
         losses = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=targets, logits=logits)
     if mask_padding:
-        weights = tf.cast(tf.not_equal(targets, configs.PAD_ID), losses.dtype)
+        weights = tf.cast(tf.not_equal(targets, encoding.PAD_ID), losses.dtype)
     else:
         weights = tf.ones_like(losses)
     count = tf.reduce_sum(weights)
@@ -282,6 +282,6 @@ def case_smoothing_prior(vocabulary: Sequence[str], vocab_size: int) -> tf.Tenso
     tokens = decode_tokens(vocabulary)
     upper = [len(t) == 1 and t.isupper() for t in tokens]
     upper += [False] * (vocab_size - len(tokens))
-    same = tf.constant([[a == b and j != configs.PAD_ID for j, b in enumerate(upper)]
+    same = tf.constant([[a == b and j != encoding.PAD_ID for j, b in enumerate(upper)]
                         for a in upper], tf.float32)
     return same / tf.reduce_sum(same, axis=1, keepdims=True)

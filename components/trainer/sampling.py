@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from pipeline import configs
+from data import encoding
 
 BANNED = -1e9  # added to a token's logit: it is never sampled, at any temperature
 HASH_BUCKETS = 2**62  # fingerprint space for the training-name set (no-copy)
@@ -36,7 +36,7 @@ def banned_ids(vocab_size: int, ids: list[int]) -> tf.Tensor:
 
 def min_length_ban(length: tf.Tensor, min_length: tf.Tensor, vocab_size: int) -> tf.Tensor:
     """[batch, vocab]: bans end-of-name in rows still shorter than their min_length."""
-    end_of_name = tf.one_hot(configs.EON_ID, vocab_size) * BANNED
+    end_of_name = tf.one_hot(encoding.EON_ID, vocab_size) * BANNED
     return tf.where((length < min_length)[:, None], end_of_name[None], 0.0)
 
 

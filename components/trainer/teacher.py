@@ -16,7 +16,7 @@ import numpy as np
 from components.baselines.ngram import BOS, CharVocabulary, fit_folds, select_kneser_ney
 from components.trainer.data import fold_of
 from components.trainer.model import case_smoothing_prior, decode_tokens
-from pipeline import configs
+from data import encoding
 
 FOLDS = 5
 SELECTION_NAMES = 100_000  # order and discount are chosen on a sample of at most this many
@@ -40,11 +40,11 @@ class NgramTeacher:
         chars = CharVocabulary(names)
         tokens = decode_tokens(vocabulary)
         model_id = {token: i for i, token in enumerate(tokens)
-                    if i >= len(configs.RESERVED_TOKENS)}
+                    if i >= len(encoding.RESERVED_TOKENS)}
         self.to_model = np.full(chars.size, vocab_size - 1)  # teacher's OOV slot -> model's OOV
-        self.to_model[0] = configs.EON_ID
+        self.to_model[0] = encoding.EON_ID
         self.to_char = np.full(vocab_size, chars.oov)  # model id -> teacher id
-        self.to_char[configs.EON_ID] = 0
+        self.to_char[encoding.EON_ID] = 0
         for char, index in chars.index.items():
             self.to_model[index] = model_id[char]
             self.to_char[model_id[char]] = index
@@ -64,7 +64,7 @@ class NgramTeacher:
     def targets(self, ids: np.ndarray) -> np.ndarray:
         """Distributions [rows, width, vocab_size] for a batch of target rows; zero after them."""
         rows, width = ids.shape
-        lengths = (ids != configs.PAD_ID).sum(axis=1)
+        lengths = (ids != encoding.PAD_ID).sum(axis=1)
         folds = fold_of(ids, self.num_folds, self.seed)
         contexts = np.concatenate([np.full((rows, self.order - 1), BOS),
                                    self.to_char[ids]], axis=1)
@@ -84,12 +84,12 @@ class NgramTeacher:
             total = soft.sum(axis=-1, keepdims=True)
             soft = np.divide(soft, total, out=np.zeros_like(soft), where=total > 0)
         if not self.end_of_name:  # stopping is learned from the data
-            stops = (ids == configs.EON_ID).astype(soft.dtype)
-            soft[..., configs.EON_ID] = 0.0
+            stops = (ids == encoding.EON_ID).astype(soft.dtype)
+            soft[..., encoding.EON_ID] = 0.0
             total = soft.sum(axis=-1)
             soft *= np.divide(1.0 - stops, total, out=np.zeros_like(total),
                               where=total > 0)[..., None]
-            soft[..., configs.EON_ID] = stops
+            soft[..., encoding.EON_ID] = stops
         return soft
 
     def describe(self) -> str:

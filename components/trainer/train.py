@@ -14,7 +14,7 @@ from components.trainer import distribute, resume
 from components.trainer.data import Split, StreamedSplit, ids_spec, split_files
 from components.trainer.loop import TrainingLoop, log
 from components.trainer.model import build_model
-from pipeline import configs
+from data import encoding
 
 
 def train_and_export(train: Split, evaluation: Split, tft_output, hp: dict, run_dir: str,
@@ -23,8 +23,8 @@ def train_and_export(train: Split, evaluation: Split, tft_output, hp: dict, run_
     strategy = strategy or tf.distribute.get_strategy()
     tf_keras.utils.set_random_seed(hp["seed"])
     tf.config.experimental.enable_op_determinism()
-    vocabulary = tft_output.vocabulary_by_name(configs.VOCAB_NAME)
-    vocab_size = len(vocabulary) + configs.NUM_OOV_BUCKETS
+    vocabulary = tft_output.vocabulary_by_name(encoding.VOCAB_NAME)
+    vocab_size = len(vocabulary) + encoding.NUM_OOV_BUCKETS
     with strategy.scope():
         model = build_model(vocab_size, hp, vocabulary)
     steps_per_epoch = math.ceil(len(train) / hp["batch_size"])
@@ -70,7 +70,7 @@ def run_fn(fn_args: FnArgs) -> None:
     hp = dict(fn_args.hyperparameters or fn_args.custom_config["hyperparameters"])
     strategy = distribute.strategy_from_environment()
     tft_output = tft.TFTransformOutput(fn_args.transform_graph_path)
-    vocabulary = tft_output.vocabulary_by_name(configs.VOCAB_NAME)
+    vocabulary = tft_output.vocabulary_by_name(encoding.VOCAB_NAME)
     spec = ids_spec(tft_output)
     train = StreamedSplit(split_files(fn_args.train_files), spec, vocabulary)
     evaluation = StreamedSplit(split_files(fn_args.eval_files), spec, vocabulary)

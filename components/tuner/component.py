@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from tfx import v1 as tfx
 from tfx.types.standard_artifacts import Examples, HyperParameters, TransformGraph
 
+from data import encoding
 from pipeline import configs
 
 HYPERPARAMETERS_FILE = "hyperparameters.json"  # the one file the Trainer reads
@@ -121,11 +122,11 @@ def NameTuner(  # noqa: N802 (TFX component naming)
     output = tft.TFTransformOutput(transform_graph.uri)
     train_ids = load_split([os.path.join(examples.uri, "Split-train", "*")], output)
     eval_ids = load_split([os.path.join(examples.uri, "Split-eval", "*")], output)
-    vocab_size = output.vocabulary_size_by_name(configs.VOCAB_NAME) + configs.NUM_OOV_BUCKETS
+    vocab_size = output.vocabulary_size_by_name(encoding.VOCAB_NAME) + encoding.NUM_OOV_BUCKETS
     base = json.loads(base_hyperparameters)
     trials = search(base, json.loads(search_space), train_ids, eval_ids, vocab_size,
                     budget_seconds, max_trials, seed,
-                    output.vocabulary_by_name(configs.VOCAB_NAME))
+                    output.vocabulary_by_name(encoding.VOCAB_NAME))
     best = min(trials, key=lambda t: t["eval_nats_per_char"])
     with tfx.dsl.io.fileio.open(os.path.join(best_hyperparameters.uri, HYPERPARAMETERS_FILE),
                                 "w") as f:

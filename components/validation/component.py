@@ -11,6 +11,7 @@ from tfx.types.standard_artifacts import ExampleAnomalies, Examples
 from tfx.utils import io_utils
 
 from components.example_gen.executor import read_split
+from data import encoding
 from pipeline import configs
 
 ANOMALIES_FILE = "SchemaDiff.pb"  # what ExampleValidator writes per split
@@ -32,7 +33,7 @@ class Finding:
 
 def check_names(
     names_by_split: dict[str, list[str]],
-    max_length: int = configs.MAX_NAME_LENGTH,
+    max_length: int = encoding.MAX_NAME_LENGTH,
     allowed_characters: str = "",
     min_names: dict[str, int] | None = None,
 ) -> dict[str, list[Finding]]:
@@ -74,7 +75,7 @@ def to_anomalies(findings: list[Finding]) -> anomalies_pb2.Anomalies:
     """Findings as a TFDV Anomalies proto, the format ExampleValidator writes."""
     anomalies = anomalies_pb2.Anomalies()
     for finding in findings:
-        info = anomalies.anomaly_info[f"{configs.NAME_FEATURE}:{finding.rule}"]
+        info = anomalies.anomaly_info[f"{encoding.NAME_FEATURE}:{finding.rule}"]
         info.severity = (anomalies_pb2.AnomalyInfo.ERROR if finding.blocking
                          else anomalies_pb2.AnomalyInfo.WARNING)
         info.short_description = finding.rule

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import numpy as np
 
+from data import encoding
 from namegen.bench.flops import forward_flops_per_char
 from namegen.bench.machine import MatmulLimit
 from namegen.bench.progress import log
-from pipeline import configs
 
 
 def tutorial_model(vocab_size: int, hp: dict, stateful: bool = False):
@@ -38,7 +38,7 @@ class FitContender:
 
         from components.trainer.model import shift_right
 
-        longest = int((train_ids != configs.PAD_ID).sum(axis=1).max())
+        longest = int((train_ids != encoding.PAD_ID).sum(axis=1).max())
         self.targets = train_ids[:, :longest]
         self.inputs = shift_right(self.targets).numpy()
         self.batch_size = hp["batch_size"]
@@ -100,7 +100,7 @@ def bench_training(train_ids: np.ndarray, vocab_size: int, hp: dict, rounds: int
                    limit: MatmulLimit, work_dir: Path, xla: bool,
                    vocabulary: Sequence[str] = ()) -> tuple[dict, StepContender]:
     """Interleaved epochs of every contender, one warm-up round first."""
-    real_chars = int((train_ids != configs.PAD_ID).sum())  # characters + end-of-name
+    real_chars = int((train_ids != encoding.PAD_ID).sum())  # characters + end-of-name
     masked = dict(hp, mask_padding=True)
     contenders = {
         "fit": FitContender(train_ids, vocab_size, hp),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import statistics
 
+from data import encoding
 from pipeline import configs
 
 CONTROL_SETTINGS: list[tuple[str, dict]] = [
@@ -83,7 +84,7 @@ def sample_metrics(samples: list[str], train: list[str], evaluation: list[str],
     measured = fidelity.fidelity(samples, train, evaluation, seed)
     return {
         "novelty": 1.0 - measured["copy_rate"],
-        "validity": sum(0 < len(s) < configs.MAX_NAME_LENGTH for s in samples) / len(samples),
+        "validity": sum(0 < len(s) < encoding.MAX_NAME_LENGTH for s in samples) / len(samples),
         **{k: v for k, v in measured.items() if k not in ("reference_lengths", "prefix_rows")},
         "casing": casing_fit(samples, train),
     }

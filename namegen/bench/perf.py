@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from data import encoding
 from namegen.bench import cold_start
 from namegen.bench.contenders import bench_training
 from namegen.bench.flops import forward_flops_per_char, generation_step_flops
@@ -95,7 +96,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
                          ["--preset", "tiny", "--epochs", "1", *beam])
     report["pipeline"] = pipeline_cost(pipeline_root, walls)
     train_ids, _, tft_output = load_data(pipeline_root)
-    vocab_size = tft_output.vocabulary_size_by_name(configs.VOCAB_NAME) + configs.NUM_OOV_BUCKETS
+    vocab_size = tft_output.vocabulary_size_by_name(encoding.VOCAB_NAME) + encoding.NUM_OOV_BUCKETS
     hp = configs.hyperparameters(args.preset)
     report["data"] = {"pipeline_root": str(pipeline_root), "train_names": int(len(train_ids)),
                       "vocab_size": int(vocab_size)}
@@ -120,7 +121,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
                                               limits["train_recurrent"], work,
                                               xla=not args.quick,
                                               vocabulary=tft_output.vocabulary_by_name(
-                                                  configs.VOCAB_NAME))
+                                                  encoding.VOCAB_NAME))
     log("exporting the trained model of our step")
     names = data.decode_names(train_ids, tft_output)
     export.export(ours.model, tft_output, str(work / "model"), {"hyperparameters": hp},

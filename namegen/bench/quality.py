@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from data import name_lists
+from data import encoding, name_lists
 from namegen.bench import controls
 from namegen.bench.controls import sample_metrics
 from namegen.bench.split import Prepared, prepare
@@ -55,7 +55,7 @@ def neural_run(prepared: Prepared, preset: str, seed: int, overrides: dict, work
     hp = configs.hyperparameters(preset, overrides, seed=seed)
     run_dir = tempfile.mkdtemp(prefix=f"{preset}-{seed}-", dir=work_dir)
     serving = os.path.join(run_dir, "serving")
-    vocabulary = prepared.tft_output.vocabulary_by_name(configs.VOCAB_NAME)
+    vocabulary = prepared.tft_output.vocabulary_by_name(encoding.VOCAB_NAME)
     metrics = train.train_and_export(data.ArraySplit(prepared.train_ids, vocabulary),
                                      data.ArraySplit(prepared.eval_ids, vocabulary),
                                      prepared.tft_output, hp, run_dir, serving)
@@ -201,9 +201,9 @@ def cross_validate(prepared: Prepared, folds: int, presets: list[str], seed: int
     ids = np.concatenate([prepared.train_ids, prepared.eval_ids])
     names = data.decode_names(ids, prepared.tft_output)
     fold_of = np.array([int(hashlib.md5(n.encode()).hexdigest(), 16) % folds for n in names])
-    vocab_size = (prepared.tft_output.vocabulary_size_by_name(configs.VOCAB_NAME)
-                  + configs.NUM_OOV_BUCKETS)
-    vocabulary = prepared.tft_output.vocabulary_by_name(configs.VOCAB_NAME)
+    vocab_size = (prepared.tft_output.vocabulary_size_by_name(encoding.VOCAB_NAME)
+                  + encoding.NUM_OOV_BUCKETS)
+    vocabulary = prepared.tft_output.vocabulary_by_name(encoding.VOCAB_NAME)
     scores: dict[str, list[float]] = {p: [] for p in presets + ["kneser-ney"]}
     for fold in range(folds):
         held, kept = fold_of == fold, fold_of != fold

@@ -20,6 +20,7 @@ import threading
 import time
 from pathlib import Path
 
+from data import encoding
 from namegen.bench.progress import log
 from pipeline import configs
 
@@ -45,7 +46,7 @@ def name_pool() -> list[str]:
 
     return sorted({name for module in pkgutil.iter_modules(person.__path__)
                    for name in faker_names(module.name, PERSON_ATTRIBUTES)
-                   if NAME_PATTERN.fullmatch(name) and len(name) <= configs.MAX_NAME_LENGTH})
+                   if NAME_PATTERN.fullmatch(name) and len(name) <= encoding.MAX_NAME_LENGTH})
 
 
 def scale_names(count: int, seed: int = 0, pool: list[str] | None = None) -> list[str]:
@@ -64,7 +65,7 @@ def scale_names(count: int, seed: int = 0, pool: list[str] | None = None) -> lis
     while len(names) < count:
         first, second = rng.choice(pool), rng.choice(pool)
         name = f"{first}-{second}"
-        if first != second and len(name) <= configs.MAX_NAME_LENGTH and name not in chosen:
+        if first != second and len(name) <= encoding.MAX_NAME_LENGTH and name not in chosen:
             chosen.add(name)
             names.append(name)
     rng.shuffle(names)

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from data import encoding
 from pipeline import configs
 
 MAX_REQUESTS_PER_CLIENT = 10_000_000  # a count bound on top of the time bound
@@ -80,7 +81,7 @@ def soak(version_dir: Path, clients: int = 8, seconds: float = 600.0, push_every
     from serving.client import Client
 
     root = Path(tempfile.mkdtemp(prefix="namegen-soak-", dir=workdir))
-    base = root / configs.MODEL_NAME
+    base = root / encoding.MODEL_NAME
     base.mkdir()
     push(version_dir, base, 1)
     process, rest, grpc_url = start_server(base, ["--poll-seconds", "0.5", *(server_args or [])])
@@ -92,7 +93,7 @@ def soak(version_dir: Path, clients: int = 8, seconds: float = 600.0, push_every
 
     def client_loop(index: int) -> None:
         url = rest if index % 2 == 0 else grpc_url
-        client = Client(url, timeout=30.0, model=configs.MODEL_NAME, retries=0)
+        client = Client(url, timeout=30.0, model=encoding.MODEL_NAME, retries=0)
         try:
             client.generate("", batch_size, 0.8, index)  # connect and warm up, untimed
         finally:
@@ -159,7 +160,7 @@ def soak(version_dir: Path, clients: int = 8, seconds: float = 600.0, push_every
 def _served_version(rest: str) -> int | None:
     import urllib.request
 
-    with urllib.request.urlopen(f"{rest}/v1/models/{configs.MODEL_NAME}", timeout=10) as reply:
+    with urllib.request.urlopen(f"{rest}/v1/models/{encoding.MODEL_NAME}", timeout=10) as reply:
         body = json.loads(reply.read())
     available = [int(s["version"]) for s in body["model_version_status"]
                  if s["state"] == "AVAILABLE"]

@@ -7,9 +7,9 @@ import time
 
 import numpy as np
 
+from data import encoding
 from namegen.bench.contenders import StepContender, tutorial_model
 from namegen.bench.machine import MatmulLimit
-from pipeline import configs
 
 
 class TutorialSampler:
@@ -26,14 +26,14 @@ class TutorialSampler:
         import tensorflow as tf
 
         self.model.reset_states()
-        token, ids = configs.EON_ID, []
-        for calls in range(1, configs.MAX_NAME_LENGTH + 2):
+        token, ids = encoding.EON_ID, []
+        for calls in range(1, encoding.MAX_NAME_LENGTH + 2):
             logits = self.model(np.array([[token]], np.int64))[:, -1, :] / temperature
             token = int(tf.random.categorical(logits, 1)[0, 0])
-            if token == configs.EON_ID or len(ids) == configs.MAX_NAME_LENGTH:
+            if token == encoding.EON_ID or len(ids) == encoding.MAX_NAME_LENGTH:
                 return ids, calls
             ids.append(token)
-        return ids, configs.MAX_NAME_LENGTH + 1
+        return ids, encoding.MAX_NAME_LENGTH + 1
 
 
 def percentile(values: list[float], q: float) -> float:

@@ -11,6 +11,7 @@ import json
 import math
 
 from components.example_gen.names_file import KEPT, classify, clean_line, read_split
+from data import encoding
 from namegen.errors import UserError
 from pipeline import configs
 from serving import contract, model_dir
@@ -27,7 +28,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     generate.add_argument("-n", type=int, default=10)
     generate.add_argument("--temperature", type=float, default=configs.GENERATE_TEMPERATURE)
     generate.add_argument("--seed", type=int, default=0)
-    generate.add_argument("--max-length", type=int, default=configs.MAX_NAME_LENGTH)
+    generate.add_argument("--max-length", type=int, default=encoding.MAX_NAME_LENGTH)
     generate.add_argument("--top-k", type=int, default=0, help="0 = off")
     generate.add_argument("--top-p", type=float, default=configs.GENERATE_TOP_P, help="1.0 = off")
     generate.add_argument("--min-length", type=int, default=0)
@@ -67,16 +68,16 @@ def check_generation_flags(args: argparse.Namespace) -> None:
             raise UserError(f"{flag} must be >= 0, got {value}")
     if not 0.0 < args.top_p <= 1.0:
         raise UserError(f"--top-p must be in (0, 1] (1 = off), got {args.top_p:g}")
-    limit = min(args.max_length, configs.MAX_NAME_LENGTH)
+    limit = min(args.max_length, encoding.MAX_NAME_LENGTH)
     if len(args.prefix) > limit:
         raise UserError(f"--prefix has {len(args.prefix)} characters; the limit is {limit} "
                         "(--max-length, and names are at most "
-                        f"{configs.MAX_NAME_LENGTH} characters)")
+                        f"{encoding.MAX_NAME_LENGTH} characters)")
 
 
 def check_prefix_characters(prefix: str, vocabulary: list[str]) -> None:
     """A prefix may only use characters the model saw in training."""
-    known = set(vocabulary) - set(configs.RESERVED_TOKENS)
+    known = set(vocabulary) - set(encoding.RESERVED_TOKENS)
     unknown = sorted(set(prefix) - known)
     if unknown:
         raise UserError(f"--prefix has characters the model has never seen: "

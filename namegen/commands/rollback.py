@@ -12,6 +12,7 @@ import json
 import os
 import time
 
+from data import encoding
 from namegen.errors import UserError
 from pipeline import configs
 from serving import model_dir
@@ -62,7 +63,7 @@ def rollback(model_base: str, to: int | None = None, keep: int = configs.KEEP_VE
 
 
 def cmd_rollback(args: argparse.Namespace) -> int:
-    model_base = os.path.join(os.path.abspath(args.serving_dir), configs.MODEL_NAME)
+    model_base = os.path.join(os.path.abspath(args.serving_dir), encoding.MODEL_NAME)
     try:
         version, to, served = rollback(model_base, args.to, args.keep)
     except RollbackError as error:

@@ -9,7 +9,7 @@ import sys
 import time
 
 from components.example_gen.names_file import IngestError
-from data import resolve
+from data import encoding, resolve
 from namegen.commands import names
 from namegen.errors import UserError
 from pipeline import configs, run_lock, storage
@@ -196,19 +196,20 @@ def run_summary(pipeline_root: str, serving_dir: str, seconds: float) -> str:
         f"  names ingested  {count('kept'):,} of {count('lines'):,} lines "
         f"({count('distinct'):,} distinct; duplicates kept)",
         f"  dropped         {count('blank')} blank, {count('too_long')} longer than "
-        f"{configs.MAX_NAME_LENGTH} characters",
+        f"{encoding.MAX_NAME_LENGTH} characters",
     ]
     if graph is not None:
         output = tft.TFTransformOutput(graph.uri)
-        vocabulary = output.vocabulary_by_name(configs.VOCAB_NAME)
-        name_chars = len(vocabulary) - len(configs.RESERVED_TOKENS)
+        vocabulary = output.vocabulary_by_name(encoding.VOCAB_NAME)
+        name_chars = len(vocabulary) - len(encoding.RESERVED_TOKENS)
         lines.append(
-            f"  vocabulary      {name_chars} name characters + {', '.join(configs.RESERVED_TOKENS)}"
-            f" + {configs.NUM_OOV_BUCKETS} OOV = {len(vocabulary) + configs.NUM_OOV_BUCKETS} ids"
+            f"  vocabulary      {name_chars} name characters + "
+            f"{', '.join(encoding.RESERVED_TOKENS)}"
+            f" + {encoding.NUM_OOV_BUCKETS} OOV = {len(vocabulary) + encoding.NUM_OOV_BUCKETS} ids"
         )
         transformed = metadata.latest_artifact(store, "Examples", producer="Transform")
         lines.append(f"  longest name    {longest_name(transformed.uri)} characters "
-                     f"(cap {configs.MAX_NAME_LENGTH})")
+                     f"(cap {encoding.MAX_NAME_LENGTH})")
     lines.append(f"  artifacts       {pipeline_root}")
     lines.append(f"  metadata        {configs.metadata_path(pipeline_root)}")
     blessing = metadata.latest_artifact(store, "ModelBlessing")
@@ -244,5 +245,5 @@ def longest_name(transformed_examples_uri: str) -> int:
     files = tf.io.gfile.glob(os.path.join(transformed_examples_uri, "Split-train", "*"))
     for record in tf.data.TFRecordDataset(sorted(files)[:1], compression_type="GZIP").take(1):
         example = tf.train.Example.FromString(record.numpy())
-        return int(example.features.feature[configs.LONGEST_FEATURE].int64_list.value[0])
+        return int(example.features.feature[encoding.LONGEST_FEATURE].int64_list.value[0])
     return 0

@@ -14,7 +14,7 @@ import threading
 import grpc
 import numpy as np
 
-from pipeline import configs
+from data import encoding
 from serving.errors import ServingError
 
 
@@ -24,10 +24,10 @@ class Limits:
 
     max_request_bytes: int = 1 << 20
     max_rows: int = 1024
-    max_length: int = configs.MAX_NAME_LENGTH
+    max_length: int = encoding.MAX_NAME_LENGTH
     min_temperature: float = 0.0
     max_temperature: float = 5.0
-    max_prefix_chars: int = configs.MAX_NAME_LENGTH
+    max_prefix_chars: int = encoding.MAX_NAME_LENGTH
 
     def check(self, inputs: dict[str, np.ndarray]) -> None:
         def invalid(message: str) -> ServingError:

@@ -2,7 +2,7 @@
 
 Follows TF Serving's model_servers/main.cc (flags) and server.cc (BuildAndStart: model config,
 batching, monitoring, warmup, then the gRPC and REST listeners). The flags themselves are
-declared in serving/commands.py.
+declared in namegen/commands/serve.py (which fills in the default model base path).
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ import sys
 import threading
 from typing import NoReturn
 
-from pipeline import configs
 from serving.model_servers import batching_session, metrics
 from serving.model_servers.http_server import drain, start
 from serving.model_servers.limits import Limits
@@ -31,8 +30,7 @@ def model_configs_from(args: argparse.Namespace) -> list:
 
     if args.model_config_file:
         return models.read_config_file(args.model_config_file)
-    base = args.model_base_path or os.path.join(configs.DEFAULT_SERVING_DIR, args.model_name)
-    return [models.single_model_config(args.model_name, base)]
+    return [models.single_model_config(args.model_name, args.model_base_path)]
 
 
 def serve(args: argparse.Namespace) -> NoReturn:

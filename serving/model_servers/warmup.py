@@ -1,58 +1,19 @@
-"""TF Serving warmup: `assets.extra/tf_serving_warmup_requests`, a TFRecord of PredictionLogs.
+"""TF Serving warmup: replay a version's `assets.extra/tf_serving_warmup_requests` on load.
 
-Follows servables/tensorflow/saved_model_warmup.cc (and saved_model_warmup_util.cc).
-
-The export writes it (`contract.WARMUP_FILE_NAME`, from `warmup_requests()`); TF Serving
-replays it with `--enable_model_warmup` before a version takes traffic, and so does
-`namegen serve --enable-model-warmup`. One request per batch size traces each shape path.
+Follows servables/tensorflow/saved_model_warmup.cc (and saved_model_warmup_util.cc): with
+`--enable_model_warmup`, the PredictionLogs of the file run before the version takes traffic.
+The export writes the file (components/trainer/warmup.py).
 """
 
 from __future__ import annotations
 
 import os
-import tempfile
-from collections.abc import Sequence
 from pathlib import Path
 
 import tensorflow as tf
-from tensorflow_serving.apis import predict_pb2, prediction_log_pb2
+from tensorflow_serving.apis import prediction_log_pb2
 
-from pipeline import configs
-from serving import contract
-
-WARMUP_BATCH_SIZES = (1, 32, 256)
-WARMUP_FILE = os.path.join(contract.ASSETS_EXTRA, contract.WARMUP_FILE_NAME)  # in a version
-
-
-def warmup_requests(model_name: str = configs.MODEL_NAME,
-                    batch_sizes: Sequence[int] = WARMUP_BATCH_SIZES,
-                    score_names: Sequence[str] = ("",)) -> bytes:
-    """The bytes of the warmup TFRecord: serving_default at each batch size, then score."""
-    logs = []
-    for size in batch_sizes:
-        inputs = contract.generation_columns(size, seeds=list(range(size)), temperature=0.8)
-        logs.append(_predict_log(model_name, contract.GENERATE_SIGNATURE, inputs))
-    logs.append(_predict_log(model_name, contract.SCORE_SIGNATURE,
-                             {contract.SCORE_INPUT: list(score_names)}))
-    with tempfile.TemporaryDirectory() as folder:
-        path = os.path.join(folder, contract.WARMUP_FILE_NAME)
-        with tf.io.TFRecordWriter(path) as writer:
-            for log in logs:
-                writer.write(log.SerializeToString())
-        with open(path, "rb") as f:
-            return f.read()
-
-
-def _predict_log(model_name: str, signature_name: str,
-                 columns: dict[str, list]) -> prediction_log_pb2.PredictionLog:
-    request = predict_pb2.PredictRequest()
-    request.model_spec.name = model_name
-    request.model_spec.signature_name = signature_name
-    for name, values in columns.items():
-        request.inputs[name].CopyFrom(
-            tf.make_tensor_proto(values, contract.INPUT_DTYPES[name], shape=[len(values)]))
-    return prediction_log_pb2.PredictionLog(
-        predict_log=prediction_log_pb2.PredictLog(request=request))
+from serving.contract import WARMUP_FILE
 
 
 def read_warmup_requests(version_dir: str | os.PathLike) -> list[prediction_log_pb2.PredictionLog]:

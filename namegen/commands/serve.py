@@ -6,8 +6,13 @@ import argparse
 import os
 from pathlib import Path
 
+import serving
+from data import encoding
 from pipeline import configs
 from serving.model_servers.limits import Limits
+
+# The production batching parameters for real TF Serving, also the bench's default.
+BATCHING_PARAMETERS = Path(serving.__file__).with_name("batching_parameters.txt")
 
 
 def register(commands) -> None:
@@ -31,6 +36,8 @@ def register_bench(benches) -> None:
 def cmd_serve(args: argparse.Namespace) -> int:
     from serving.model_servers import server
 
+    if not args.model_config_file and not args.model_base_path:
+        args.model_base_path = os.path.join(configs.DEFAULT_SERVING_DIR, args.model_name)
     return server.serve(args)
 
 
@@ -46,7 +53,7 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
                        help="folder holding numeric versions (default: <serving dir>/<name>)")
     where.add_argument("--model-config-file", "--model_config_file",
                        help="a text ModelServerConfig (models.config)")
-    parser.add_argument("--model-name", default=configs.MODEL_NAME)
+    parser.add_argument("--model-name", default=encoding.MODEL_NAME)
     parser.add_argument("--port", type=int, default=8500, help="gRPC port (0: any free port)")
     parser.add_argument("--rest-api-port", type=int, default=8501,
                         help="REST port (0: any free port)")
@@ -110,7 +117,7 @@ def add_bench_serve_arguments(parser: argparse.ArgumentParser) -> None:
                         help="server-side batching (--enable_batching) off, on, or each cell "
                         "with both (one server per mode)")
     parser.add_argument("--batching-parameters-file",
-                        default=str(Path(__file__).with_name("batching_parameters.txt")),
+                        default=str(BATCHING_PARAMETERS),
                         help="the server's --batching_parameters_file when batching is on "
                         "(default: serving/batching_parameters.txt)")
     parser.add_argument("--client-timeout", type=float, default=120.0,

@@ -4,34 +4,18 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import sys
 import warnings
 
-from namegen.bench import perf, quality, scale, soak
-from namegen.commands import names, rollback, run
-from namegen.commands import serve as serving_commands
+from namegen.commands import registry
 from namegen.errors import UserError
-from pipeline.kubeflow import compile as kubeflow_compile
-
-# Every command, in the order of `namegen --help`. Each module's register(subparsers) adds its
-# parsers and sets `func` (the handler, named cmd_<command>); `loads_tfx` marks commands that
-# import TFX, so that only they pay for it.
-COMMANDS = (run.register, names.register, serving_commands.register, perf.register,
-            kubeflow_compile.register, rollback.register)
-# The `namegen bench <name>` group; plain `namegen bench` is the speed bench (perf).
-BENCHES = (serving_commands.register_bench, quality.register, soak.register, scale.register)
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The parser of every command; the commands and their order: namegen/commands/registry.py."""
     parser = argparse.ArgumentParser(prog="namegen", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="show tracebacks")
-    commands = parser.add_subparsers(dest="command", required=True)
-    for register in COMMANDS:
-        register(commands)
-    benches = commands.choices["bench"].add_subparsers(dest="bench")
-    for register in BENCHES:
-        register(benches)
+    registry.add_commands(parser.add_subparsers(dest="command", required=True))
     return parser
 
 
@@ -64,16 +48,10 @@ def graph_error_message(error: Exception) -> str | None:
     """The message of an error raised inside a TensorFlow graph, without TF's node trail."""
     if not type(error).__module__.startswith("tensorflow"):
         return None
+    from serving import graph_errors
+
     text = getattr(error, "message", None) or str(error)
-    lines = [line for line in text.splitlines()
-             if line.strip() and not line.lstrip().startswith(
-                 ("[[", "Detected at node", "File ", "<stack traces unavailable>"))
-             and not line.startswith("Graph execution error")]
-    text = " ".join(line.strip() for line in lines)
-    text = re.sub(r"^.*?assertion failed: ", "", text)
-    # Assert's data arrive as "[message] [values]"
-    text = re.sub(r"\[([^\[\]]*)\]", r"\1", text).strip()
-    return text or type(error).__name__
+    return graph_errors.one_line(text, bracket_data=False) or type(error).__name__
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import argparse
-
 import pytest
 
 from components.evaluator.component import case_shape, casing_fit
 from data import name_lists
+from namegen import cli
 from namegen.bench import quality
 
 
@@ -64,13 +63,11 @@ def test_aggregate_and_table():
     assert "| real names (floor) | 0.080 | 0.0% | 1.900 | - |" in text
 
 
-def test_register_adds_quality_to_a_bench_group():
-    parser = argparse.ArgumentParser()
-    benches = parser.add_subparsers(dest="bench")
-    quality.register(benches)
-    args = parser.parse_args(["quality", "--quick", "--dataset", "greek", "--seeds", "1",
+def test_the_registry_adds_quality_to_the_bench_group():
+    parser = cli.build_parser()
+    args = parser.parse_args(["bench", "quality", "--quick", "--dataset", "greek", "--seeds", "1",
                               "--presets", "default", "--set", "ngram_teacher=0.3"])
     assert args.func is quality.cmd_quality and args.quick and args.dataset == ["greek"]
     assert args.presets == ["default"] and args.set == [("ngram_teacher", "0.3")]
     with pytest.raises(SystemExit):
-        parser.parse_args(["quality", "--set", "no_such_knob=1"])
+        parser.parse_args(["bench", "quality", "--set", "no_such_knob=1"])

@@ -109,13 +109,9 @@ def test_short_soak_has_no_errors_and_serves_the_last_push(tiny_model, tmp_path)
 
 
 def test_soak_command_registers_in_the_bench_group():
-    import argparse
+    from namegen import cli
 
-    from namegen.bench import soak
-
-    parser = argparse.ArgumentParser()
-    soak.register(parser.add_subparsers(dest="bench"))
-    args = parser.parse_args(["soak", "--seconds", "5", "--clients", "2"])
+    args = cli.build_parser().parse_args(["bench", "soak", "--seconds", "5", "--clients", "2"])
     assert (args.seconds, args.clients, args.push_every, args.func.__name__) == \
         (5.0, 2, 60.0, "cmd_soak")
 

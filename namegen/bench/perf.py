@@ -36,14 +36,6 @@ from pipeline import configs
 QUICK_BEAM_ARGS = ["--direct_running_mode=in_memory", "--direct_num_workers=1"]
 
 
-def register(commands: argparse._SubParsersAction) -> None:
-    """Adds `namegen bench` (this speed bench); the other benches are its subcommands."""
-    bench = commands.add_parser(
-        "bench", help="benchmarks: training and generation speed (default), serve, quality")
-    add_arguments(bench)
-    bench.set_defaults(func=cmd_bench, loads_tfx=True)
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quick", action="store_true",
                         help="smoke mode (< 3 minutes): a data subset, fewer rounds, no XLA "

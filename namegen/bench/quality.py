@@ -332,14 +332,6 @@ def _key_value(text: str) -> tuple[str, str]:
     return key, value
 
 
-def register(benches: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    """Add `quality` to the `namegen bench` subcommands."""
-    parser = benches.add_parser("quality", help="held-out quality: presets vs n-gram baselines")
-    add_arguments(parser)
-    parser.set_defaults(func=cmd_quality)
-    return parser
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="namegen bench quality", description=__doc__)
     add_arguments(parser)

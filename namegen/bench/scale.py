@@ -364,10 +364,7 @@ def _write(rows: list[dict], path: Path) -> dict:
     return result
 
 
-def register(benches) -> argparse.ArgumentParser:
-    """Adds `scale` to the `namegen bench` group."""
-    scale = benches.add_parser("scale", help="the whole pipeline on 10k-1M generated names: "
-                               "wall time and peak RSS per component")
+def add_scale_arguments(scale: argparse.ArgumentParser) -> None:
     scale.add_argument("--sizes", default=",".join(str(s) for s in DEFAULT_SIZES),
                        help="comma-separated list sizes (default 10000,100000,1000000)")
     scale.add_argument("--seed", type=int, default=0, help="seed of the name lists")
@@ -383,5 +380,5 @@ def register(benches) -> argparse.ArgumentParser:
                        help="run nothing: report the rows of earlier --json files together")
     scale.add_argument("--names-only", action="store_true",
                        help="only write the name lists into --work")
-    scale.set_defaults(func=cmd_scale, loads_tfx=False)
-    return scale
+
+

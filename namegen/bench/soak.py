@@ -27,10 +27,7 @@ from pipeline import configs
 MAX_REQUESTS_PER_CLIENT = 10_000_000  # a count bound on top of the time bound
 
 
-def register(benches) -> argparse.ArgumentParser:
-    """Adds `soak` to the `namegen bench` group."""
-    soak = benches.add_parser("soak", help="clients for minutes while versions are pushed; "
-                              "errors, latency over time, server memory")
+def add_soak_arguments(soak: argparse.ArgumentParser) -> None:
     soak.add_argument("--model", default=str(configs.DEFAULT_SERVING_DIR),
                       help="a version folder, a model folder or a serving dir (newest version)")
     soak.add_argument("--clients", type=int, default=8)
@@ -42,8 +39,6 @@ def register(benches) -> argparse.ArgumentParser:
     soak.add_argument("--json", default="bench-soak.json", help="where to write the results")
     soak.add_argument("--server-arg", action="append",
                       help="extra `namegen serve` argument (repeatable)")
-    soak.set_defaults(func=cmd_soak, loads_tfx=False)
-    return soak
 
 
 def cmd_soak(args: argparse.Namespace) -> int:

@@ -20,9 +20,7 @@ from serving import contract, model_dir
 # them: flags are checked first, and a failed check never waits for TensorFlow.
 
 
-def register(commands: argparse._SubParsersAction) -> None:
-    """Adds `namegen generate` and `namegen score`."""
-    generate = commands.add_parser("generate", help="generate names from a pushed model")
+def add_generate_arguments(generate: argparse.ArgumentParser) -> None:
     add_model_args(generate)
     generate.add_argument("--prefix", default="")
     generate.add_argument("-n", type=int, default=10)
@@ -35,15 +33,14 @@ def register(commands: argparse._SubParsersAction) -> None:
     generate.add_argument("--no-copy", action="store_true",
                           help="resample names that exactly match a training name")
     generate.add_argument("--json", action="store_true", help="names with log-probabilities")
-    generate.set_defaults(func=cmd_generate)
 
-    score = commands.add_parser("score", help="mean nats per character of names under a model")
+
+def add_score_arguments(score: argparse.ArgumentParser) -> None:
     add_model_args(score)
     score.add_argument("file", nargs="?", help="names file (default: a split of the last run)")
     score.add_argument("--split", default="eval", help="split of the last run when no file")
     score.add_argument("--pipeline-root", default=str(configs.DEFAULT_PIPELINE_ROOT))
     score.add_argument("--json", action="store_true")
-    score.set_defaults(func=cmd_score)
 
 
 def add_model_args(parser: argparse.ArgumentParser) -> None:

@@ -73,12 +73,11 @@ def cmd_rollback(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(commands: argparse._SubParsersAction) -> None:
-    """Add `namegen rollback`."""
-    parser = commands.add_parser("rollback", help="serve an earlier pushed version again")
+def add_rollback_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--to", type=int, help="the version to serve again (default: the one "
                         "before the served version)")
     parser.add_argument("--serving-dir", default=str(configs.DEFAULT_SERVING_DIR))
     parser.add_argument("--keep", type=int, default=configs.KEEP_VERSIONS,
                         help="versions kept afterwards (default %(default)s)")
-    parser.set_defaults(func=cmd_rollback)
+
+

@@ -19,9 +19,7 @@ from serving import model_dir
 # functions that need them: every command's parser imports this module.
 
 
-def register(commands: argparse._SubParsersAction) -> None:
-    """Adds `namegen run` and `namegen report`."""
-    run = commands.add_parser("run", help="run the pipeline end-to-end, then print ten names")
+def add_run_arguments(run: argparse.ArgumentParser) -> None:
     run.add_argument("--data", help="names file, one per line, or a span pattern such as "
                      "names/{SPAN}/*.txt (default: the dinosaur list)")
     run.add_argument("--pipeline-root", default=str(configs.DEFAULT_PIPELINE_ROOT))
@@ -36,13 +34,12 @@ def register(commands: argparse._SubParsersAction) -> None:
     run.add_argument("--wait", action="store_true",
                      help="if another run uses the pipeline root, wait for it (default: refuse)")
     add_training_args(run)
-    run.set_defaults(func=cmd_run, loads_tfx=True)
 
-    report = commands.add_parser("report", help="write the HTML report of a pipeline run")
+
+def add_report_arguments(report: argparse.ArgumentParser) -> None:
     report.add_argument("--pipeline-root", default=str(configs.DEFAULT_PIPELINE_ROOT))
     report.add_argument("--out", help="output folder (default: <pipeline-root>/report)")
     report.add_argument("--run", help="a pipeline run id (default: the latest)")
-    report.set_defaults(func=cmd_report, loads_tfx=True)
 
 
 def add_training_args(parser: argparse.ArgumentParser) -> None:

@@ -15,24 +15,6 @@ from serving.model_servers.limits import Limits
 BATCHING_PARAMETERS = Path(serving.__file__).with_name("batching_parameters.txt")
 
 
-def register(commands) -> None:
-    """Adds `namegen serve`."""
-    serve = commands.add_parser(
-        "serve", help="serve the pushed model over TF Serving's REST and gRPC APIs",
-        description="Serves TF Serving's REST API (/v1/models/...) and gRPC API. The REST port "
-        "also serves the playground page at / (generate, score and compare versions in a "
-        "browser; read-only, same-origin calls only) unless --no-ui is given.")
-    add_serve_arguments(serve)
-    serve.set_defaults(func=cmd_serve)
-
-
-def register_bench(benches) -> None:
-    """Adds `namegen bench serve` to the bench group."""
-    bench_serve = benches.add_parser("serve", help="load-test a local `namegen serve`")
-    add_bench_serve_arguments(bench_serve)
-    bench_serve.set_defaults(func=cmd_bench_serve, loads_tfx=False)
-
-
 def cmd_serve(args: argparse.Namespace) -> int:
     from serving.model_servers import server
 

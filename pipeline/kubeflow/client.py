@@ -168,37 +168,5 @@ def cmd_schedule(args: argparse.Namespace) -> int:
     return 0
 
 
-def _add_connection_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--package", default="pipeline.yaml", help="the compiled package")
-    parser.add_argument("--host", required=True, help="KFP API endpoint, e.g. "
-                        "http://localhost:8080 after a port-forward of ml-pipeline-ui")
-    parser.add_argument("--experiment", default=DEFAULT_EXPERIMENT)
-    parser.add_argument("--param", action="append", metavar="NAME=VALUE",
-                        help="a runtime parameter, e.g. epochs=10 (repeatable)")
-    parser.add_argument("--token", help=f"bearer token (default: ${TOKEN_ENV})")
-    parser.add_argument("--namespace", help="profile namespace on multi-user Kubeflow")
-
-
-def register(sub: argparse._SubParsersAction) -> None:
-    """Add `submit` and `schedule` under `namegen kubeflow`."""
-    submit_ = sub.add_parser("submit", help="start one run of the compiled package")
-    _add_connection_args(submit_)
-    submit_.add_argument("--run-name")
-    submit_.set_defaults(func=cmd_submit)
-
-    schedule_ = sub.add_parser(
-        "schedule", help="upload the package and run it on a cron",
-        description="Upload the package and run it on a cron. Each run ingests the latest span: "
-        "pass --param data_root=gs://bucket/names --param data_pattern={SPAN}/*.txt (new names "
-        "go to data_root/<span number>/; docs/NIGHTLY.md).")
-    _add_connection_args(schedule_)
-    schedule_.add_argument("--cron", default="0 0 3 * * *",
-                           help="6-field cron, seconds first (default: 03:00 daily)")
-    schedule_.add_argument("--max-concurrency", type=int, default=1)
-    schedule_.add_argument("--name", default="namegen-nightly",
-                           help="pipeline and recurring run name")
-    schedule_.set_defaults(func=cmd_schedule)
-
-
 if __name__ == "__main__":
     sys.exit("use `namegen kubeflow submit|schedule`")

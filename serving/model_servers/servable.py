@@ -6,7 +6,6 @@ predict_util.cc (input checks, dtype names, error texts).
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import grpc
@@ -15,7 +14,7 @@ import tensorflow as tf
 from tensorflow.core.framework import types_pb2
 from tensorflow.core.protobuf import meta_graph_pb2, saved_model_pb2
 
-from serving import contract
+from serving import contract, graph_errors
 from serving.errors import ServingError, code_from_value
 
 DEFAULT_SIGNATURE = contract.GENERATE_SIGNATURE
@@ -76,7 +75,7 @@ class Servable:
             outputs = self._functions[signature_name or DEFAULT_SIGNATURE](**tensors)
         except tf.errors.OpError as error:
             raise ServingError(code_from_value(error.error_code),
-                               clean_tf_message(error.message)) from None
+                               graph_errors.one_line(error.message)) from None
         except (TypeError, ValueError) as error:
             raise ServingError(grpc.StatusCode.INVALID_ARGUMENT, str(error)) from None
         wanted = output_filter or list(outputs)
@@ -91,21 +90,3 @@ def type_string(dtype: tf.dtypes.DType) -> str:
 def _numpy_dtype(dtype_enum: int) -> np.dtype:
     dtype = tf.dtypes.as_dtype(dtype_enum)
     return np.dtype(object) if dtype == tf.string else np.dtype(dtype.as_numpy_dtype)
-
-
-_ASSERTION = re.compile(r"assertion failed: \[(.*?)\](?: \[(.*)\])?$", re.S)
-
-
-def clean_tf_message(message: str) -> str:
-    """A TF op error without the graph trace: 'prefix has characters outside ...: [é]'."""
-    lines = [line for line in message.splitlines()
-             if line.strip() and not line.startswith(("Graph execution error", "Detected at node",
-                                                      "<stack traces", "\t [[", " [["))]
-    text = " ".join(lines).strip()
-    text = re.sub(r"\s*\[\[\{\{node [^]]*\]\]", "", text)
-    text = re.sub(r"\s*\[Op:[^]]*\]$", "", text)
-    text = re.sub(r" \[Condition x == y did not hold.*", "", text, flags=re.S)
-    match = _ASSERTION.search(text)
-    if not match:
-        return text
-    return f"{match.group(1)} [{match.group(2)}]" if match.group(2) else match.group(1)

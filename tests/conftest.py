@@ -16,9 +16,11 @@ import pytest  # noqa: E402
 
 from data import encoding, resolve  # noqa: E402
 from pipeline import configs  # noqa: E402
-from tests import fuzzing  # noqa: E402
+from tests.support import fuzzing  # noqa: E402
 
-# Fixtures that run the pipeline: a test using one is slow whatever its marks say.
+# The slow tier is a folder: everything under tests/e2e/ (pipeline runs, kills, soaks, browsers).
+E2E = Path(__file__).resolve().parent / "e2e"
+# Fixtures that run the pipeline: a test using one belongs under tests/e2e/.
 PIPELINE_FIXTURES = {"tiny_run", "tiny_model", "gated_root"}
 
 
@@ -31,15 +33,23 @@ def pytest_report_header() -> str:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Marks every test that needs a pipeline run `slow`, so `-m "not slow"` skips them."""
+    """Marks every test under tests/e2e/ `slow`, so `-m "not slow"` skips them; a test elsewhere
+    that is marked slow or runs the pipeline is a collection error (it belongs in tests/e2e/)."""
+    misplaced = []
     for item in items:
-        if PIPELINE_FIXTURES & set(getattr(item, "fixturenames", ())):
+        if E2E in Path(item.fspath).resolve().parents:
             item.add_marker(pytest.mark.slow)
+        elif (PIPELINE_FIXTURES & set(getattr(item, "fixturenames", ()))
+              or item.get_closest_marker("slow")):
+            misplaced.append(item.nodeid)
+    if misplaced:
+        raise pytest.UsageError("slow tests outside tests/e2e/ (move them there): "
+                                + ", ".join(misplaced))
 
 
 @pytest.fixture(scope="session")
 def fuzz_seed() -> int:
-    """Seed base for statistical tests: 0, or NAMEGEN_FUZZ_SEED (see tests/fuzzing.py)."""
+    """Seed base for statistical tests: 0, or NAMEGEN_FUZZ_SEED (see tests/support/fuzzing.py)."""
     return FUZZ_SEED or 0
 
 

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 import yaml
-from google.protobuf import descriptor_pb2, descriptor_pool, message_factory, text_format
+from google.protobuf import descriptor_pb2, descriptor_pool, text_format
 
-from pipeline import configs
+from pipeline import compat, configs
 
 SERVING = Path(__file__).resolve().parent.parent / "serving"
 
@@ -69,8 +69,7 @@ def _message_class(proto_file: str, package: str, messages: dict[str, dict[str, 
             else:
                 entry.type = getattr(field_type, f"TYPE_{kind.upper()}")
     pool.Add(file)
-    factory = message_factory.MessageFactory(pool)
-    return {name: factory.GetPrototype(pool.FindMessageTypeByName(f"{package}.{name}"))
+    return {name: compat.message_class(pool.FindMessageTypeByName(f"{package}.{name}"))
             for name in messages}
 
 

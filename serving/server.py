@@ -25,10 +25,9 @@ from concurrent import futures
 from typing import NoReturn
 
 import grpc
-from google.protobuf import json_format
 from tensorflow_serving.apis import get_model_metadata_pb2
 
-from pipeline import configs
+from pipeline import compat, configs
 from serving import batching, grpc_api, inference, json_tensor, metrics, playground
 from serving.core import ConfigFileWatcher, ModelServer
 from serving.errors import ServingError
@@ -47,8 +46,7 @@ _STATUS_ROUTE = re.compile(
 
 
 def proto_json(message) -> dict:
-    return json_format.MessageToDict(message, preserving_proto_field_name=True,
-                                     including_default_value_fields=True)
+    return compat.message_to_dict(message)
 
 
 # --- REST ---------------------------------------------------------------------------------------

@@ -152,7 +152,7 @@ def test_warmup_bytes_are_a_tfrecord_of_prediction_logs():
     assert all(log.WhichOneof("log_type") == "predict_log" for log in logs)
     assert {log.predict_log.request.model_spec.name for log in logs} == {configs.MODEL_NAME}
     assert logs[-1].predict_log.request.inputs["name"].string_val == [b"Rex", b"Ann"]
-    assert data == tfrecord_bytes([log.SerializeToString() for log in logs])
+    assert data == tfrecord_bytes([log.SerializeToString(deterministic=True) for log in logs])
 
 
 @pytest.mark.parametrize("path", ["models.config", "batching_parameters.txt",

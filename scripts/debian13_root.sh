@@ -44,11 +44,11 @@ debian_mirror() {  # the first Debian archive (not -security) among this machine
 build() {
   local dir=$1 key tarball
   key=$(echo "$SUITE $PACKAGES" | sha256sum | cut -c1-12)
-  tarball=$CACHE/debian13-root-$key.tar.gz
+  tarball=$CACHE/debian13-root-$key.tar  # uncompressed: restoring it is a plain copy
   mkdir -p "$CACHE"
   if [ -x "$dir/usr/bin/python3" ]; then echo "debian13_root: $dir exists, reused" >&2; return; fi
   if [ -f "$tarball" ]; then
-    mkdir -p "$dir" && tar -xzf "$tarball" -C "$dir"
+    mkdir -p "$dir" && tar -xf "$tarball" -C "$dir"
     echo "debian13_root: unpacked $tarball into $dir" >&2
     return
   fi
@@ -58,7 +58,7 @@ build() {
   echo "debian13_root: debootstrap $SUITE into $dir from the machine's mirror" >&2
   debootstrap --variant=minbase --include="$PACKAGES" "$SUITE" "$dir" "$mirror" >/dev/null
   rm -rf "$dir"/var/cache/apt/archives/*.deb
-  tar -czf "$tarball.part" -C "$dir" . && mv "$tarball.part" "$tarball"
+  tar -cf "$tarball.part" -C "$dir" . && mv "$tarball.part" "$tarball"
   echo "debian13_root: built in $((SECONDS - start)) s, cached as $tarball" >&2
 }
 

@@ -94,6 +94,10 @@ run() {
   "$@"
 }
 
+if [ "$(id -u)" != 0 ] && [ "${1:-}" != copy ]; then
+  echo "debian13_root: $1 needs root (debootstrap, mount, chroot)" >&2
+  exit 1
+fi
 case "${1:-}" in
   build|copy) "$1" "${2:?usage: $0 $1 DIR}";;
   run) [ $# -ge 3 ] || { echo "usage: $0 run DIR CMD..." >&2; exit 2; }

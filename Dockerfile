@@ -2,12 +2,17 @@
 # Every task runs `python -m pipeline.kubeflow.entrypoint <TFX executor args>`, which works
 # around tensorflow/tfx#7768 and then runs TFX's kubeflow_v2_run_executor.
 # Build and push: make image IMAGE=<registry>/namegen:<tag>
-FROM tensorflow/tfx:1.16.0
+# The current stack (docs/SETUP.md): Debian 13 (glibc 2.41, which TFDV 1.21's manylinux_2_39
+# wheels need) and Python 3.13, with requirements-current.lock. g++ builds the lock's one C++
+# sdist (pyfarmhash) and is removed again.
+FROM python:3.13-slim-trixie
 
 WORKDIR /app
-# The exact versions the tests ran with; --no-deps so pip cannot re-resolve (Beam, dill).
-COPY requirements.lock ./
-RUN pip install --no-cache-dir --no-deps -r requirements.lock
+# The exact versions the tests ran with, hash-checked; --no-deps so pip cannot re-resolve.
+COPY requirements-current.lock ./
+RUN apt-get update && apt-get install -y --no-install-recommends g++ \
+    && pip install --no-cache-dir --no-deps --require-hashes -r requirements-current.lock \
+    && apt-get purge -y g++ && apt-get autoremove -y && rm -rf /var/lib/apt/lists/*
 
 COPY pyproject.toml ./
 COPY namegen namegen

@@ -24,7 +24,7 @@ def configure_process(loads_tfx: bool) -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
     # google-api-core warns on every import that Python 3.10 is past its end of life
-    # (docs/SUPPORT.md says why namegen stays on 3.10); only that warning is silenced here.
+    # (the classic stack; docs/SETUP.md has the two stacks); only that warning is silenced here.
     warnings.filterwarnings("ignore", category=FutureWarning,
                             module=r"google\.api_core\._python_version_support")
     if loads_tfx:

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 import grpc
 
 from data import encoding
-from serving import contract
+from serving import compat, contract
 from serving.errors import ServingError
 
 # TensorFlow and TF Serving's protos are imported only on the gRPC paths, so a REST client
@@ -77,15 +77,13 @@ class Client:
         """GetModelStatus, as the REST JSON body."""
         if self.scheme == "http":
             return self._with_retries(lambda: self._rest("GET", "", None))
-        from google.protobuf import json_format
         from tensorflow_serving.apis import get_model_status_pb2
 
         request = get_model_status_pb2.GetModelStatusRequest()
         self._fill_spec(request.model_spec)
         response = self._with_retries(
             lambda: self._grpc_call("model", "GetModelStatus", request))
-        return json_format.MessageToDict(response, preserving_proto_field_name=True,
-                                         including_default_value_fields=True)
+        return compat.message_to_dict(response)
 
     # --- transport ----------------------------------------------------------------------------
     def _with_retries(self, call):

@@ -34,7 +34,7 @@ def warmup_requests(model_name: str = encoding.MODEL_NAME,
         path = os.path.join(folder, contract.WARMUP_FILE_NAME)
         with tf.io.TFRecordWriter(path) as writer:
             for log in logs:
-                writer.write(log.SerializeToString())
+                writer.write(log.SerializeToString(deterministic=True))  # map keys sorted
         with open(path, "rb") as f:
             return f.read()
 

@@ -27,6 +27,7 @@ from pathlib import Path
 import grpc
 import numpy as np
 
+from serving import compat
 from serving.errors import ServingError
 from serving.model_servers import metrics as metrics_module
 
@@ -68,7 +69,7 @@ class BatchingParameters:
 def _proto_class():
     """BatchingParameters' message class (tensorflow-serving-api does not ship this proto):
     the fields of session_bundle_config.proto, so text_format rejects unknown ones."""
-    from google.protobuf import descriptor_pb2, descriptor_pool, message_factory, wrappers_pb2
+    from google.protobuf import descriptor_pb2, descriptor_pool, wrappers_pb2
 
     pool = descriptor_pool.DescriptorPool()
     wrappers = descriptor_pb2.FileDescriptorProto()
@@ -96,7 +97,7 @@ def _proto_class():
     message.field[5].label = field.LABEL_REPEATED  # allowed_batch_sizes
     pool.Add(proto)
     descriptor = pool.FindMessageTypeByName("tensorflow.serving.BatchingParameters")
-    return message_factory.MessageFactory(pool).GetPrototype(descriptor)
+    return compat.message_class(descriptor)
 
 
 def read_parameters(path: str | os.PathLike) -> BatchingParameters:

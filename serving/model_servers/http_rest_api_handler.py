@@ -14,10 +14,9 @@ import time
 import urllib.parse
 
 import grpc
-from google.protobuf import json_format
 from tensorflow_serving.apis import get_model_metadata_pb2
 
-from serving import playground
+from serving import compat, playground
 from serving.errors import ServingError
 from serving.model_servers import inference, json_tensor
 from serving.model_servers.servable import DEFAULT_SIGNATURE
@@ -34,8 +33,7 @@ _STATUS_ROUTE = re.compile(
 
 
 def proto_json(message) -> dict:
-    return json_format.MessageToDict(message, preserving_proto_field_name=True,
-                                     including_default_value_fields=True)
+    return compat.message_to_dict(message)
 
 
 class RestHandler(http.server.BaseHTTPRequestHandler):

@@ -16,6 +16,8 @@ import re
 import threading
 from pathlib import Path
 
+from serving import compat
+
 DEFAULT_PATH = "/monitoring/prometheus/metrics"
 
 
@@ -183,7 +185,7 @@ def prometheus_path(config_file: str | Path | None) -> str | None:
 def _monitoring_config_class():
     """tensorflow_serving/config/monitoring_config.proto's MonitoringConfig (the pip package
     does not ship it): prometheus_config { enable path }."""
-    from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
+    from google.protobuf import descriptor_pb2, descriptor_pool
 
     pool = descriptor_pool.DescriptorPool()
     proto = descriptor_pb2.FileDescriptorProto(name="monitoring_config.proto",
@@ -198,4 +200,4 @@ def _monitoring_config_class():
                          type_name=".tensorflow.serving.PrometheusConfig")
     pool.Add(proto)
     descriptor = pool.FindMessageTypeByName("tensorflow.serving.MonitoringConfig")
-    return message_factory.MessageFactory(pool).GetPrototype(descriptor)
+    return compat.message_class(descriptor)

@@ -6,11 +6,10 @@ The package is compiled by the session's `compiled_package` fixture (tests/conft
 
 from __future__ import annotations
 
-import cgi
-import io
 import json
 import socket
 import threading
+from email.parser import BytesParser
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlparse
 
@@ -54,9 +53,11 @@ class _Handler(BaseHTTPRequestHandler):
         if content_type.startswith("application/json") and body:
             request["json"] = json.loads(body)
         elif content_type.startswith("multipart/form-data"):
-            form = cgi.FieldStorage(io.BytesIO(body), headers=self.headers,
-                                    environ={"REQUEST_METHOD": "POST"})
-            request["files"] = {key: form[key].value for key in form.keys()}
+            # The stdlib's MIME parser (cgi is gone in Python 3.13).
+            head = f"Content-Type: {content_type}\r\n\r\n".encode()
+            form = BytesParser().parsebytes(head + body)
+            request["files"] = {part.get_param("name", header="content-disposition"):
+                                part.get_payload(decode=True) for part in form.get_payload()}
         self.server.requests.append(request)
         return request
 

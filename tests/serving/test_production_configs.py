@@ -9,10 +9,11 @@ from pathlib import Path
 
 import pytest
 import yaml
-from google.protobuf import descriptor_pb2, descriptor_pool, message_factory, text_format
+from google.protobuf import descriptor_pb2, descriptor_pool, text_format
 
 from data import encoding
 from pipeline import configs
+from serving import compat
 
 SERVING = Path(__file__).resolve().parents[2] / "serving"
 
@@ -70,8 +71,7 @@ def _message_class(proto_file: str, package: str, messages: dict[str, dict[str, 
             else:
                 entry.type = getattr(field_type, f"TYPE_{kind.upper()}")
     pool.Add(file)
-    factory = message_factory.MessageFactory(pool)
-    return {name: factory.GetPrototype(pool.FindMessageTypeByName(f"{package}.{name}"))
+    return {name: compat.message_class(pool.FindMessageTypeByName(f"{package}.{name}"))
             for name in messages}
 
 
@@ -154,7 +154,7 @@ def test_warmup_bytes_are_a_tfrecord_of_prediction_logs():
     assert all(log.WhichOneof("log_type") == "predict_log" for log in logs)
     assert {log.predict_log.request.model_spec.name for log in logs} == {encoding.MODEL_NAME}
     assert logs[-1].predict_log.request.inputs["name"].string_val == [b"Rex", b"Ann"]
-    assert data == tfrecord_bytes([log.SerializeToString() for log in logs])
+    assert data == tfrecord_bytes([log.SerializeToString(deterministic=True) for log in logs])
 
 
 @pytest.mark.parametrize("path", ["models.config", "batching_parameters.txt",

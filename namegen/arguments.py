@@ -17,7 +17,7 @@ VERBOSE_HELP = "show tracebacks (accepted anywhere on the line)"
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
-    """Shows each flag's default; leaves out `(default: None)` and defaults already in the text."""
+    """Shows each flag's default (not `None` or `False`) after its help text."""
 
     def _fill_text(self, text: str, width: int, indent: str) -> str:
         """Text with its own line breaks (the command list) is kept as written."""
@@ -27,8 +27,8 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
 
     def _get_help_string(self, action: argparse.Action) -> str:
         text = action.help or ""
-        if "%(default)" in text or "default" in text.lower() or action.default in (
-                None, False, argparse.SUPPRESS) or not action.option_strings:
+        if "%(default)" in text or action.default in (None, False, argparse.SUPPRESS) or \
+                not action.option_strings:
             return text
         return f"{text} (default: %(default)s)"
 

@@ -131,3 +131,17 @@ def choice_list(*choices: str) -> Callable[[str], str]:
             raise argparse.ArgumentTypeError(f"{text!r}: use a comma list of {', '.join(choices)}")
         return text
     return parse
+
+
+def paths_must_exist(*flags: str, fix: str = "") -> Callable[[argparse.Namespace], None]:
+    """A `validate` hook: each flag's path (given or default) exists, else one error naming it.
+
+    A hook rather than a `type`, so that parsing a command line never depends on the disk."""
+    from namegen.errors import UserError
+
+    def validate(args: argparse.Namespace) -> None:
+        for flag in flags:
+            path = getattr(args, flag.lstrip("-").replace("-", "_"))
+            if path and not os.path.exists(path):
+                raise UserError(f"{flag} {path}: no such file or folder{fix}")
+    return validate

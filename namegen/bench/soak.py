@@ -29,8 +29,9 @@ MAX_REQUESTS_PER_CLIENT = 10_000_000  # a count bound on top of the time bound
 
 
 def add_soak_arguments(soak: argparse.ArgumentParser) -> None:
+    soak.set_defaults(validate=arguments.paths_must_exist(
+        "--model", fix="; pass a version, model or serving folder (namegen run writes one)"))
     soak.add_argument("--model", default=str(configs.DEFAULT_SERVING_DIR),
-                      type=arguments.existing_path,
                       help="a version folder, a model folder or a serving dir (newest version)")
     soak.add_argument("--clients", type=arguments.at_least(1), default=8,
                       help="concurrent clients")

@@ -38,8 +38,10 @@ def add_compile_arguments(compile_: argparse.ArgumentParser) -> None:
 
 
 def add_connection_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.set_defaults(validate=arguments.paths_must_exist(
+        "--package", fix="; write it with `namegen kubeflow compile --out`"))
     """The flags `submit` and `schedule` share: package, endpoint, experiment, parameters."""
-    parser.add_argument("--package", default="pipeline.yaml", type=arguments.existing_file,
+    parser.add_argument("--package", default="pipeline.yaml",
                         help="the compiled package (namegen kubeflow compile)")
     parser.add_argument("--host", required=True, help="KFP API endpoint, e.g. "
                         "http://localhost:8080 after a port-forward of ml-pipeline-ui")

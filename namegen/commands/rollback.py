@@ -75,11 +75,12 @@ def cmd_rollback(args: argparse.Namespace) -> int:
 
 
 def add_rollback_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.set_defaults(validate=arguments.paths_must_exist(
+        "--serving-dir", fix="; pass the serving dir that holds names/<version>/"))
     parser.add_argument("--to", type=arguments.at_least(0),
                         help="the version to serve again (default: the one "
                         "before the served version)")
     parser.add_argument("--serving-dir", default=str(configs.DEFAULT_SERVING_DIR),
-                        type=arguments.existing_path,
                         help="the serving dir holding names/<version>/")
     parser.add_argument("--keep", type=arguments.at_least(1), default=configs.KEEP_VERSIONS,
                         help="versions kept afterwards (default %(default)s)")

@@ -159,8 +159,9 @@ def validate_serve(args: argparse.Namespace) -> None:
 
 
 def add_bench_serve_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.set_defaults(validate=arguments.paths_must_exist(
+        "--model", fix="; pass a version, model or serving folder (namegen run writes one)"))
     parser.add_argument("--model", default=str(configs.DEFAULT_SERVING_DIR),
-                        type=arguments.existing_path,
                         help="a version folder, a model folder or a serving dir (newest version)")
     parser.add_argument("--clients", default="8", type=arguments.int_list,
                         help="concurrent clients, or a comma list (e.g. 8,64): a cell each")

@@ -7,7 +7,8 @@ The fields are re-expressed from KServe's sources, kserve/kserve:
 - pkg/apis/serving/v1beta1/predictor_model.go @ 5cbfeb7161c0fb6d285e2c11410124da9d12a781:
   ModelSpec (modelFormat, required; runtime), ModelFormat (name, required; version);
 - pkg/constants/constants.go @ a89179c6b80b536cd24e692e1b714e7106e5cca9: the annotation keys
-  SetPrometheusAnnotation, KserveContainerPrometheusPortKey/PathKey, PrometheusPort/PathAnnotationKey.
+  SetPrometheusAnnotation, KserveContainerPrometheusPortKey/PathKey and
+  PrometheusPortAnnotationKey/PathAnnotationKey.
 The corev1 Container, VolumeMount and Volume fields are Kubernetes' (k8s.io/api/core/v1), which
 KServe's CRD inlines. Only the fields this manifest can use are listed; an unknown or misspelled
 key fails. tests/kserve_crd.py (branch kubeflow) checks against the full CRD once merged.

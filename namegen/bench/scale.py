@@ -20,7 +20,7 @@ import threading
 import time
 from pathlib import Path
 
-from data import encoding
+from data import encoding, progress
 from namegen import arguments
 from namegen.bench.progress import log
 from pipeline import configs
@@ -223,7 +223,8 @@ def run_size(count: int, work: Path, seed: int, extra: list[str],
                                    stdout=output, stderr=subprocess.STDOUT)
         sampler = RssSampler(process.pid, limit=rss_limit)
         sampler.start()
-        exit_code = process.wait()
+        with progress.heartbeat(f"[bench] {count:,} names", detail=lambda: last_step(log_path)):
+            exit_code = process.wait()
     samples = sampler.stop()
     wall = time.time() - started
     (folder / "rss_samples.json").write_text(json.dumps(
@@ -245,6 +246,16 @@ def run_size(count: int, work: Path, seed: int, extra: list[str],
 
 
 # --- report --------------------------------------------------------------------------------
+def last_step(log_path: Path) -> str:
+    """The run's latest component or trainer line, for the bench's progress line."""
+    try:
+        lines = log_path.read_text(errors="replace").splitlines()
+    except OSError:
+        return ""
+    steps = [line.strip() for line in lines if line.startswith(("▶", "✓", "[trainer]"))]
+    return steps[-1][:120] if steps else ""
+
+
 def _gib(value: int | None) -> str:
     return f"{value / 2**30:.2f}" if value is not None else "-"
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import sys
 import time
 
 from components.example_gen.names_file import IngestError
-from data import encoding, resolve
+from data import encoding, progress, resolve
 from data.resolve import SPAN
 from namegen import arguments
 from namegen.commands import names
@@ -100,6 +101,7 @@ class _ComponentProgress(logging.Handler):
     def __init__(self) -> None:
         super().__init__(logging.INFO)
         self.started: dict[str, float] = {}
+        self.beats: dict[str, contextlib.ExitStack] = {}  # a heartbeat per running component
 
     def emit(self, record: logging.LogRecord) -> None:
         message = record.getMessage()
@@ -107,8 +109,12 @@ class _ComponentProgress(logging.Handler):
             name = message.split()[1]
             self.started[name] = time.perf_counter()
             print(f"▶ {name} ...", file=sys.stderr, flush=True)
+            self.beats[name] = contextlib.ExitStack()
+            self.beats[name].enter_context(progress.heartbeat(f"  {name}"))
         elif message.startswith("Component ") and message.endswith(" is finished."):
             name = message.split()[1]
+            if name in self.beats:
+                self.beats.pop(name).close()
             seconds = time.perf_counter() - self.started.get(name, time.perf_counter())
             print(f"✓ {name} ({seconds:.1f}s)", file=sys.stderr, flush=True)
         elif record.levelno >= logging.ERROR:

@@ -12,6 +12,7 @@ import math
 
 from components.example_gen.names_file import KEPT, classify, clean_line, read_split
 from data import encoding
+from namegen import arguments
 from namegen.errors import UserError
 from pipeline import configs
 from serving import contract, model_dir
@@ -41,6 +42,8 @@ def add_generate_arguments(generate: argparse.ArgumentParser) -> None:
 def add_score_arguments(score: argparse.ArgumentParser) -> None:
     add_model_args(score)
     score.add_argument("file", nargs="?", help="names file (default: a split of the last run)")
+    score.set_defaults(validate=arguments.paths_must_exist(
+        "file", fix="; give a names file, one name per line"))
     score.add_argument("--split", default="eval", help="split of the last run when no file")
     score.add_argument("--pipeline-root", default=str(configs.DEFAULT_PIPELINE_ROOT),
                        help="the run whose split is scored when no file is given")

@@ -60,6 +60,8 @@ def validate_run(args: argparse.Namespace) -> None:
 def add_report_arguments(report: argparse.ArgumentParser) -> None:
     report.add_argument("--pipeline-root", default=str(configs.DEFAULT_PIPELINE_ROOT),
                         help="the pipeline root of the run")
+    report.set_defaults(validate=arguments.paths_must_exist(
+        "--pipeline-root", fix="; run `namegen run` first or pass the run's --pipeline-root"))
     report.add_argument("--out", help="output folder (default: <pipeline-root>/report)")
     report.add_argument("--run", help="a pipeline run id (default: the latest)")
 

@@ -51,6 +51,8 @@ BAD_INVOCATIONS = [
     (["rollback", "--keep", "0"], "--keep"),
     (["generate", "--temperature", "-1"], "--temperature"),
     (["generate", "-n", "0"], "-n"),
+    (["score", "{missing}.txt"], "file"),
+    (["report", "--pipeline-root", "{missing}"], "--pipeline-root"),
 ]
 
 

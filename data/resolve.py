@@ -14,6 +14,8 @@ DATA_DIR = Path(__file__).resolve().parent
 MANIFEST = DATA_DIR / "manifest.json"
 SHARED_DIR = DATA_DIR.parent.parent / "shared" / "data"
 DEFAULT_DATASET = "dinos.txt"
+# TFX's span and version placeholders in a data pattern, e.g. names/{SPAN}/*.txt
+SPAN, VERSION = "{SPAN}", "{VERSION}"
 
 
 class DataError(RuntimeError):

@@ -13,7 +13,8 @@ import tensorflow as tf
 from tfx.components.example_gen import utils
 from tfx.proto import example_gen_pb2
 
-SPAN, VERSION = "{SPAN}", "{VERSION}"
+from data.resolve import SPAN, VERSION
+
 GLOB_CHARS = "*?[{"
 
 

@@ -134,6 +134,10 @@ class Split(abc.ABC):
     def __len__(self) -> int:
         return self.count
 
+    def batch_count(self, batch_size: int) -> int:
+        """Batches in one pass: `batched` gives ceil(count / batch_size), bucketed or not."""
+        return -(-self.count // batch_size)
+
     def folds(self, count: int, seed: int) -> np.ndarray:
         """Each name's cross-fitting fold (`fold_of`), in the order of `names`."""
         parts = [fold_of(block.numpy(), count, seed) for block in self.rows().batch(READ_BATCH)]

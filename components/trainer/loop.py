@@ -19,7 +19,7 @@ from components.trainer.data import ArraySplit, Split, epoch_seed
 from components.trainer.model import NameModel, case_smoothing_prior, sequence_loss, shift_right
 from components.trainer.resume import CHECKPOINTS, HISTORY_FILE, INTERRUPTED
 from components.trainer.teacher import FOLDS, NgramTeacher
-from data import encoding
+from data import encoding, progress
 
 EVAL_BATCH_SIZE = 256
 SUM = tf.distribute.ReduceOp.SUM
@@ -164,11 +164,12 @@ class TrainingLoop:
     def fit_teacher(self, train: Split) -> NgramTeacher:
         """Fit the n-gram teacher's fold models on the train split (see teacher.py)."""
         started = time.perf_counter()
-        self.teacher = NgramTeacher(
-            train.names, train.folds(FOLDS, self.hp["seed"]), self.model.vocabulary,
-            self.model.vocab_size, seed=self.hp["seed"],
-            within_case=bool(self.hp.get("smooth_within_case")),
-            end_of_name=bool(self.hp.get("teacher_end_of_name", True)))
+        with progress.heartbeat("[trainer] n-gram teacher"):
+            self.teacher = NgramTeacher(
+                train.names, train.folds(FOLDS, self.hp["seed"]), self.model.vocabulary,
+                self.model.vocab_size, seed=self.hp["seed"],
+                within_case=bool(self.hp.get("smooth_within_case")),
+                end_of_name=bool(self.hp.get("teacher_end_of_name", True)))
         log(f"n-gram teacher: {self.teacher.describe()}, weight {self.teacher_weight}, "
             f"{time.perf_counter() - started:.1f}s")
         return self.teacher
@@ -242,6 +243,8 @@ class TrainingLoop:
             skip = int(self.batches_done.numpy()) if epoch == start_epoch else 0
             total, count, padded = self.partial.numpy().tolist() if skip else (0.0, 0.0, 0)
             first_step = int(self.optimizer.iterations.numpy()) - skip
+            shown = progress.Progress(f"[trainer] epoch {epoch + 1}/{hp['epochs']}",
+                                      train.batch_count(hp["batch_size"]))
             try:
                 for index, batch in enumerate(train.batches(
                         hp["batch_size"], epoch_seed(hp["seed"], epoch), hp["mask_padding"])):
@@ -250,7 +253,10 @@ class TrainingLoop:
                     loss_sum, n = self.step(batch)
                     total, count = total + float(loss_sum), count + float(n)
                     padded += batch.size
+                    shown.update(index + 1 - skip, count)
+                shown.close()
             except KeyboardInterrupt:
+                shown.close()
                 done = int(self.optimizer.iterations.numpy()) - first_step  # steps applied
                 self.save_interrupted(done, (total, count, padded))
                 raise

@@ -311,7 +311,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="smoke run: ~400 names per list, 2 epochs")
     parser.add_argument("--large", action="store_true",
                         help="also train on a list 50x dinos and report time per epoch")
-    parser.add_argument("--large-epochs", type=int, default=2)
+    parser.add_argument("--large-epochs", type=int, default=2, help="epochs with --large")
     parser.add_argument("--controls", action="store_true",
                         help="also measure top_k/top_p/min_length/no_copy on the default model")
     parser.add_argument("--cv", type=int, metavar="K",
@@ -320,8 +320,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="presets in the cross-validation (default: default)")
     parser.add_argument("--controls-model", metavar="DIR",
                         help="only measure the controls of this SavedModel (dinos split)")
-    parser.add_argument("--work-dir", default=str(configs.DEFAULT_ROOT / "bench" / "quality"))
-    parser.add_argument("--json", default=str(configs.DEFAULT_ROOT / "bench" / "quality.json"))
+    parser.add_argument("--work-dir", default=str(configs.DEFAULT_ROOT / "bench" / "quality"),
+                        help="pipeline roots and models of the bench")
+    parser.add_argument("--json", default=str(configs.DEFAULT_ROOT / "bench" / "quality.json"),
+                        help="where to write the results")
 
 
 def _key_value(text: str) -> tuple[str, str]:

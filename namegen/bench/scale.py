@@ -20,7 +20,8 @@ import threading
 import time
 from pathlib import Path
 
-from data import encoding
+from data import encoding, progress
+from namegen import arguments
 from namegen.bench.progress import log
 from pipeline import configs
 
@@ -222,7 +223,8 @@ def run_size(count: int, work: Path, seed: int, extra: list[str],
                                    stdout=output, stderr=subprocess.STDOUT)
         sampler = RssSampler(process.pid, limit=rss_limit)
         sampler.start()
-        exit_code = process.wait()
+        with progress.heartbeat(f"[bench] {count:,} names", detail=lambda: last_step(log_path)):
+            exit_code = process.wait()
     samples = sampler.stop()
     wall = time.time() - started
     (folder / "rss_samples.json").write_text(json.dumps(
@@ -244,6 +246,16 @@ def run_size(count: int, work: Path, seed: int, extra: list[str],
 
 
 # --- report --------------------------------------------------------------------------------
+def last_step(log_path: Path) -> str:
+    """The run's latest component or trainer line, for the bench's progress line."""
+    try:
+        lines = log_path.read_text(errors="replace").splitlines()
+    except OSError:
+        return ""
+    steps = [line.strip() for line in lines if line.startswith(("▶", "✓", "[trainer]"))]
+    return steps[-1][:120] if steps else ""
+
+
 def _gib(value: int | None) -> str:
     return f"{value / 2**30:.2f}" if value is not None else "-"
 
@@ -366,17 +378,19 @@ def _write(rows: list[dict], path: Path) -> dict:
 
 def add_scale_arguments(scale: argparse.ArgumentParser) -> None:
     scale.add_argument("--sizes", default=",".join(str(s) for s in DEFAULT_SIZES),
+                       type=arguments.int_list,
                        help="comma-separated list sizes (default 10000,100000,1000000)")
     scale.add_argument("--seed", type=int, default=0, help="seed of the name lists")
     scale.add_argument("--work", default=str(configs.DEFAULT_ROOT / "bench-scale"),
                        help="lists, pipeline roots and logs go here (default ./runs/bench-scale)")
-    scale.add_argument("--json", default=str(configs.DEFAULT_ROOT / "bench-scale" / "scale.json"))
+    scale.add_argument("--json", default=str(configs.DEFAULT_ROOT / "bench-scale" / "scale.json"),
+                       help="where to write the results")
     scale.add_argument("--plot", default=None, help="PNG path, e.g. docs/img/scaling.png")
     scale.add_argument("--run-arg", action="append",
                        help="extra `namegen run` argument (repeatable), e.g. --run-arg=--wait")
     scale.add_argument("--rss-limit-gib", type=float, default=16.0,
                        help="kill a run whose process tree passes this (0: no limit)")
-    scale.add_argument("--merge", nargs="+", metavar="JSON",
+    scale.add_argument("--merge", nargs="+", metavar="JSON", type=arguments.existing_file,
                        help="run nothing: report the rows of earlier --json files together")
     scale.add_argument("--names-only", action="store_true",
                        help="only write the name lists into --work")

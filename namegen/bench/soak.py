@@ -22,20 +22,26 @@ from pathlib import Path
 import numpy as np
 
 from data import encoding
+from namegen import arguments
 from pipeline import configs
 
 MAX_REQUESTS_PER_CLIENT = 10_000_000  # a count bound on top of the time bound
 
 
 def add_soak_arguments(soak: argparse.ArgumentParser) -> None:
+    soak.set_defaults(validate=arguments.paths_must_exist(
+        "--model", fix="; pass a version, model or serving folder (namegen run writes one)"))
     soak.add_argument("--model", default=str(configs.DEFAULT_SERVING_DIR),
                       help="a version folder, a model folder or a serving dir (newest version)")
-    soak.add_argument("--clients", type=int, default=8)
-    soak.add_argument("--seconds", type=float, default=600.0, help="duration (default 10 min)")
+    soak.add_argument("--clients", type=arguments.at_least(1), default=8,
+                      help="concurrent clients")
+    soak.add_argument("--seconds", type=arguments.at_least(0, float), default=600.0,
+                      help="duration (default 10 min)")
     soak.add_argument("--push-every", type=float, default=60.0, help="seconds between pushes")
     soak.add_argument("--keep", type=int, default=3, help="versions kept on disk")
     soak.add_argument("--window", type=float, default=60.0, help="seconds per latency window")
-    soak.add_argument("--batch-size", type=int, default=8)
+    soak.add_argument("--batch-size", type=arguments.at_least(1), default=8,
+                      help="names per request")
     soak.add_argument("--json", default="bench-soak.json", help="where to write the results")
     soak.add_argument("--server-arg", action="append",
                       help="extra `namegen serve` argument (repeatable)")

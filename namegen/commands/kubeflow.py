@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from namegen import arguments
 from pipeline import configs
 from pipeline.kubeflow.client import DEFAULT_EXPERIMENT, TOKEN_ENV
 from pipeline.kubeflow.compile import DATA_PATTERN, DEFAULT_IMAGE, DEFAULT_PIPELINE_ROOT
@@ -23,23 +24,29 @@ def add_compile_arguments(compile_: argparse.ArgumentParser) -> None:
                           f"PIPELINE_ROOT/data/{DATA_PATTERN})")
     compile_.add_argument("--preset", default=configs.DEFAULT_PRESET,
                           choices=sorted(configs.PRESETS), help="default of `preset`")
-    compile_.add_argument("--epochs", type=int, help="default of `epochs` (0: the preset's)")
+    compile_.add_argument("--epochs", type=arguments.at_least(0),
+                          help="default of `epochs` (0: the preset's)")
     compile_.add_argument("--beam-arg", action="append", help="Beam argument (repeatable)")
-    compile_.add_argument("--trainer-workers", type=int, default=1, help="train on N workers: "
+    compile_.add_argument("--trainer-workers", type=arguments.at_least(1), default=1,
+                          help="train on N workers: "
                           "the Trainer task launches a TFJob (Kubeflow Training Operator)")
     compile_.add_argument("--trainer-cpu", help="CPU request per Trainer worker, e.g. 4")
     compile_.add_argument("--trainer-memory", help="memory request per Trainer worker, e.g. 8Gi")
-    compile_.add_argument("--trainer-gpus", type=int, default=0,
+    compile_.add_argument("--trainer-gpus", type=arguments.at_least(0), default=0,
                           help="nvidia.com/gpu per Trainer worker")
-    compile_.add_argument("--out", default="pipeline.yaml")
+    compile_.add_argument("--out", default="pipeline.yaml", help="where to write the package")
 
 
 def add_connection_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.set_defaults(validate=arguments.paths_must_exist(
+        "--package", fix="; write it with `namegen kubeflow compile --out`"))
     """The flags `submit` and `schedule` share: package, endpoint, experiment, parameters."""
-    parser.add_argument("--package", default="pipeline.yaml", help="the compiled package")
+    parser.add_argument("--package", default="pipeline.yaml",
+                        help="the compiled package (namegen kubeflow compile)")
     parser.add_argument("--host", required=True, help="KFP API endpoint, e.g. "
                         "http://localhost:8080 after a port-forward of ml-pipeline-ui")
-    parser.add_argument("--experiment", default=DEFAULT_EXPERIMENT)
+    parser.add_argument("--experiment", default=DEFAULT_EXPERIMENT,
+                        help="KFP experiment the runs belong to")
     parser.add_argument("--param", action="append", metavar="NAME=VALUE",
                         help="a runtime parameter, e.g. epochs=10 (repeatable)")
     parser.add_argument("--token", help=f"bearer token (default: ${TOKEN_ENV})")
@@ -48,20 +55,22 @@ def add_connection_arguments(parser: argparse.ArgumentParser) -> None:
 
 def add_submit_arguments(submit_: argparse.ArgumentParser) -> None:
     add_connection_arguments(submit_)
-    submit_.add_argument("--run-name")
+    submit_.add_argument("--run-name", help="name of the run (default: KFP's)")
 
 
 def add_schedule_arguments(schedule_: argparse.ArgumentParser) -> None:
     add_connection_arguments(schedule_)
     schedule_.add_argument("--cron", default="0 0 3 * * *",
                            help="6-field cron, seconds first (default: 03:00 daily)")
-    schedule_.add_argument("--max-concurrency", type=int, default=1)
+    schedule_.add_argument("--max-concurrency", type=arguments.at_least(1), default=1,
+                           help="runs of the schedule at once")
     schedule_.add_argument("--name", default="namegen-nightly",
                            help="pipeline and recurring run name")
 
 
 def add_run_local_arguments(run_local: argparse.ArgumentParser) -> None:
-    run_local.add_argument("package", help="the compiled pipeline.yaml")
+    run_local.add_argument("package", type=arguments.existing_file,
+                           help="the compiled pipeline.yaml (namegen kubeflow compile)")
     run_local.add_argument("--work-dir", default=str(configs.DEFAULT_ROOT / "kubeflow-local"),
                            help="local folder standing in for the pipeline root")
     run_local.add_argument("--param", action="append", metavar="NAME=VALUE",

@@ -12,6 +12,7 @@ import math
 
 from components.example_gen.names_file import KEPT, classify, clean_line, read_split
 from data import encoding
+from namegen import arguments
 from namegen.errors import UserError
 from pipeline import configs
 from serving import contract, model_dir
@@ -22,14 +23,17 @@ from serving import contract, model_dir
 
 def add_generate_arguments(generate: argparse.ArgumentParser) -> None:
     add_model_args(generate)
-    generate.add_argument("--prefix", default="")
-    generate.add_argument("-n", type=int, default=10)
-    generate.add_argument("--temperature", type=float, default=configs.GENERATE_TEMPERATURE)
-    generate.add_argument("--seed", type=int, default=0)
-    generate.add_argument("--max-length", type=int, default=encoding.MAX_NAME_LENGTH)
+    generate.add_argument("--prefix", default="", help="every name starts with this")
+    generate.add_argument("-n", type=int, default=10, help="how many names")
+    generate.add_argument("--temperature", type=float, default=configs.GENERATE_TEMPERATURE,
+                          help="sampling temperature (0: greedy)")
+    generate.add_argument("--seed", type=int, default=0, help="sampling seed")
+    generate.add_argument("--max-length", type=int, default=encoding.MAX_NAME_LENGTH,
+                          help="longest name, in characters")
     generate.add_argument("--top-k", type=int, default=0, help="0 = off")
     generate.add_argument("--top-p", type=float, default=configs.GENERATE_TOP_P, help="1.0 = off")
-    generate.add_argument("--min-length", type=int, default=0)
+    generate.add_argument("--min-length", type=int, default=0,
+                          help="shortest name, in characters (0: no minimum)")
     generate.add_argument("--no-copy", action="store_true",
                           help="resample names that exactly match a training name")
     generate.add_argument("--json", action="store_true", help="names with log-probabilities")
@@ -38,9 +42,12 @@ def add_generate_arguments(generate: argparse.ArgumentParser) -> None:
 def add_score_arguments(score: argparse.ArgumentParser) -> None:
     add_model_args(score)
     score.add_argument("file", nargs="?", help="names file (default: a split of the last run)")
+    score.set_defaults(validate=arguments.paths_must_exist(
+        "file", fix="; give a names file, one name per line"))
     score.add_argument("--split", default="eval", help="split of the last run when no file")
-    score.add_argument("--pipeline-root", default=str(configs.DEFAULT_PIPELINE_ROOT))
-    score.add_argument("--json", action="store_true")
+    score.add_argument("--pipeline-root", default=str(configs.DEFAULT_PIPELINE_ROOT),
+                       help="the run whose split is scored when no file is given")
+    score.add_argument("--json", action="store_true", help="print the scores as JSON")
 
 
 def add_model_args(parser: argparse.ArgumentParser) -> None:

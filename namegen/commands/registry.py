@@ -11,6 +11,7 @@ import argparse
 import dataclasses
 from collections.abc import Callable
 
+from namegen import arguments
 from namegen.bench import perf, quality, scale, soak
 from namegen.commands import kubeflow, names, rollback, run, serve
 from pipeline.kubeflow import client as kubeflow_client
@@ -70,7 +71,8 @@ COMMANDS = (
             description="Serves TF Serving's REST API (/v1/models/...) and gRPC API. The REST "
             "port also serves the playground page at / (generate, score and compare versions in "
             "a browser; read-only, same-origin calls only) unless --no-ui is given."),
-    Command("bench", "benchmarks: training and generation speed (default), serve, quality",
+    Command("bench", "benchmarks: training and generation speed (default), and the benches "
+            + ", ".join(bench.name for bench in BENCHES),
             perf.add_arguments, perf.cmd_bench, loads_tfx=True, subcommands=BENCHES,
             subcommands_dest="bench"),
     Command("kubeflow", "compile, submit and schedule on Kubeflow", None, None, loads_tfx=True,
@@ -86,7 +88,8 @@ def add_commands(subparsers: argparse._SubParsersAction,
     """Adds each command's parser, flags and defaults (func, loads_tfx), then its subcommands."""
     for command in commands:
         parser = subparsers.add_parser(command.name, help=command.help,
-                                       description=command.description)
+                                       description=command.description or command.help)
+        arguments.add_verbose(parser)
         if command.add_arguments:
             command.add_arguments(parser)
         if command.handler:
@@ -94,6 +97,17 @@ def add_commands(subparsers: argparse._SubParsersAction,
         if command.loads_tfx is not None:
             parser.set_defaults(loads_tfx=command.loads_tfx)
         if command.subcommands:
+            names = ", ".join(sub.name for sub in command.subcommands)
             add_commands(parser.add_subparsers(dest=command.subcommands_dest,
-                                               required=command.subcommands_required),
+                                               required=command.subcommands_required,
+                                               title="subcommands", metavar=f"{{{names}}}"),
                          command.subcommands)
+
+
+def command_list(commands: tuple[Command, ...] = COMMANDS, prefix: str = "") -> str:
+    """Every command and subcommand with its help, one per line (the end of `namegen --help`)."""
+    lines = [] if prefix else ["every command (namegen COMMAND --help for its flags):"]
+    for command in commands:
+        lines.append(f"  {prefix}{command.name:<{28 - len(prefix)}} {command.help}")
+        lines.extend(command_list(command.subcommands, f"{prefix}{command.name} ").splitlines())
+    return "\n".join(lines)

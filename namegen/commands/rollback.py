@@ -13,6 +13,7 @@ import os
 import time
 
 from data import encoding
+from namegen import arguments
 from namegen.errors import UserError
 from pipeline import configs
 from serving import model_dir
@@ -74,10 +75,14 @@ def cmd_rollback(args: argparse.Namespace) -> int:
 
 
 def add_rollback_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--to", type=int, help="the version to serve again (default: the one "
+    parser.set_defaults(validate=arguments.paths_must_exist(
+        "--serving-dir", fix="; pass the serving dir that holds names/<version>/"))
+    parser.add_argument("--to", type=arguments.at_least(0),
+                        help="the version to serve again (default: the one "
                         "before the served version)")
-    parser.add_argument("--serving-dir", default=str(configs.DEFAULT_SERVING_DIR))
-    parser.add_argument("--keep", type=int, default=configs.KEEP_VERSIONS,
+    parser.add_argument("--serving-dir", default=str(configs.DEFAULT_SERVING_DIR),
+                        help="the serving dir holding names/<version>/")
+    parser.add_argument("--keep", type=arguments.at_least(1), default=configs.KEEP_VERSIONS,
                         help="versions kept afterwards (default %(default)s)")
 
 

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import sys
 import time
 
 from components.example_gen.names_file import IngestError
-from data import encoding, resolve
+from data import encoding, progress, resolve
+from data.resolve import SPAN
+from namegen import arguments
 from namegen.commands import names
 from namegen.errors import UserError
 from pipeline import configs, run_lock, storage
@@ -22,30 +25,54 @@ from serving import model_dir
 def add_run_arguments(run: argparse.ArgumentParser) -> None:
     run.add_argument("--data", help="names file, one per line, or a span pattern such as "
                      "names/{SPAN}/*.txt (default: the dinosaur list)")
-    run.add_argument("--pipeline-root", default=str(configs.DEFAULT_PIPELINE_ROOT))
-    run.add_argument("--serving-dir", default=str(configs.DEFAULT_SERVING_DIR))
-    run.add_argument("--runner", choices=["local", "beam"], default="local")
+    run.add_argument("--pipeline-root", default=str(configs.DEFAULT_PIPELINE_ROOT),
+                     help="artifacts, the ML Metadata store and the report go here")
+    run.add_argument("--serving-dir", default=str(configs.DEFAULT_SERVING_DIR),
+                     help="the Pusher writes <serving-dir>/names/<version>/ here")
+    run.add_argument("--runner", choices=["local", "beam"], default="local",
+                     help="TFX orchestrator: local (in process) or beam (Beam DAG runner)")
     run.add_argument("--beam-arg", action="append", help="a Beam pipeline argument (repeatable)")
     run.add_argument("--tune", action="store_true",
                      help="search hyperparameters first (TFX-recorded trials) and train the best")
-    run.add_argument("--tune-budget", type=int, default=900, metavar="SECONDS")
+    run.add_argument("--tune-budget", type=arguments.at_least(1), default=900,
+                     metavar="SECONDS", help="with --tune: seconds of search")
     run.add_argument("--gate", action="append", metavar="KEY=VALUE",
                      help=f"an evaluation gate threshold (repeatable): {', '.join(configs.GATE)}")
     run.add_argument("--wait", action="store_true",
                      help="if another run uses the pipeline root, wait for it (default: refuse)")
     add_training_args(run)
+    run.set_defaults(validate=validate_run)
+
+
+def validate_run(args: argparse.Namespace) -> None:
+    """--data, --set, --epochs and --gate, checked before TFX is imported."""
+    if args.data:
+        spans = SPAN in args.data
+        folder = args.data.split(SPAN)[0] or "." if spans else args.data
+        if not (os.path.isdir(folder) if spans else os.path.isfile(folder)):
+            raise UserError(f"--data {args.data}: no such {'folder' if spans else 'file'} "
+                            f"{folder}; give a names file (one name per line) or a span pattern "
+                            "such as names/{SPAN}/*.txt")
+    hyperparameters_from(args)
+    gate_from(args)
 
 
 def add_report_arguments(report: argparse.ArgumentParser) -> None:
-    report.add_argument("--pipeline-root", default=str(configs.DEFAULT_PIPELINE_ROOT))
+    report.add_argument("--pipeline-root", default=str(configs.DEFAULT_PIPELINE_ROOT),
+                        help="the pipeline root of the run")
+    report.set_defaults(validate=arguments.paths_must_exist(
+        "--pipeline-root", fix="; run `namegen run` first or pass the run's --pipeline-root"))
     report.add_argument("--out", help="output folder (default: <pipeline-root>/report)")
     report.add_argument("--run", help="a pipeline run id (default: the latest)")
 
 
 def add_training_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--preset", default=configs.DEFAULT_PRESET, choices=sorted(configs.PRESETS))
-    parser.add_argument("--epochs", type=int)
-    parser.add_argument("--seed", type=int, default=configs.DEFAULT_SEED)
+    parser.add_argument("--preset", default=configs.DEFAULT_PRESET, choices=sorted(configs.PRESETS),
+                        help="hyperparameter preset (pipeline/configs.py)")
+    parser.add_argument("--epochs", type=arguments.at_least(1),
+                        help="training epochs (default: the preset's)")
+    parser.add_argument("--seed", type=int, default=configs.DEFAULT_SEED,
+                        help="seed of the split, the initial weights and the sampling")
     parser.add_argument("--set", action="append", metavar="KEY=VALUE",
                         help="override a hyperparameter (repeatable)")
 
@@ -55,7 +82,7 @@ def parse_overrides(pairs: list[str]) -> dict[str, str]:
     for pair in pairs or []:
         key, sep, value = pair.partition("=")
         if not sep or not key:
-            raise UserError(f"--set expects key=value, got {pair!r}")
+            raise UserError(f"--set/--gate expects key=value, got {pair!r}")
         overrides[key.strip()] = value.strip()
     return overrides
 
@@ -67,7 +94,7 @@ def hyperparameters_from(args: argparse.Namespace) -> dict:
     try:
         return configs.hyperparameters(args.preset, overrides, seed=args.seed)
     except ValueError as error:
-        raise UserError(str(error)) from None
+        raise UserError(f"--set: {error}") from None
 
 
 class _ComponentProgress(logging.Handler):
@@ -76,6 +103,7 @@ class _ComponentProgress(logging.Handler):
     def __init__(self) -> None:
         super().__init__(logging.INFO)
         self.started: dict[str, float] = {}
+        self.beats: dict[str, contextlib.ExitStack] = {}  # a heartbeat per running component
 
     def emit(self, record: logging.LogRecord) -> None:
         message = record.getMessage()
@@ -83,8 +111,12 @@ class _ComponentProgress(logging.Handler):
             name = message.split()[1]
             self.started[name] = time.perf_counter()
             print(f"▶ {name} ...", file=sys.stderr, flush=True)
+            self.beats[name] = contextlib.ExitStack()
+            self.beats[name].enter_context(progress.heartbeat(f"  {name}"))
         elif message.startswith("Component ") and message.endswith(" is finished."):
             name = message.split()[1]
+            if name in self.beats:
+                self.beats.pop(name).close()
             seconds = time.perf_counter() - self.started.get(name, time.perf_counter())
             print(f"✓ {name} ({seconds:.1f}s)", file=sys.stderr, flush=True)
         elif record.levelno >= logging.ERROR:
@@ -155,8 +187,12 @@ def gate_from(args: argparse.Namespace) -> dict:
     gate = dict(configs.GATE)
     for key, value in parse_overrides(args.gate).items():
         if key not in gate:
-            raise UserError(f"unknown gate setting {key!r}; known: {sorted(gate)}")
-        gate[key] = type(gate[key])(value)
+            raise UserError(f"--gate: unknown gate setting {key!r}; use one of {sorted(gate)}")
+        try:
+            gate[key] = type(gate[key])(value)
+        except ValueError:
+            raise UserError(f"--gate {key}={value!r}: expected "
+                            f"{type(gate[key]).__name__}") from None
     return gate
 
 

@@ -29,6 +29,7 @@ from serving.model_servers.servable import Servable
 log = logging.getLogger("namegen.serve")
 
 State = get_model_status_pb2.ModelVersionStatus.State
+MISSING_LOG_SECONDS = 30.0  # how often a missing base path is logged again
 
 
 def _fingerprint(path: Path) -> tuple:
@@ -68,6 +69,7 @@ class ModelManager:
         self._poll_lock = threading.Lock()  # one poll or reload at a time
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._missing_logged: dict[str, float] = {}  # model -> when its missing path was logged
 
     # lifecycle
     def start(self) -> None:
@@ -114,7 +116,27 @@ class ModelManager:
         self.poll()
         gc.collect()
 
+    def missing_base_path(self, name: str) -> str | None:
+        """TF Serving's words when a model's base path does not exist (None when it does)."""
+        config = self.configs.get(name)
+        if config is None or os.path.isdir(config.base_path):
+            return None
+        return (f"FileSystemStoragePathSource encountered a file-system access error: Could not "
+                f"find base path {config.base_path} for servable {name}")
+
+    def _log_missing_base_path(self, name: str) -> None:
+        """As TF Serving does on its polls, at most every MISSING_LOG_SECONDS per model."""
+        problem = self.missing_base_path(name)
+        if problem is None:
+            self._missing_logged.pop(name, None)
+            return
+        now = time.monotonic()
+        if now - self._missing_logged.get(name, -MISSING_LOG_SECONDS) >= MISSING_LOG_SECONDS:
+            self._missing_logged[name] = now
+            log.warning("%s (polling every %gs until it appears)", problem, self.poll_seconds)
+
     def _poll_model(self, name: str, config) -> None:
+        self._log_missing_base_path(name)
         folders = model_dir.version_folders(config.base_path)
         present = list(folders)
         aspired = aspired_versions(config.model_version_policy, present)
@@ -220,8 +242,10 @@ class ModelManager:
         with self._lock:
             states = dict(self._versions.get(name, {}))
         if not states:
+            missing = self.missing_base_path(name)
             raise ServingError(grpc.StatusCode.NOT_FOUND,
-                               f"Could not find any versions of model {name}")
+                               f"Could not find any versions of model {name}"
+                               + (f" ({missing})" if missing else ""))
         if version is not None:
             if version not in states:
                 raise ServingError(grpc.StatusCode.NOT_FOUND,

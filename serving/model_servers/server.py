@@ -2,14 +2,14 @@
 
 Follows TF Serving's model_servers/main.cc (flags) and server.cc (BuildAndStart: model config,
 batching, monitoring, warmup, then the gRPC and REST listeners). The flags themselves are
-declared in namegen/commands/serve.py (which fills in the default model base path).
+declared in namegen/commands/serve.py (which fills in the default model base path); TF
+Serving's own list is main_flags.py.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
-import math
 import os
 import signal
 import sys
@@ -36,13 +36,11 @@ def model_configs_from(args: argparse.Namespace) -> list:
 def serve(args: argparse.Namespace) -> NoReturn:
     """Runs until SIGTERM/SIGINT, then drains and exits 0."""
     logging.basicConfig(level=logging.INFO, format="namegen serve: %(message)s", stream=sys.stderr)
-    if not (math.isfinite(args.min_temperature) and args.min_temperature <= args.max_temperature):
-        raise ValueError("--min-temperature must be finite and <= --max-temperature")
     limits = Limits(args.max_request_bytes, args.max_rows, args.max_length,
                     args.min_temperature, args.max_temperature, args.max_prefix_chars)
     batching_parameters = batching_session.parameters_from_flags(args.enable_batching,
                                                          args.batching_parameters_file)
-    manager = ModelManager(model_configs_from(args), args.poll_seconds)
+    manager = ModelManager(model_configs_from(args), args.file_system_poll_wait_seconds)
     core = ModelServer(manager, limits, args.max_concurrent_requests, args.max_queued_requests,
                        prometheus_path=metrics.prometheus_path(args.monitoring_config_file),
                        batching=batching_parameters)
@@ -56,7 +54,8 @@ def serve(args: argparse.Namespace) -> NoReturn:
                           args.model_config_file_poll_wait_seconds).start()
     for name, config in manager.configs.items():
         log.info("model %s from %s: versions %s available", name, config.base_path,
-                 manager.available(name) or "none yet")
+                 manager.available(name) or ("none: the base path does not exist"
+                                             if manager.missing_base_path(name) else "none yet"))
     endpoints = start(core, args.host, args.port, args.rest_api_port, args.read_timeout,
                       args.max_connections, ui=not args.no_ui)
     print(f"namegen serve: REST on http://{args.host}:{endpoints.rest_port}  "

@@ -55,7 +55,9 @@ def test_bad_generate_flags_fail_in_one_line_before_tensorflow(fake_model, flags
 
 
 def test_a_folder_without_a_model_fails_before_tensorflow(tmp_path):
-    for command in (["generate"], ["score", "names.txt"]):
+    names = tmp_path / "names.txt"
+    names.write_text("Rex\n")
+    for command in (["generate"], ["score", str(names)]):
         result, stderr = run_cli(*command, "--model", str(tmp_path))
         assert result == {"code": 2, "tensorflow": False}
         assert stderr == [f"namegen: error: no SavedModel version under {tmp_path}: "

@@ -121,3 +121,22 @@ def compiled_package(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("kubeflow") / "pipeline.yaml"
     kubeflow_compile.write_package(job, str(path))
     return path
+
+
+KUBEFLOW_DATA_CLAIM = "namegen-names"
+KUBEFLOW_MODELS_CLAIM = "namegen-models"
+
+
+@pytest.fixture(scope="session")
+def compiled_volume_package(tmp_path_factory) -> Path:
+    """The package with the names and the models on PersistentVolumeClaims (no bucket)."""
+    from pipeline.kubeflow import compile as kubeflow_compile
+    from pipeline.kubeflow import storage as kubeflow_storage
+
+    storage = kubeflow_storage.plan(KUBEFLOW_ROOT, data_volume=KUBEFLOW_DATA_CLAIM,
+                                    models_volume=KUBEFLOW_MODELS_CLAIM)
+    job = kubeflow_compile.compile_spec(image=KUBEFLOW_IMAGE, pipeline_root=KUBEFLOW_ROOT,
+                                       preset="tiny", storage=storage)
+    path = tmp_path_factory.mktemp("kubeflow-volumes") / "pipeline.yaml"
+    kubeflow_compile.write_package(job, str(path), storage)
+    return path

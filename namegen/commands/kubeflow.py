@@ -5,9 +5,22 @@ from __future__ import annotations
 import argparse
 
 from namegen import arguments
+from namegen.errors import UserError
 from pipeline import configs
+from pipeline.kubeflow import storage
 from pipeline.kubeflow.client import DEFAULT_EXPERIMENT, TOKEN_ENV
-from pipeline.kubeflow.compile import DATA_PATTERN, DEFAULT_IMAGE, DEFAULT_PIPELINE_ROOT
+from pipeline.kubeflow.compile import DEFAULT_IMAGE, DEFAULT_PIPELINE_ROOT, check_pipeline_root
+
+
+def check_storage(args: argparse.Namespace) -> None:
+    """`compile`'s `validate` hook: refuse, before TFX starts, data or a push destination that
+    the tasks cannot use (never a package that fails on its first night)."""
+    try:
+        check_pipeline_root(args.pipeline_root)
+        storage.plan(args.pipeline_root, args.push_uri, args.data, args.data_volume,
+                     args.models_volume, args.image_writes_s3)
+    except storage.StorageError as error:
+        raise UserError(str(error)) from None
 
 
 def add_compile_arguments(compile_: argparse.ArgumentParser) -> None:
@@ -15,13 +28,26 @@ def add_compile_arguments(compile_: argparse.ArgumentParser) -> None:
                           help="pipeline image for every task (default: $NAMEGEN_IMAGE or "
                           f"{DEFAULT_IMAGE})")
     compile_.add_argument("--pipeline-root", default=DEFAULT_PIPELINE_ROOT,
-                          help="artifact root URI: gs://, s3:// or minio://")
+                          help="artifact root URI: gs://, s3:// or minio:// (the KFP launcher "
+                          "moves artifacts; the data and models need --data/--push-uri or volumes)")
     compile_.add_argument("--push-uri", help="where the Pusher writes versions; the KServe "
-                          "storageUri is this plus /names (default: PIPELINE_ROOT/serving)")
+                          "storageUri is this plus /names (default: PIPELINE_ROOT/serving, or "
+                          f"{storage.MODELS_MOUNT} with --models-volume)")
     compile_.add_argument("--data", help="defaults of the data_root and data_pattern parameters "
                           "as one path; a {SPAN} folder picks the latest span, e.g. "
-                          "gs://bucket/names/{SPAN}/*.txt (default: "
-                          f"PIPELINE_ROOT/data/{DATA_PATTERN})")
+                          "gs://bucket/names/{SPAN}/*.txt (default: PIPELINE_ROOT/data/"
+                          f"{storage.DATA_PATTERN}, or {storage.DATA_MOUNT}/"
+                          f"{storage.DATA_PATTERN} with --data-volume)")
+    compile_.add_argument("--data-volume", metavar="CLAIM", help="mount this "
+                          f"PersistentVolumeClaim at {storage.DATA_MOUNT} in "
+                          f"{' and '.join(storage.DATA_TASKS)}: the names are read there")
+    compile_.add_argument("--models-volume", metavar="CLAIM", help="mount this "
+                          f"PersistentVolumeClaim at {storage.MODELS_MOUNT} in "
+                          f"{' and '.join(storage.MODELS_TASKS)}: versions go to "
+                          "CLAIM/names/<version> (KServe: pvc://CLAIM/names)")
+    compile_.add_argument("--image-writes-s3", action="store_true", help="the --image can "
+                          "read and write s3:// (tensorflow-io; docs/KUBEFLOW.md): allow s3:// "
+                          "for --data and --push-uri")
     compile_.add_argument("--preset", default=configs.DEFAULT_PRESET,
                           choices=sorted(configs.PRESETS), help="default of `preset`")
     compile_.add_argument("--epochs", type=arguments.at_least(0),
@@ -35,6 +61,7 @@ def add_compile_arguments(compile_: argparse.ArgumentParser) -> None:
     compile_.add_argument("--trainer-gpus", type=arguments.at_least(0), default=0,
                           help="nvidia.com/gpu per Trainer worker")
     compile_.add_argument("--out", default="pipeline.yaml", help="where to write the package")
+    compile_.set_defaults(validate=check_storage)
 
 
 def add_connection_arguments(parser: argparse.ArgumentParser) -> None:
@@ -75,3 +102,6 @@ def add_run_local_arguments(run_local: argparse.ArgumentParser) -> None:
                            help="local folder standing in for the pipeline root")
     run_local.add_argument("--param", action="append", metavar="NAME=VALUE",
                            help="a runtime parameter (repeatable)")
+    run_local.add_argument("--volume", action="append", metavar="CLAIM=DIR",
+                           help="the local folder standing in for a PersistentVolumeClaim the "
+                           "package mounts (repeatable; one per claim)")

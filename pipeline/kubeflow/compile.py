@@ -13,6 +13,7 @@ import time
 from typing import TYPE_CHECKING
 
 from pipeline import configs
+from pipeline.kubeflow import storage as kubeflow_storage
 
 if TYPE_CHECKING:  # trainer_job imports TFX: the CLI's fast commands must not
     from pipeline.kubeflow.trainer_job import TrainerResources
@@ -20,20 +21,9 @@ if TYPE_CHECKING:  # trainer_job imports TFX: the CLI's fast commands must not
 DEFAULT_IMAGE = os.environ.get("NAMEGEN_IMAGE", "namegen:latest")
 DEFAULT_PIPELINE_ROOT = "minio://mlpipeline/v2/artifacts/namegen"
 PIPELINE_ROOT_SCHEMES = ("gs://", "s3://", "minio://")
-DATA_PATTERN = "*.txt"
 EXAMPLE_GEN_TASK = "FileBasedExampleGen"
 # Relative to the container's working directory, the project root (Dockerfile WORKDIR).
 SCHEMA_DIR = "pipeline/schema"
-# TensorFlow in the image writes these schemes itself; see README "Run on Kubeflow" for s3:// and minio://.
-TF_WRITABLE_SCHEMES = ("gs://", "/")
-
-
-def default_push_uri(pipeline_root: str) -> str:
-    return f"{pipeline_root.rstrip('/')}/serving"
-
-
-def default_data(pipeline_root: str) -> str:
-    return f"{pipeline_root.rstrip('/')}/data/{DATA_PATTERN}"
 
 
 def compile_spec(
@@ -45,10 +35,13 @@ def compile_spec(
     epochs: int | None = None,
     beam_pipeline_args: list[str] | None = None,
     trainer: TrainerResources | None = None,
+    storage: kubeflow_storage.Storage | None = None,
 ) -> dict:
     """The PipelineJob dict from KubeflowV2DagRunner, its pipelineSpec ready for kfp.Client.
 
     With `trainer`, the Trainer task launches a multi-worker TFJob (trainer_job.py).
+    `storage` (storage.plan) sets the data and push locations and the volumes; without it,
+    `push_uri` and `data` are planned here: a location the tasks cannot use is a StorageError.
     """
     from tfx.orchestration import data_types
     from tfx.orchestration.kubeflow.v2 import kubeflow_v2_dag_runner as v2
@@ -57,14 +50,16 @@ def compile_spec(
     from pipeline.kubeflow.entrypoint import COMMAND
     from pipeline.pipeline import create_pipeline
 
-    if not pipeline_root.startswith(PIPELINE_ROOT_SCHEMES):
-        raise ValueError(f"--pipeline-root must be a {', '.join(PIPELINE_ROOT_SCHEMES)} URI, "
-                         f"got {pipeline_root!r}")
+    check_pipeline_root(pipeline_root)
+    if storage is None:
+        storage = kubeflow_storage.plan(pipeline_root, push_uri, data)
+    elif push_uri or data:
+        raise ValueError("pass the push destination and the data in `storage` only")
     hp = configs.hyperparameters(preset, {"epochs": epochs} if epochs else None)
     pipeline = create_pipeline(
         pipeline_root=pipeline_root,
-        data_path=data or default_data(pipeline_root),
-        serving_dir=push_uri or default_push_uri(pipeline_root),
+        data_path=storage.data,
+        serving_dir=storage.push_uri,
         hyperparameters=hp,
         beam_pipeline_args=configs.BEAM_ARGS_CLI if beam_pipeline_args is None
         else beam_pipeline_args,
@@ -92,6 +87,13 @@ def compile_spec(
     return job
 
 
+def check_pipeline_root(pipeline_root: str) -> None:
+    if not pipeline_root.startswith(PIPELINE_ROOT_SCHEMES):
+        raise kubeflow_storage.StorageError(
+            f"--pipeline-root must be a {', '.join(PIPELINE_ROOT_SCHEMES)} URI, "
+            f"got {pipeline_root!r}")
+
+
 def fix_output_parameter_producers(tasks: dict) -> None:
     """Name the real producer task of each task output parameter (a dynamic exec property).
 
@@ -111,39 +113,51 @@ def fix_output_parameter_producers(tasks: dict) -> None:
                 task["dependentTasks"] = sorted([*task["dependentTasks"], producer])
 
 
-def write_package(job: dict, out: str) -> None:
-    """Write the pipelineSpec as YAML (open-source kfp.Client rejects the .json PipelineJob)."""
+def write_package(job: dict, out: str, storage: kubeflow_storage.Storage | None = None) -> None:
+    """Write the pipelineSpec as YAML (open-source kfp.Client rejects the .json PipelineJob),
+    and with volumes the platform spec as the second document, as KFP's compiler does."""
+    import yaml
     from tfx import version
     from tfx.orchestration.kubeflow.v2 import kubeflow_v2_dag_runner as v2
 
     if not out.endswith((".yaml", ".yml")):
         raise ValueError(f"--out must end in .yaml: kfp.Client accepts YAML packages, got {out!r}")
+    platform = storage.platform_spec(
+        set(job["pipelineSpec"]["deploymentSpec"]["executors"])) if storage else {}
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+    partial = f"{out}.partial.yaml"  # the runner's writer picks YAML by the name's ending
     v2._write_pipeline_spec_to_file(  # the runner's own writer: same header and layout
-        job, f"namegen, compiled by tfx-{version.__version__} KubeflowV2DagRunner", out)
+        job, f"namegen, compiled by tfx-{version.__version__} KubeflowV2DagRunner", partial)
+    if platform:
+        with open(partial, "a") as f:
+            f.write("---\n")
+            yaml.safe_dump(platform, f, sort_keys=True)
+    os.replace(partial, out)
 
 
 # --- CLI ------------------------------------------------------------------------------------
 def cmd_compile(args: argparse.Namespace) -> int:
-    push_uri = args.push_uri or default_push_uri(args.pipeline_root)
+    # The CLI's validate hook refused unusable storage before TFX started; this re-plans it.
+    check_pipeline_root(args.pipeline_root)
+    storage = kubeflow_storage.plan(args.pipeline_root, args.push_uri, args.data,
+                                    args.data_volume, args.models_volume, args.image_writes_s3)
     started = time.perf_counter()
     from pipeline.kubeflow.trainer_job import TrainerResources
 
     trainer = (TrainerResources(args.trainer_workers, args.trainer_cpu, args.trainer_memory,
                                 args.trainer_gpus) if args.trainer_workers > 1 else None)
-    job = compile_spec(args.image, args.pipeline_root, push_uri, args.data, args.preset,
-                       args.epochs, args.beam_arg, trainer)
-    write_package(job, args.out)
+    job = compile_spec(args.image, args.pipeline_root, preset=args.preset, epochs=args.epochs,
+                       beam_pipeline_args=args.beam_arg, trainer=trainer, storage=storage)
+    write_package(job, args.out, storage)
     parameters = job["pipelineSpec"]["root"]["inputDefinitions"]["parameters"]
     print(f"wrote {args.out} ({len(job['pipelineSpec']['root']['dag']['tasks'])} tasks, "
           f"image {args.image}) in {time.perf_counter() - started:.1f}s", file=sys.stderr)
     print("runtime parameters: " + ", ".join(
         f"{name}={spec['defaultValue']}" for name, spec in sorted(parameters.items())),
         file=sys.stderr)
-    if not push_uri.startswith(TF_WRITABLE_SCHEMES):
-        print(f"note: the Pusher writes {push_uri} with TensorFlow's file system; s3:// needs "
-              "tensorflow-io in the image and minio:// is not supported (README: Run on Kubeflow)",
-              file=sys.stderr)
+    for volume in storage.volumes:
+        print(f"volume: claim {volume.claim} at {volume.mount_path} in "
+              f"{', '.join(volume.tasks)}", file=sys.stderr)
     return 0
 
 
@@ -151,6 +165,7 @@ def cmd_run_local(args: argparse.Namespace) -> int:
     from pipeline.kubeflow import local as kubeflow_local
 
     values = kubeflow_local.parse_params(args.param)
-    result = kubeflow_local.run(args.package, args.work_dir, values)
+    volumes = kubeflow_local.parse_volumes(args.volume)
+    result = kubeflow_local.run(args.package, args.work_dir, values, volumes=volumes)
     print(kubeflow_local.summary(result))
     return 0

@@ -6,7 +6,12 @@ artifact a local folder under the work dir as its URI, and runs the task's conta
 and arguments from the spec (`python -m pipeline.kubeflow.entrypoint ...`, which then runs
 TFX's `kubeflow_v2_run_executor`) in a subprocess from the project root, the image's WORKDIR.
 
-Limits (README, "Run on Kubeflow"): no container, image or object store (URIs are local
+Volumes: each PersistentVolumeClaim the package mounts (its platform spec, the second YAML
+document, as kfp-kubernetes writes it) is a local folder (`--volume CLAIM=DIR`). A task that
+mounts a claim sees its mount path as that folder: the mount path in its string parameters is
+replaced by the folder. Tasks that do not mount it get the path unchanged, as on a cluster.
+
+Limits (docs/KUBEFLOW.md): no container, image or object store (URIs are local
 folders); no KFP
 driver caching; no `preCacheCheck` lifecycle hook (open-source KFP does not run it either);
 no conditions, loops or resolver/importer tasks (the namegen DAG has none); one task at a time.
@@ -19,6 +24,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -55,13 +61,78 @@ class LocalRun:
     tasks: dict[str, TaskResult]
 
 
-def load_spec(package: str) -> pb.PipelineSpec:
-    """The package as KFP's PipelineSpec proto (unknown fields are an error)."""
+def _documents(package: str) -> list[dict]:
     with open(package) as f:
         documents = [d for d in yaml.safe_load_all(f) if d]
     if not documents:
         raise LocalRunError(f"{package} is empty")
-    return json_format.ParseDict(documents[0], pb.PipelineSpec())
+    return documents
+
+
+def load_spec(package: str) -> pb.PipelineSpec:
+    """The package as KFP's PipelineSpec proto (unknown fields are an error)."""
+    return json_format.ParseDict(_documents(package)[0], pb.PipelineSpec())
+
+
+def load_mounts(package: str) -> dict[str, list[tuple[str, str]]]:
+    """Executor label -> its (claim, mount path) list, from the platform spec (KFP's
+    PlatformSpec proto, strict); {} for a package without one."""
+    documents = _documents(package)
+    if len(documents) < 2:
+        return {}
+    platform = json_format.ParseDict(documents[1], pb.PlatformSpec())
+    mounts: dict[str, list[tuple[str, str]]] = {}
+    for name, single in platform.platforms.items():
+        if name != "kubernetes":
+            raise LocalRunError(f"platform {name!r} is not supported here")
+        for label, config in single.deployment_spec.executors.items():
+            config = json_format.MessageToDict(config)
+            if set(config) - {"pvcMount"}:
+                raise LocalRunError(f"executor {label}: only pvcMount runs here, got "
+                                    f"{sorted(config)}")
+            for mount in config["pvcMount"]:
+                if set(mount) != {"constant", "mountPath"}:
+                    raise LocalRunError(f"executor {label}: only a constant claim name and a "
+                                        f"mount path run here, got {mount}")
+                mounts.setdefault(label, []).append((mount["constant"], mount["mountPath"]))
+    return mounts
+
+
+def parse_volumes(pairs: list[str] | None) -> dict[str, str]:
+    """CLAIM=DIR strings as claim -> absolute folder."""
+    volumes: dict[str, str] = {}
+    for pair in pairs or []:
+        claim, sep, folder = (part.strip() for part in pair.partition("="))
+        if not sep or not claim or not folder:
+            raise LocalRunError(f"--volume expects CLAIM=DIR, got {pair!r}")
+        if claim in volumes:
+            raise LocalRunError(f"--volume {claim} is given twice")
+        volumes[claim] = os.path.abspath(os.path.expanduser(folder))
+    return volumes
+
+
+def check_volumes(mounts: dict[str, list[tuple[str, str]]], volumes: dict[str, str]) -> None:
+    """Every mounted claim has a folder, every folder a claim, before any task runs."""
+    claims = {claim for pairs in mounts.values() for claim, _ in pairs}
+    missing = sorted(claims - set(volumes))
+    if missing:
+        raise LocalRunError(f"the package mounts claim(s) {missing}: pass --volume CLAIM=DIR "
+                            "for each")
+    unknown = sorted(set(volumes) - claims)
+    if unknown:
+        raise LocalRunError(f"--volume {unknown}: the package mounts no such claim "
+                            f"(it mounts {sorted(claims)})")
+    for claim, folder in volumes.items():
+        if not os.path.isdir(folder):
+            raise LocalRunError(f"--volume {claim}={folder}: no such folder")
+
+
+def map_mount_paths(text: str, folders: dict[str, str]) -> str:
+    """`text` with each mount path (a whole path component) replaced by its local folder."""
+    for mount_path, folder in folders.items():
+        pattern = r"(?<![\w.\-/])" + re.escape(mount_path.rstrip("/")) + r"(?![\w.\-])"
+        text = re.sub(pattern, folder.replace("\\", "\\\\"), text)
+    return text
 
 
 def topological_order(spec: pb.PipelineSpec) -> list[str]:
@@ -142,8 +213,10 @@ def _value(python_value) -> struct_pb2.Value:
 
 
 def build_executor_input(spec: pb.PipelineSpec, task_name: str, task_dir: str, run_id: str,
-                         values: dict, results: dict[str, TaskResult]) -> pb.ExecutorInput:
-    """What the KFP driver hands the task: inputs resolved, outputs given local URIs."""
+                         values: dict, results: dict[str, TaskResult],
+                         folders: dict[str, str] | None = None) -> pb.ExecutorInput:
+    """What the KFP driver hands the task: inputs resolved, outputs given local URIs.
+    `folders`: the task's mount paths -> local folders (see the module docstring)."""
     task = spec.root.dag.tasks[task_name]
     component = spec.components[task.component_ref.name]
     executor_input = pb.ExecutorInput()
@@ -159,7 +232,10 @@ def build_executor_input(spec: pb.PipelineSpec, task_name: str, task_dir: str, r
         else:
             raise LocalRunError(f"task {task_name}: parameter {name} of kind {kind} "
                                 "is not supported here")
-        executor_input.inputs.parameter_values[name].CopyFrom(value)
+        passed = executor_input.inputs.parameter_values[name]
+        passed.CopyFrom(value)
+        if folders and passed.WhichOneof("kind") == "string_value":
+            passed.string_value = map_mount_paths(passed.string_value, folders)
     for name, source in task.inputs.artifacts.items():
         if source.WhichOneof("kind") != "task_output_artifact":
             raise LocalRunError(f"task {task_name}: artifact {name} is not a task output")
@@ -226,9 +302,14 @@ def read_outputs(executor_input: pb.ExecutorInput
 
 
 def run(package: str, work_dir: str, given: dict | None = None,
-        log=lambda line: print(line, file=sys.stderr, flush=True)) -> LocalRun:
-    """Run every task of the package; raise LocalRunError naming the task that failed."""
+        log=lambda line: print(line, file=sys.stderr, flush=True),
+        volumes: dict[str, str] | None = None) -> LocalRun:
+    """Run every task of the package; raise LocalRunError naming the task that failed.
+    `volumes`: claim -> local folder, one for each claim the package mounts."""
     spec = load_spec(package)
+    mounts = load_mounts(package)
+    volumes = volumes or {}
+    check_volumes(mounts, volumes)
     if spec.root.dag.tasks and any(t.HasField("trigger_policy")
                                    for t in spec.root.dag.tasks.values()):
         raise LocalRunError("conditional tasks are not supported here")
@@ -242,8 +323,10 @@ def run(package: str, work_dir: str, given: dict | None = None,
     for task_name in topological_order(spec):
         task_dir = os.path.join(run_dir, task_name)
         os.makedirs(task_dir, exist_ok=True)
+        label = spec.components[spec.root.dag.tasks[task_name].component_ref.name].executor_label
+        folders = {path: volumes[claim] for claim, path in mounts.get(label, [])}
         executor_input = build_executor_input(spec, task_name, task_dir, run_id, values,
-                                              results)
+                                              results, folders)
         command = container_command(spec, task_name, executor_input)
         started = time.perf_counter()
         log(f"▶ {task_name} ...")

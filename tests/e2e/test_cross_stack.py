@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import configs
+from data import encoding
 from serving import model_dir
 
 OTHER_PYTHON = shlex.split(os.environ.get("NAMEGEN_OTHER_PYTHON", ""))
@@ -94,7 +94,7 @@ def _export(python: list[str], exchange: Path, side: str, outside) -> Path:
                    "--pipeline-root", outside(root / "pipeline"),
                    "--serving-dir", outside(root / "serving")],
          f"`namegen run` on the {side} stack")
-    return model_dir.resolve(root / "serving" / configs.MODEL_NAME)
+    return model_dir.resolve(root / "serving" / encoding.MODEL_NAME)
 
 
 @pytest.fixture(scope="module")

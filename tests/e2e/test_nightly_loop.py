@@ -85,33 +85,39 @@ def test_three_nightly_runs_locally(tmp_path, dinos_path):
 
 
 def test_three_nightly_runs_on_kubeflow(tmp_path, dinos_path, monkeypatch):
-    """The same three nights through the compiled package, task by task (run-local). The first
-    night also checks what run-local promises: every task in the spec's order, runtime
-    parameters reaching the tasks (data location, epochs, a gate threshold), a pushed model
+    """The same three nights through the compiled package, task by task (run-local), with the
+    names and the models on PersistentVolumeClaims mapped to local folders (no bucket). The
+    first night also checks what run-local promises: every task in the spec's order, runtime
+    parameters reaching the tasks (data pattern, epochs, a gate threshold), a pushed model
     that loads and generates, and each task's /tmp removed with it, as a pod's."""
     from namegen.commands.names import generate_local
     from pipeline.kubeflow import compile as kubeflow_compile
     from pipeline.kubeflow import local as kubeflow_local
+    from pipeline.kubeflow import storage as kubeflow_storage
 
-    data = tmp_path / "names"
-    serving = tmp_path / "serving"
+    data = tmp_path / "names-claim"  # holds <span>/names.txt; the models claim names/<version>/
+    serving = tmp_path / "models-claim"
+    data.mkdir()
+    serving.mkdir()
     model_base = serving / encoding.MODEL_NAME
     package = tmp_path / "pipeline.yaml"
+    storage = kubeflow_storage.plan("gs://unused/root", data_volume="names",
+                                    models_volume="models")
     kubeflow_compile.write_package(kubeflow_compile.compile_spec(
-        pipeline_root="gs://unused/root", push_uri=str(serving), preset="tiny",
-        data="/compiled/default/{SPAN}/*.txt", beam_pipeline_args=configs.BEAM_ARGS_TEST),
-        str(package))
+        pipeline_root="gs://unused/root", preset="tiny", storage=storage,
+        beam_pipeline_args=configs.BEAM_ARGS_TEST), str(package), storage)
     host_tmp = tmp_path / "host_tmp"
     host_tmp.mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(host_tmp))
     monkeypatch.setenv("TMPDIR", str(host_tmp))
 
     def run(epochs: int, **parameters: str) -> kubeflow_local.LocalRun:
-        """One night, the data found through the runtime parameters, not the compiled ones."""
-        values = {"epochs": str(epochs), "data_root": str(data), "data_pattern": "{SPAN}/*.txt",
-                  **parameters}
+        """One night: the data under the compiled data_root (the names claim), the span
+        pattern given as a runtime parameter."""
+        values = {"epochs": str(epochs), "data_pattern": "{SPAN}/*.txt", **parameters}
         return kubeflow_local.run(str(package), str(tmp_path / "work"), values,
-                                  log=lambda line: None)
+                                  log=lambda line: None,
+                                  volumes={"names": str(data), "models": str(serving)})
 
     write_span(data, 1, span_names(dinos_path, 1))
     first = run(GOOD_EPOCHS, max_nats_per_char="10")

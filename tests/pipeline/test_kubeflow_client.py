@@ -129,6 +129,18 @@ def test_submit_creates_a_run_with_the_package_and_typed_parameters(compiled_pac
     assert body["pipeline_spec"] == yaml.safe_load(compiled_package.read_text())
 
 
+def test_submit_sends_the_volume_mounts_with_the_run(compiled_volume_package, stub):
+    """kfp.Client sends the platform spec (the package's second document) beside the
+    PipelineSpec, which is how the KFP backend learns the PVC mounts."""
+    code = cli.main(["kubeflow", "submit", "--package", str(compiled_volume_package),
+                     "--host", stub.url])
+    assert code == 0
+    [run] = stub.find("POST", "/apis/v2beta1/runs")
+    pipeline_spec, platform_spec = yaml.safe_load_all(compiled_volume_package.read_text())
+    assert run["json"]["pipeline_spec"] == {"pipeline_spec": pipeline_spec,
+                                            "platform_spec": platform_spec}
+
+
 def test_schedule_uploads_the_pipeline_and_creates_a_nightly_recurring_run(
         compiled_package, stub, capsys):
     code = cli.main(["kubeflow", "schedule", "--package", str(compiled_package), "--host", stub.url,

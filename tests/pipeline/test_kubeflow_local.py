@@ -81,3 +81,60 @@ def test_parameters_are_typed_by_the_spec_and_unknown_ones_refused(compiled_pack
     for name in order:
         assert all(order.index(d) < order.index(name)
                    for d in spec.root.dag.tasks[name].dependent_tasks)
+
+
+def test_volumes_map_each_claim_to_a_folder_only_in_the_tasks_that_mount_it(
+        compiled_volume_package, tmp_path):
+    from pipeline.kubeflow import storage as kubeflow_storage
+    from tests.conftest import KUBEFLOW_DATA_CLAIM, KUBEFLOW_MODELS_CLAIM
+
+    package = str(compiled_volume_package)
+    mounts = kubeflow_local.load_mounts(package)
+    assert mounts["Pusher_executor"] == [(KUBEFLOW_MODELS_CLAIM, kubeflow_storage.MODELS_MOUNT)]
+    assert "Trainer_executor" not in mounts
+    names, models = tmp_path / "names", tmp_path / "models"
+    names.mkdir()
+    models.mkdir()
+    volumes = kubeflow_local.parse_volumes([f"{KUBEFLOW_DATA_CLAIM}={names}",
+                                            f"{KUBEFLOW_MODELS_CLAIM} = {models}"])
+    kubeflow_local.check_volumes(mounts, volumes)
+    with pytest.raises(kubeflow_local.LocalRunError, match=KUBEFLOW_MODELS_CLAIM):
+        kubeflow_local.check_volumes(mounts, {KUBEFLOW_DATA_CLAIM: str(names)})
+    with pytest.raises(kubeflow_local.LocalRunError, match="mounts no such claim"):
+        kubeflow_local.check_volumes(mounts, {**volumes, "other": str(names)})
+    with pytest.raises(kubeflow_local.LocalRunError, match="no such folder"):
+        kubeflow_local.check_volumes(mounts, {**volumes, KUBEFLOW_DATA_CLAIM: str(tmp_path / "x")})
+    for bad in (["names"], ["=dir"], [f"a={names}", f"a={models}"]):
+        with pytest.raises(kubeflow_local.LocalRunError, match="--volume"):
+            kubeflow_local.parse_volumes(bad)
+
+    spec = kubeflow_local.load_spec(package)
+    values = kubeflow_local.pipeline_parameters(spec, {})
+    upstream = {  # every task's outputs, as if it had run
+        name: kubeflow_local.TaskResult(
+            name, 0.0, {key: [pb.RuntimeArtifact(uri=str(tmp_path / name / key))]
+                        for key in spec.components[name].output_definitions.artifacts},
+            {}, "") for name in spec.root.dag.tasks}
+    folders = {kubeflow_storage.MODELS_MOUNT: str(models)}
+    pusher = kubeflow_local.build_executor_input(spec, "Pusher", str(tmp_path / "t"), "r", values,
+                                                 upstream, folders)
+    destination = json.loads(pusher.inputs.parameter_values["push_destination"].string_value)
+    assert destination["filesystem"]["base_directory"] == str(models / "names")
+    example_gen = kubeflow_local.build_executor_input(
+        spec, "FileBasedExampleGen", str(tmp_path / "t"), "r", values, {},
+        {kubeflow_storage.DATA_MOUNT: str(names)})
+    assert example_gen.inputs.parameter_values["input_base"].string_value == str(names)
+    unmounted = kubeflow_local.build_executor_input(spec, "FileBasedExampleGen",
+                                                    str(tmp_path / "t"), "r", values, {}, {})
+    assert unmounted.inputs.parameter_values["input_base"].string_value == \
+        kubeflow_storage.DATA_MOUNT  # not mounted: the path stays, as on a cluster
+
+
+def test_mount_paths_are_replaced_only_as_whole_path_components():
+    folders = {"/mnt/serving": "/home/me/claim"}
+    mapped = kubeflow_local.map_mount_paths
+    assert mapped("/mnt/serving", folders) == "/home/me/claim"
+    assert mapped('{"base_directory": "/mnt/serving/names"}', folders) == \
+        '{"base_directory": "/home/me/claim/names"}'
+    for untouched in ("/mnt/serving2/names", "/x/mnt/serving", "/mnt/serving.old", "gs://b/mnt/serving"):
+        assert mapped(untouched, folders) == untouched

@@ -100,6 +100,25 @@ VALIDATION = dict(
     min_names={"train": 10, "eval": 1},
 )
 
+# --- The default sampler: `namegen generate`, the playground, `namegen run`'s ten names, the
+# report's samples and the gate (docs/QUALITY.md, "the default sampler"). One place.
+# temperature 1 and no top-p: of T 0.6-1.0 and top-p 0.7-0.95 it had the best reverse score,
+# fewest copies and most distinct names per prefix. length_calibration: the end-of-name bias
+# fitted at export. eta: the entropy-scaled tail cut, chosen by `namegen bench quality`.
+# no_copy and unique are per-request product choices; the REST/gRPC contract keeps them off.
+SAMPLER = dict(
+    temperature=1.0,
+    top_k=0,
+    top_p=1.0,
+    min_length=0,
+    eta=0.01,
+    length_calibration=True,
+    no_copy=True,
+    unique=True,
+)
+GENERATE_TEMPERATURE = SAMPLER["temperature"]
+GENERATE_TOP_P = SAMPLER["top_p"]
+
 # --- Evaluation gate ------------------------------------------------------------------------
 GATE = dict(
     max_nats_per_char=2.2,  # absolute ceiling on held-out nats per character
@@ -113,14 +132,8 @@ GATE = dict(
     max_copy_rate=0.10,  # share of samples that are exactly a training name
     num_samples=1000,
     sample_seed=1234,
-    sample_temperature=1.0,
+    sample_temperature=SAMPLER["temperature"],
 )
-
-# --- Generation defaults (`namegen generate`, `namegen run`'s ten names) ---------------------
-# T=1.0, no top-p: of T 0.6-1.0 and top-p 0.7-0.95 it had the best reverse score, fewest
-# copies and most distinct names per prefix, at a length TV within noise (docs/QUALITY.md).
-GENERATE_TEMPERATURE = 1.0
-GENERATE_TOP_P = 1.0
 
 # --- Drift between spans and skew between splits (TFDV comparators; DriftCheck) -----------
 # Features compared: the characters of the names (L-infinity distance of their frequencies),

@@ -127,9 +127,13 @@ GATE = dict(
     # Sample fidelity (components/evaluator/fidelity.py) at sample_temperature, each against
     # its real-vs-real floor. Loose enough for the tests' 3-epoch tiny model (0.20 and 0.39
     # above the floors); a sampler with a second temperature of 0.4 fails (docs/QUALITY.md).
-    max_length_tv_over_floor=0.25,  # length TV at most this above the floor
+    # length TV at most the real-vs-real noise of the split (99th percentile of 50 splits,
+    # fidelity.length_tv_noise) plus this margin
+    max_length_tv_over_noise=0.03,
     max_reverse_score_over_floor=0.5,  # reverse score (nats/char) at most this above the floor
-    max_copy_rate=0.10,  # share of samples that are exactly a training name
+    # copies at most what a reference Kneser-Ney of the same list copies, plus this many
+    # standard errors (fidelity.reference_copy_rate)
+    copy_rate_sigmas=3.0,
     num_samples=1000,
     sample_seed=1234,
     sample_temperature=SAMPLER["temperature"],

@@ -79,8 +79,8 @@ def test_a_rerun_with_nothing_changed_executes_no_heavy_component(tiny_run):
 
 
 # A one-epoch model samples far from real names: these tests are about the pipeline, not quality.
-ANY_SAMPLES = dict(max_length_tv_over_floor=1.0, max_reverse_score_over_floor=100.0,
-                   max_copy_rate=1.0)
+ANY_SAMPLES = dict(max_length_tv_over_noise=1.0, max_reverse_score_over_floor=100.0,
+                   copy_rate_sigmas=1e9)
 
 
 def test_beam_dag_runner_runs_the_same_pipeline(tmp_path, dinos_path):
@@ -98,7 +98,7 @@ from pipeline import configs, local_runner, metadata
 assert str(configs.PROJECT_ROOT) == sys.argv[1], f"imported from {configs.PROJECT_ROOT}"
 root = sys.argv[3]
 gate = dict(configs.GATE, max_nats_per_char=10.0, min_validity=0.0,
-            max_length_tv_over_floor=1.0, max_reverse_score_over_floor=100.0, max_copy_rate=1.0)
+            max_length_tv_over_noise=1.0, max_reverse_score_over_floor=100.0, copy_rate_sigmas=1e9)
 local_runner.run(sys.argv[2], root + "/pipeline", root + "/serving",
                  configs.hyperparameters("tiny", {"epochs": 1}),
                  beam_pipeline_args=configs.BEAM_ARGS_TEST, gate=gate)

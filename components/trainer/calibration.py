@@ -16,12 +16,13 @@ import numpy as np
 
 from pipeline import configs
 
-ROUNDS = 4
+ROUNDS = 6
 SAMPLES = 8192  # names sampled per round
 MIN_AT_RISK = 40  # a length is corrected only where this many real and sampled names reach it
 MAX_STEP = 3.0  # largest change of one bias in one round (log-odds)
+GAIN = 1.5  # over-relaxation: a mixed batch of rows moves less than its log-odds shift
 MAX_BIAS = 8.0
-PSEUDO = 0.5  # added to stop counts (and twice to at-risk counts): no infinite log-odds
+CLIP = 1e-4  # hazards are clipped to [CLIP, 1 - CLIP]: no infinite log-odds
 SEED_BASE = 7_000_000_000  # sampling seeds of the fit, away from the small seeds users pick
 
 
@@ -30,7 +31,7 @@ def hazards(lengths: Sequence[int], size: int = configs.SEQUENCE_LENGTH
     """(hazard, at_risk) per length: the share of names reaching length L that stop there."""
     stops = np.bincount(np.asarray(lengths, np.int64), minlength=size)[:size].astype(float)
     at_risk = np.cumsum(stops[::-1])[::-1]
-    return (stops + PSEUDO) / (at_risk + 2 * PSEUDO), at_risk
+    return np.clip(stops / np.maximum(at_risk, 1.0), CLIP, 1 - CLIP), at_risk
 
 
 def _log_odds(p: np.ndarray) -> np.ndarray:
@@ -43,7 +44,8 @@ def correction(real_lengths: Sequence[int], sampled_lengths: Sequence[int]
     hazard onto the real one, where it was measured, and how many real names reach it."""
     real, real_at_risk = hazards(real_lengths)
     sampled, sampled_at_risk = hazards(sampled_lengths)
-    step = np.clip(_log_odds(real) - _log_odds(sampled), -MAX_STEP, MAX_STEP)
+    # Where neither stops, there is nothing to match (both hazards are the clip).
+    step = np.clip(GAIN * (_log_odds(real) - _log_odds(sampled)), -MAX_STEP, MAX_STEP)
     # Past the longest real name every sampled name should stop.
     beyond = (real_at_risk == 0) & (sampled_at_risk > 0)
     fitted = (real_at_risk >= MIN_AT_RISK) & (sampled_at_risk >= MIN_AT_RISK)

@@ -116,8 +116,6 @@ SAMPLER = dict(
     no_copy=True,
     unique=True,
 )
-GENERATE_TEMPERATURE = SAMPLER["temperature"]
-GENERATE_TOP_P = SAMPLER["top_p"]
 
 # --- Evaluation gate ------------------------------------------------------------------------
 GATE = dict(

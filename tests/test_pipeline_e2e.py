@@ -31,7 +31,7 @@ def test_ingests_the_dinosaur_list(tiny_run):
     assert "52 name characters + <pad>, <eon> + 1 OOV = 55 ids" in summary
     assert "longest name    23 characters" in summary
     assert "pushed version 1" in summary
-    assert len(summary.split(f"(temperature {configs.GENERATE_TEMPERATURE}):")[1].split()) == 10
+    assert len(summary.split(f"(temperature {configs.SAMPLER['temperature']}):")[1].split()) == 10
 
 
 def test_pushed_model_has_the_tf_serving_layout(tiny_run):

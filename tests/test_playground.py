@@ -124,6 +124,12 @@ def test_page_lists_the_loaded_versions_newest_first(page, site):
         == ["2", "1"]
     assert "preset tiny" in page.inner_text("#version-info")
     assert page.input_value("#max-length") == str(configs.MAX_NAME_LENGTH)
+    # one default sampler: the page opens with `namegen generate`'s settings
+    for field, key in (("temperature", "temperature"), ("eta", "eta"), ("top-p", "top_p")):
+        assert float(page.input_value(f"#{field}")) == configs.SAMPLER[key]
+    for field, key in (("no-copy", "no_copy"), ("unique", "unique"),
+                       ("length-calibration", "length_calibration")):
+        assert page.is_checked(f"#{field}") == configs.SAMPLER[key]
 
 
 def test_generated_names_equal_namegen_generate_and_follow_the_temperature(page, site):
@@ -246,9 +252,13 @@ def test_errors_are_shown_in_words_next_to_the_field(page, site):
     screenshot(page, "error")
 
     generate(page, prefix="", temperature=9)
-    body = json.dumps({"signature_name": "serving_default", "inputs": {
-        "prefix": [""], "temperature": [9.0], "seed": [0], "max_length": [32], "top_k": [0],
-        "top_p": [1.0], "min_length": [0], "no_copy": [False]}}).encode()
+    sampler = configs.SAMPLER  # the page opens with the default sampler: the `sample` signature
+    body = json.dumps({"signature_name": "sample", "inputs": {
+        "prefix": [""], "temperature": [9.0], "seed": [0], "max_length": [32],
+        "top_k": [sampler["top_k"]], "top_p": [sampler["top_p"]],
+        "min_length": [sampler["min_length"]], "no_copy": [sampler["no_copy"]],
+        "eta": [sampler["eta"]], "length_calibration": [sampler["length_calibration"]],
+        "unique": [1 if sampler["unique"] else 0]}}).encode()
     status, answer = http("POST", site.rest + "/v1/models/names/versions/2:predict", body)
     assert status == 400
     assert page.inner_text("#temperature-error") == answer["error"]
@@ -312,6 +322,7 @@ def test_the_page_and_its_route_are_read_only_and_self_contained(site):
     status, listing = http("GET", site.rest + "/playground/versions")
     assert status == 200
     assert [v["version"] for v in listing["models"][0]["versions"]] == [2, 1]
+    assert listing["sampler"] == configs.SAMPLER  # the defaults the page opens with
     for method in ("POST", "PUT", "DELETE"):
         status, _ = http(method, site.rest + "/playground/versions", b"{}")
         assert status in (400, 404)

@@ -229,10 +229,9 @@ def run_summary(pipeline_root: str, serving_dir: str, seconds: float) -> str:
             f"eval {m['eval_nats_per_char']:.3f} nats/char"
         )
         lines.append("")
-        lines.append(f"Ten names from the pushed model (temperature "
-                     f"{configs.GENERATE_TEMPERATURE}):")
-        for row in names.generate_local(version_dir, 10, temperature=configs.GENERATE_TEMPERATURE,
-                                        top_p=configs.GENERATE_TOP_P):
+        lines.append(f"Ten names from the pushed model, default sampler (temperature "
+                     f"{configs.SAMPLER['temperature']}):")
+        for row in names.generate_local(version_dir, 10, **configs.SAMPLER):
             lines.append(f"  {row['name']}")
     return "\n".join(lines)
 

@@ -37,10 +37,16 @@ def sample(signature, n: int, temperature: float, seed: int) -> list[str]:
 
 
 def sample_default(loaded, n: int, seed: int) -> list[str]:
-    """n names with configs.SAMPLER, as `namegen generate` and the playground ask for them."""
-    request = contract.generation_request(n, seeds=list(range(seed, seed + n)),
-                                          signature=contract.SAMPLE_SIGNATURE, **configs.SAMPLER)
-    signature = loaded.signatures[contract.SAMPLE_SIGNATURE]
+    """n names with configs.SAMPLER, as `namegen generate` and the playground ask for them
+    (serving_default's controls only, for a model without the `sample` signature)."""
+    name = contract.SAMPLE_SIGNATURE
+    controls = dict(configs.SAMPLER)
+    if name not in loaded.signatures:
+        name = contract.GENERATE_SIGNATURE
+        controls = {k: v for k, v in controls.items() if k in contract.GENERATION_INPUTS}
+    request = contract.generation_request(n, seeds=list(range(seed, seed + n)), signature=name,
+                                          **controls)
+    signature = loaded.signatures[name]
     return [name.decode("utf-8") for name in signature(**request)["name"].numpy()]
 
 

@@ -118,8 +118,9 @@ def test_gate_pushes_a_first_names_model_better_than_kneser_ney(tmp_path_factory
     root = tmp_path_factory.mktemp("first_names")
     path = root / "first_names.txt"
     path.write_text("\n".join(name_lists.english_first_names()) + "\n")
-    hp = configs.hyperparameters("tiny", {"epochs": 30, "rnn_units": 128, "embedding_dim": 32,
-                                          "learning_rate": 5e-3, "dropout": 0.1})
+    # the default preset: a tiny model (128 units, 30 epochs) reached 2.161 nats/char here,
+    # worse than Kneser-Ney's 2.084, so it would not show the point
+    hp = configs.hyperparameters("default")
     run = run_pipeline(path, root, hp)
     report = latest_evaluation(root)
     store = metadata.open_store(str(run.pipeline_root))

@@ -221,7 +221,11 @@ def write_report(pipeline_root: str, out_dir: str | None = None, run_id: str | N
     if report is not None:
         sections.append("<h2>Evaluation gate</h2>" + _metrics_table(report))
         samples = report["candidate"]["samples"]
-        head = "".join(f"<th>T = {t}</th>" for t in samples)
+        # the default sampler first, then serving_default at a few temperatures (older
+        # reports keyed these by the bare temperature)
+        head = "".join(
+            f"<th>{html.escape(f'T = {t}' if t.replace('.', '', 1).isdigit() else t)}</th>"
+            for t in samples)
         rows = "".join("<tr>" + "".join(f"<td>{html.escape(samples[t][i])}</td>" for t in samples)
                        + "</tr>" for i in range(len(next(iter(samples.values())))))
         sections.append(f"<h2>Samples</h2><table class='names'><tr>{head}</tr>{rows}</table>")

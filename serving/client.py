@@ -48,12 +48,17 @@ class Client:
     # --- the namegen interface ----------------------------------------------------------------
     def generate(self, prefix: str, n: int, temperature: float, seed: int,
                  max_length: int = encoding.MAX_NAME_LENGTH, **controls) -> list[dict]:
-        """n names, row i with seed + i; sampling controls not given are neutral (off)."""
+        """n names, row i with seed + i; sampling controls not given are neutral (off).
+
+        serving_default when its inputs suffice, else the `sample` signature (eta, ...).
+        """
         given = dict(controls, prefix=prefix, temperature=temperature, max_length=max_length)
-        unknown = set(given) - set(contract.GENERATION_INPUTS)
+        unknown = set(given) - set(contract.SAMPLE_INPUTS)
         if unknown:
             raise TypeError(f"unknown generation inputs: {sorted(unknown)}")
-        out = self.predict(contract.generation_columns(n, [seed + i for i in range(n)], **given))
+        signature = contract.generation_signature(**given)
+        out = self.predict(contract.generation_columns(n, [seed + i for i in range(n)],
+                                                       signature, **given), signature)
         return [{"name": name, "log_prob": float(log_prob), "length": int(length)}
                 for name, log_prob, length in zip(out["name"], out["log_prob"], out["length"])]
 

@@ -13,7 +13,7 @@ import json
 import logging
 from pathlib import Path
 
-from serving import model_dir
+from serving import contract, model_dir
 
 log = logging.getLogger("namegen.serve")
 
@@ -61,7 +61,8 @@ def respond(handler: http.server.BaseHTTPRequestHandler, manager) -> None:
 
 
 def versions(manager) -> dict:
-    """Every model's loaded versions, newest first, with what their namegen.json says."""
+    """Every model's loaded versions, newest first, with what their namegen.json says; and
+    the default sampler (contract.SAMPLER) the page opens with, as `namegen generate` uses."""
     models = []
     for name in sorted(manager.configs):
         loaded = []
@@ -72,7 +73,7 @@ def versions(manager) -> dict:
                 continue
             loaded.append(dict(version=version, **describe(Path(path))))
         models.append({"name": name, "versions": loaded})
-    return {"models": models}
+    return {"models": models, "sampler": dict(contract.SAMPLER)}
 
 
 def describe(version_dir: Path) -> dict:

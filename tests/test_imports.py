@@ -17,7 +17,7 @@ MAY_IMPORT = {
     "data": ("data",),  # data.encoding: the leaf every layer shares
     "serving.contract": ("data",),
     "serving": ("serving", "data"),
-    "pipeline.configs": ("data",),  # the pipeline's settings and fault hooks, read by components
+    "pipeline.configs": ("data", "serving.contract"),  # settings read by components
     "pipeline.failpoints": (),
     "components": ("components", "data", "serving.contract", "pipeline.configs",
                    "pipeline.failpoints"),

@@ -37,6 +37,10 @@ PREFIX_LENGTH = 3
 PREFIX_SAMPLES = 20  # N names per prefix
 REFERENCE_SHARE = 2 / 3  # at most this share of train is drawn as the real "generator"
 
+NOISE_DRAWS = 50  # real-vs-real splits behind the length TV's noise limit
+NOISE_QUANTILE = 0.99  # the limit: real names exceed it in 1% of the splits
+REFERENCE_SELECTION_NAMES = 5000  # the reference n-gram's order is chosen on at most this many
+
 # The measures that have a `<measure>_floor` (tables print them side by side).
 MEASURES = ("length_tv_distance", "copy_rate", "reverse_score", "prefix_diversity")
 
@@ -149,3 +153,30 @@ def length_band(train: Sequence[str], evaluation: Sequence[str], draws: int = 20
         counts = collections.Counter(map(len, sample))
         shares.append([counts[k] / len(sample) for k in range(max_length + 1)])
     return ([min(column) for column in zip(*shares)], [max(column) for column in zip(*shares)])
+
+
+def length_tv_noise(train: Sequence[str], evaluation: Sequence[str], num_samples: int,
+                    seed: int, draws: int = NOISE_DRAWS, quantile: float = NOISE_QUANTILE
+                    ) -> float:
+    """The `quantile` of real-vs-real length TV over `draws` splits of this data.
+
+    Each draw is measured exactly as the gate measures a model: `split_real` with another seed,
+    the reference sample against the reference. So the limit carries the noise of this split's
+    sizes (a small eval split or a short list gives a larger one), not a fixed allowance.
+    """
+    distances = sorted(length_distance(*split_real(train, evaluation, num_samples, seed + 1 + d))
+                       for d in range(draws))
+    return distances[min(draws - 1, int(quantile * draws))]
+
+
+def reference_copy_rate(train: Sequence[str], num_samples: int, seed: int) -> dict:
+    """What a reference model of this list copies: Kneser-Ney (the teacher's choice of order
+    and discount), num_samples names at T=1, and the binomial standard error of that share."""
+    from components.baselines.ngram import select_kneser_ney
+
+    model, chosen = select_kneser_ney(train, seed=seed, max_names=REFERENCE_SELECTION_NAMES)
+    rate = copy_rate(model.sample(num_samples, seed), train)
+    return {"copy_rate_reference": rate,
+            "copy_rate_reference_stderr": (rate * (1 - rate) / num_samples) ** 0.5,
+            "copy_rate_reference_model": f"kneser-ney n={chosen['order']} "
+                                         f"D={chosen['discount']}"}

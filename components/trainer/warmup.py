@@ -18,16 +18,21 @@ from data import encoding
 from serving import contract
 
 WARMUP_BATCH_SIZES = (1, 32, 256)
+SAMPLE_WARMUP_SIZE = 10  # one `sample` request: `namegen generate`'s default count
 
 
 def warmup_requests(model_name: str = encoding.MODEL_NAME,
                     batch_sizes: Sequence[int] = WARMUP_BATCH_SIZES,
                     score_names: Sequence[str] = ("",)) -> bytes:
-    """The bytes of the warmup TFRecord: serving_default at each batch size, then score."""
+    """The bytes of the warmup TFRecord: serving_default at each batch size, `sample` with the
+    default sampler (as the playground and `namegen generate` call it), then score."""
     logs = []
     for size in batch_sizes:
         inputs = contract.generation_columns(size, seeds=list(range(size)), temperature=0.8)
         logs.append(_predict_log(model_name, contract.GENERATE_SIGNATURE, inputs))
+    size = SAMPLE_WARMUP_SIZE
+    logs.append(_predict_log(model_name, contract.SAMPLE_SIGNATURE, contract.generation_columns(
+        size, seeds=list(range(size)), signature=contract.SAMPLE_SIGNATURE, **contract.SAMPLER)))
     logs.append(_predict_log(model_name, contract.SCORE_SIGNATURE,
                              {contract.SCORE_INPUT: list(score_names)}))
     with tempfile.TemporaryDirectory() as folder:

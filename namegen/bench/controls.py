@@ -10,22 +10,28 @@ import statistics
 
 from data import encoding
 from pipeline import configs
+from serving import contract
 
+# Every row runs the `sample` signature; a setting not named is neutral (the raw model).
+CALIBRATED = {"length_calibration": True}
 CONTROL_SETTINGS: list[tuple[str, dict]] = [
-    ("none (T=1.0)", {}),
-    ("T=0.9", {"temperature": 0.9}),
+    ("raw model (T=1.0)", {}),
     ("T=0.8", {"temperature": 0.8}),
-    ("T=0.7", {"temperature": 0.7}),
-    ("T=0.6", {"temperature": 0.6}),
-    ("top_p=0.95", {"top_p": 0.95}),
     ("top_p=0.9", {"top_p": 0.9}),
-    ("top_p=0.7", {"top_p": 0.7}),
-    ("top_k=5", {"top_k": 5}),
-    ("top_k=10", {"top_k": 10}),
-    ("min_length=8", {"min_length": 8}),
-    ("no_copy", {"no_copy": True}),
-    ("T=0.7 + no_copy", {"temperature": 0.7, "no_copy": True}),
+    ("calibrated", CALIBRATED),
+    *[(f"calibrated + eta={eta:g}", {**CALIBRATED, "eta": eta})
+      for eta in (0.001, 0.003, 0.01, 0.02, 0.05)],
+    ("calibrated + top_k=10", {**CALIBRATED, "top_k": 10}),
+    ("default sampler", None),  # contract.SAMPLER without no_copy and unique
+    ("default sampler + no_copy", {"no_copy": True}),
 ]
+
+
+def default_sampler(**extra) -> dict:
+    """contract.SAMPLER as `sample` inputs, with no_copy and unique off unless given."""
+    settings = dict(contract.SAMPLER, no_copy=False, unique=False)
+    settings.update(extra)
+    return settings
 
 
 def sampling_controls(model_dir: str, train: list[str], evaluation: list[str],
@@ -34,17 +40,19 @@ def sampling_controls(model_dir: str, train: list[str], evaluation: list[str],
     import tensorflow as tf
 
     from components.evaluator import fidelity
-    from serving.contract import GENERATE_SIGNATURE, generation_request
+    from serving.contract import SAMPLE_SIGNATURE, generation_request
 
-    generate = tf.saved_model.load(model_dir).signatures[GENERATE_SIGNATURE]
+    generate = tf.saved_model.load(model_dir).signatures[SAMPLE_SIGNATURE]
 
     def draw(n: int, first_seed: int, **values) -> list[str]:
-        request = generation_request(n, seeds=list(range(first_seed, first_seed + n)), **values)
+        request = generation_request(n, seeds=list(range(first_seed, first_seed + n)),
+                                     signature=SAMPLE_SIGNATURE, **values)
         return [name.decode("utf-8") for name in generate(**request)["name"].numpy()]
 
     rows = {}
     for label, settings in CONTROL_SETTINGS:
-        settings = dict({"temperature": 1.0}, **settings)
+        settings = default_sampler() if settings is None else (
+            default_sampler(**settings) if label.startswith("default") else dict(settings))
         names = draw(num_samples, seed, **settings)
         prefixes = fidelity.prefix_diversity(
             lambda prefix, n, s, settings=settings: draw(n, s, **dict(settings, prefix=prefix)),
@@ -53,7 +61,7 @@ def sampling_controls(model_dir: str, train: list[str], evaluation: list[str],
                        "prefix_diversity": prefixes["prefix_diversity"],
                        "distinct": len(set(names)) / len(names),
                        "mean_length": statistics.fmean(map(len, names))}
-    names = draw(20, 0, temperature=0.7, no_copy=True)
+    names = draw(20, 0, **default_sampler(no_copy=True, unique=True))
     train_set = set(train)
     return {"rows": rows, "readme_names": names,
             "readme_names_in_train": [n for n in names if n in train_set]}

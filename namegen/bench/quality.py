@@ -35,6 +35,7 @@ COLUMNS = ("eval_nats_per_char", "bits_per_char", "train_seconds", "parameters",
            "copy_rate", "validity", "length_tv_distance", "reverse_score", "prefix_diversity",
            "casing")
 FLOOR_ROW = "real names (floor)"  # the real-vs-real floor of each fidelity measure
+RAW_LABEL = "raw model (calibration, eta off)"  # the same models, every sampler control neutral
 
 
 DATASETS: dict[str, Callable[[], list[str]]] = {
@@ -65,6 +66,7 @@ def neural_run(prepared: Prepared, preset: str, seed: int, overrides: dict, work
     known = set("".join(prepared.train_names))
     readable = [name for name in prepared.eval_names if set(name) <= known]
     gate_metrics = evaluate_model(serving, prepared.train_names, readable, gate)
+    raw = raw_model_metrics(serving, prepared, readable, gate)
     history = json.load(open(os.path.join(run_dir, resume.HISTORY_FILE)))
     return {
         "seed": seed,
@@ -82,7 +84,24 @@ def neural_run(prepared: Prepared, preset: str, seed: int, overrides: dict, work
                                          *(m + "_floor" for m in fidelity.MEASURES))},
         "eval_curve": [round(r["eval_loss"], 4) for r in history],
         "serving_dir": serving,
+        "raw": dict(raw, eval_nats_per_char=metrics["eval_nats_per_char"],
+                    train_seconds=metrics["train_seconds"], parameters=metrics["parameters"]),
     }
+
+
+def raw_model_metrics(serving: str, prepared: Prepared, readable: list[str], gate: dict) -> dict:
+    """The gate's sample metrics with every control neutral (`sample`): the raw model, no
+    length calibration and no tail cut, beside the default sampler's."""
+    import tensorflow as tf
+
+    from serving import contract
+
+    seed, n = gate["sample_seed"], gate["num_samples"]
+    request = contract.generation_request(n, seeds=list(range(seed, seed + n)),
+                                          signature=contract.SAMPLE_SIGNATURE)
+    signature = tf.saved_model.load(serving).signatures[contract.SAMPLE_SIGNATURE]
+    names = [name.decode("utf-8") for name in signature(**request)["name"].numpy()]
+    return sample_metrics(names, prepared.train_names, readable, seed)
 
 
 def count_rows(prepared: Prepared, gate: dict) -> dict[str, dict]:
@@ -151,7 +170,9 @@ def bench_dataset(name: str, names: list[str], args: argparse.Namespace, work_di
             runs.append(neural_run(prepared, preset, seed, overrides, work_dir, gate))
             log(f"{name}: {preset} seed {seed}: eval {runs[-1]['eval_nats_per_char']:.4f} "
                 f"nats/char in {runs[-1]['train_seconds']:.0f}s")
+        raw_runs = [run.pop("raw") for run in runs]
         result["rows"][preset] = with_bits(aggregate(runs))
+        result["rows"][f"{preset}, {RAW_LABEL}"] = with_bits(aggregate(raw_runs))
         if preset == "default" and args.controls:
             result["controls"] = controls.sampling_controls(
                 runs[0]["serving_dir"], prepared.train_names, prepared.eval_names)

@@ -25,17 +25,32 @@ def add_generate_arguments(generate: argparse.ArgumentParser) -> None:
     add_model_args(generate)
     generate.add_argument("--prefix", default="", help="every name starts with this")
     generate.add_argument("-n", type=int, default=10, help="how many names")
-    generate.add_argument("--temperature", type=float, default=configs.GENERATE_TEMPERATURE,
+    sampler = contract.SAMPLER  # the one default sampler (also the playground's)
+    generate.add_argument("--temperature", type=float, default=sampler["temperature"],
                           help="sampling temperature (0: greedy)")
     generate.add_argument("--seed", type=int, default=0, help="sampling seed")
     generate.add_argument("--max-length", type=int, default=encoding.MAX_NAME_LENGTH,
                           help="longest name, in characters")
-    generate.add_argument("--top-k", type=int, default=0, help="0 = off")
-    generate.add_argument("--top-p", type=float, default=configs.GENERATE_TOP_P, help="1.0 = off")
-    generate.add_argument("--min-length", type=int, default=0,
+    generate.add_argument("--top-k", type=int, default=sampler["top_k"], help="0 = off")
+    generate.add_argument("--top-p", type=float, default=sampler["top_p"], help="1.0 = off")
+    generate.add_argument("--eta", type=float, default=sampler["eta"],
+                          help="eta sampling: drop letters under min(eta, sqrt(eta) e^-entropy);"
+                               " 0 = off")
+    generate.add_argument("--min-length", type=int, default=sampler["min_length"],
                           help="shortest name, in characters (0: no minimum)")
-    generate.add_argument("--no-copy", action="store_true",
-                          help="resample names that exactly match a training name")
+    generate.add_argument("--length-calibration", action=argparse.BooleanOptionalAction,
+                          default=sampler["length_calibration"],
+                          help="stop names as often as training names stop at each length "
+                               "(--no-length-calibration: the raw model)")
+    generate.add_argument("--no-copy", action=argparse.BooleanOptionalAction,
+                          default=sampler["no_copy"],
+                          help="resample names that exactly match a training name "
+                               "(--no-no-copy or --allow-copies: keep them)")
+    generate.add_argument("--allow-copies", dest="no_copy", action="store_false",
+                          help="keep names that exactly match a training name")
+    generate.add_argument("--unique", action=argparse.BooleanOptionalAction,
+                          default=sampler["unique"],
+                          help="n different names (--no-unique: a name may repeat)")
     generate.add_argument("--json", action="store_true", help="names with log-probabilities")
 
 
@@ -72,6 +87,8 @@ def check_generation_flags(args: argparse.Namespace) -> None:
             raise UserError(f"{flag} must be >= 0, got {value}")
     if not 0.0 < args.top_p <= 1.0:
         raise UserError(f"--top-p must be in (0, 1] (1 = off), got {args.top_p:g}")
+    if not 0.0 <= args.eta < 1.0:
+        raise UserError(f"--eta must be in [0, 1) (0 = off), got {args.eta:g}")
     limit = min(args.max_length, encoding.MAX_NAME_LENGTH)
     if len(args.prefix) > limit:
         raise UserError(f"--prefix has {len(args.prefix)} characters; the limit is {limit} "
@@ -101,12 +118,20 @@ def model_version(model: str):
 
 # --- local model ----------------------------------------------------------------------------
 def generate_local(model: str, n: int, seed: int = 0, **controls) -> list[dict]:
-    """n names from a local SavedModel; controls are serving_default inputs (prefix, ...)."""
+    """n names from a local SavedModel; controls are generation inputs (prefix, eta, ...).
+
+    A model exported before the `sample` signature gets serving_default's controls only.
+    """
     import tensorflow as tf
 
     loaded = tf.saved_model.load(str(model_dir.resolve(model)))
-    outputs = loaded.signatures[contract.GENERATE_SIGNATURE](
-        **contract.generation_request(n, seeds=list(range(seed, seed + n)), **controls)
+    signature = contract.generation_signature(**controls)
+    if signature not in loaded.signatures:
+        signature = contract.GENERATE_SIGNATURE
+        controls = {k: v for k, v in controls.items() if k in contract.GENERATION_INPUTS}
+    outputs = loaded.signatures[signature](
+        **contract.generation_request(n, seeds=list(range(seed, seed + n)), signature=signature,
+                                      **controls)
     )
     return [
         {"name": name.decode("utf-8"), "log_prob": float(lp), "length": int(length)}
@@ -158,7 +183,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
     check_generation_flags(args)
     controls = dict(prefix=args.prefix, temperature=args.temperature, max_length=args.max_length,
                     top_k=args.top_k, top_p=args.top_p, min_length=args.min_length,
-                    no_copy=args.no_copy)
+                    no_copy=args.no_copy, eta=args.eta,
+                    length_calibration=args.length_calibration, unique=args.unique)
     if args.server:
         from serving import client
 

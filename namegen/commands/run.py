@@ -16,7 +16,7 @@ from namegen import arguments
 from namegen.commands import names
 from namegen.errors import UserError
 from pipeline import configs, run_lock, storage
-from serving import model_dir
+from serving import contract, model_dir
 
 # TFX, Transform, TensorFlow, matplotlib (the report) and ML Metadata are imported inside the
 # functions that need them: every command's parser imports this module.
@@ -263,10 +263,9 @@ def run_summary(pipeline_root: str, serving_dir: str, seconds: float) -> str:
             f"eval {m['eval_nats_per_char']:.3f} nats/char"
         )
         lines.append("")
-        lines.append(f"Ten names from the pushed model (temperature "
-                     f"{configs.GENERATE_TEMPERATURE}):")
-        for row in names.generate_local(version_dir, 10, temperature=configs.GENERATE_TEMPERATURE,
-                                        top_p=configs.GENERATE_TOP_P):
+        lines.append(f"Ten names from the pushed model, default sampler (temperature "
+                     f"{contract.SAMPLER['temperature']}):")
+        for row in names.generate_local(version_dir, 10, **contract.SAMPLER):
             lines.append(f"  {row['name']}")
     return "\n".join(lines)
 

@@ -19,7 +19,7 @@ from pipeline import configs
 
 HYPERPARAMETERS_FILE = "hyperparameters.json"
 GATE_THRESHOLDS = ("max_nats_per_char", "max_regression", "min_validity",
-                   "max_length_tv_over_floor", "max_reverse_score_over_floor", "max_copy_rate")
+                   "max_length_tv_over_noise", "max_reverse_score_over_floor", "copy_rate_sigmas")
 DATA_ROOT = "data_root"  # the folder ExampleGen reads
 DATA_PATTERN = "data_pattern"  # the file pattern under it; {SPAN}: the latest span
 
@@ -38,9 +38,9 @@ def RunParameters(  # noqa: N802 (TFX component naming)
     max_nats_per_char: tfx.dsl.components.Parameter[float],
     max_regression: tfx.dsl.components.Parameter[float],
     min_validity: tfx.dsl.components.Parameter[float],
-    max_length_tv_over_floor: tfx.dsl.components.Parameter[float],
+    max_length_tv_over_noise: tfx.dsl.components.Parameter[float],
     max_reverse_score_over_floor: tfx.dsl.components.Parameter[float],
-    max_copy_rate: tfx.dsl.components.Parameter[float],
+    copy_rate_sigmas: tfx.dsl.components.Parameter[float],
 ) -> RunParametersOutput:
     """The preset's hyperparameters (epochs 0: the preset's own) and the gate with thresholds."""
     overrides = {"epochs": epochs} if epochs > 0 else {}
@@ -50,9 +50,9 @@ def RunParameters(  # noqa: N802 (TFX component naming)
     hyperparameters.set_string_custom_property("preset", preset)
     gate = dict(json.loads(base_gate), max_nats_per_char=max_nats_per_char,
                 max_regression=max_regression, min_validity=min_validity,
-                max_length_tv_over_floor=max_length_tv_over_floor,
+                max_length_tv_over_noise=max_length_tv_over_noise,
                 max_reverse_score_over_floor=max_reverse_score_over_floor,
-                max_copy_rate=max_copy_rate)
+                copy_rate_sigmas=copy_rate_sigmas)
     return {"gate": json.dumps(gate, sort_keys=True)}
 
 

@@ -16,20 +16,44 @@ function readControls() {
     top_k: integerField("top-k", "Top-k"),
     top_p: numberField("top-p", "Top-p"),
     min_length: integerField("min-length", "Min length"),
+    eta: numberField("eta", "Eta"),
     no_copy: $("no-copy").checked,
+    length_calibration: $("length-calibration").checked,
+    unique: $("unique").checked,
   };
   return { count, request };
 }
+
+// The sampler the page opens with: the server's configs.SAMPLER, as `namegen generate` uses.
+export function applySamplerDefaults(sampler) {
+  if (!sampler) return;
+  const numbers = { temperature: "temperature", "top-k": "top_k", "top-p": "top_p",
+                    "min-length": "min_length", eta: "eta" };
+  for (const [field, key] of Object.entries(numbers)) {
+    if (key in sampler) $(field).value = String(sampler[key]);
+  }
+  for (const [field, key] of Object.entries({ "no-copy": "no_copy",
+    "length-calibration": "length_calibration", unique: "unique" })) {
+    if (key in sampler) $(field).checked = Boolean(sampler[key]);
+  }
+  if ("temperature" in sampler) $("compare-temperature").value = String(sampler.temperature);
+}
+
+// serving_default takes the first eight controls; eta, length_calibration and unique are
+// the `sample` signature's (serving/contract.py).
+const SAMPLE_ONLY = ["eta", "length_calibration", "unique"];
 
 function columns(count, request) {
   const inputs = {};
   for (const [key, value] of Object.entries(request)) inputs[key] = Array(count).fill(value);
   inputs.seed = Array.from({ length: count }, (_, i) => request.seed + i);
+  if ("unique" in request) inputs.unique = Array(count).fill(request.unique ? count : 0);
   return inputs;
 }
 
 export async function generateRows(model, version, count, request) {
-  const answer = await predict(model, version, "serving_default", columns(count, request));
+  const signature = SAMPLE_ONLY.some((key) => key in request) ? "sample" : "serving_default";
+  const answer = await predict(model, version, signature, columns(count, request));
   if (!answer.ok) return answer;
   const out = answer.data.outputs;
   const rows = out.name.map((name, i) => ({
@@ -81,7 +105,10 @@ function cliEquivalent(model, version, count, request) {
   if (request.top_p !== 1) parts.push(`--top-p ${request.top_p}`);
   if (request.min_length) parts.push(`--min-length ${request.min_length}`);
   parts.push(`--max-length ${request.max_length}`);
-  if (request.no_copy) parts.push("--no-copy");
+  parts.push(`--eta ${request.eta}`);
+  parts.push(request.no_copy ? "--no-copy" : "--allow-copies");
+  parts.push(request.length_calibration ? "--length-calibration" : "--no-length-calibration");
+  parts.push(request.unique ? "--unique" : "--no-unique");
   return parts.join(" ") + `   # ${model} version ${version}`;
 }
 

@@ -1,7 +1,7 @@
 // Versions: the model and version pickers, the versions table and the side-by-side comparison.
 import { $, el, option, showError, clearErrors, FieldError, integerField, numberField, call,
   formatDate, formatNumber } from "./common.js";
-import { generateRows } from "./generate.js";
+import { applySamplerDefaults, generateRows } from "./generate.js";
 
 const known = { models: [] };
 
@@ -13,6 +13,10 @@ export async function loadVersions() {
     return;
   }
   known.models = answer.data.models || [];
+  if (!known.defaultsApplied) {
+    applySamplerDefaults(answer.data.sampler);
+    known.defaultsApplied = true;
+  }
   const models = $("model");
   const keep = models.value;
   models.replaceChildren(...known.models.map((m) => option(m.name, m.name)));

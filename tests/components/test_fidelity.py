@@ -84,24 +84,47 @@ def test_a_generator_that_draws_real_unseen_names_passes_the_fidelity_gate(real_
     train, evaluation = seen[: len(seen) * 9 // 10], seen[len(seen) * 9 // 10:]
     samples = [rng.choice(unseen) for _ in range(1000)]
     measured = fidelity.fidelity(samples, train, evaluation, seed)
+    measured["length_tv_noise"] = fidelity.length_tv_noise(train, evaluation, 1000, seed)
+    # Real lists repeat names across halves, so even this generator copies a little; the
+    # limit is what a Kneser-Ney of train copies.
+    measured.update(fidelity.reference_copy_rate(train, 1000, seed))
     assert fidelity_failures(measured, configs.GATE) == []
 
 
 def test_gate_rejects_lengths_coverage_and_copies_beyond_its_thresholds():
     healthy = {"eval_nats_per_char": 1.6, "validity": 1.0, "novelty": 0.97,
                "length_tv_distance": 0.12, "length_tv_distance_floor": 0.10, "copy_rate": 0.03,
-               "reverse_score": 1.9, "reverse_score_floor": 1.8}
+               "reverse_score": 1.9, "reverse_score_floor": 1.8, "length_tv_noise": 0.11,
+               "copy_rate_reference": 0.03, "copy_rate_reference_stderr": 0.005,
+               "copy_rate_reference_model": "kneser-ney n=4 D=0.8"}
     gate = dict(configs.GATE)
     assert decide(healthy, None, gate)[0] is True
-    too_short = dict(healthy, length_tv_distance=0.10 + gate["max_length_tv_over_floor"] + 0.01)
+    too_short = dict(healthy, length_tv_distance=0.11 + gate["max_length_tv_over_noise"] + 0.01)
     blessed, reason = decide(too_short, None, gate)
     assert blessed is False and "length TV" in reason and "floor" in reason
     narrow = dict(healthy, reverse_score=1.8 + gate["max_reverse_score_over_floor"] + 0.01)
     blessed, reason = decide(narrow, None, gate)
     assert blessed is False and "reverse score" in reason
-    copier = dict(healthy, copy_rate=gate["max_copy_rate"] + 0.01)
+    limit = 0.03 + gate["copy_rate_sigmas"] * 2 ** 0.5 * 0.005
+    assert decide(dict(healthy, copy_rate=limit - 0.001), None, gate)[0] is True
+    copier = dict(healthy, copy_rate=limit + 0.001)
     blessed, reason = decide(copier, None, gate)
-    assert blessed is False and "copy a training name" in reason
+    assert blessed is False and "copy a training name" in reason and "kneser-ney" in reason
+
+
+def test_length_tv_noise_is_larger_on_a_smaller_list(real_names):
+    """The limit comes from the data: fewer names, more real-vs-real noise."""
+    big = fidelity.length_tv_noise(real_names[100:], real_names[:100], 1000, 0)
+    small = fidelity.length_tv_noise(real_names[100:400], real_names[:30], 1000, 0)
+    assert small > big > 0
+
+
+def test_reference_copy_rate_is_high_on_short_common_names():
+    """A Kneser-Ney of a list of a few short names copies them; of long varied ones, rarely."""
+    short = ["Ann", "Bob", "Eve", "Tom", "Amy", "Joe", "Sam", "Max"] * 20
+    measured = fidelity.reference_copy_rate(short, 500, 0)
+    assert measured["copy_rate_reference"] > 0.3
+    assert 0 < measured["copy_rate_reference_stderr"] < 0.05
 
 
 def test_length_band_brackets_the_real_shares_and_not_a_collapsed_sampler(real_names):

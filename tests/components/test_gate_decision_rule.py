@@ -15,7 +15,9 @@ def metrics(nats: float, validity: float = 1.0, version: int | None = None) -> d
     """Loss and validity as given; samples exactly as far from real names as real names are."""
     values = {"eval_nats_per_char": nats, "validity": validity, "novelty": 0.9,
               "copy_rate": 0.0, "length_tv_distance": 0.08, "length_tv_distance_floor": 0.08,
-              "reverse_score": 1.8, "reverse_score_floor": 1.8}
+              "reverse_score": 1.8, "reverse_score_floor": 1.8, "length_tv_noise": 0.1,
+              "copy_rate_reference": 0.05, "copy_rate_reference_stderr": 0.007,
+              "copy_rate_reference_model": "kneser-ney n=4 D=0.8"}
     return values if version is None else dict(values, version=version)
 
 

@@ -35,7 +35,9 @@ def tag_of(version_dir: Path) -> str:
 # Fidelity measures exactly at their real-vs-real floors: only the loss rules can decide.
 SAMPLES_LIKE_REAL_NAMES = {"copy_rate": 0.0, "length_tv_distance": 0.08,
                            "length_tv_distance_floor": 0.08, "reverse_score": 1.8,
-                           "reverse_score_floor": 1.8}
+                           "reverse_score_floor": 1.8, "length_tv_noise": 0.1,
+                           "copy_rate_reference": 0.05, "copy_rate_reference_stderr": 0.007,
+                           "copy_rate_reference_model": "kneser-ney n=4 D=0.8"}
 
 
 def test_retention_keeps_exactly_the_newest_k(tmp_path):

@@ -22,8 +22,8 @@ TINY = configs.hyperparameters("tiny", {"epochs": 1})
 
 
 ANY_QUALITY = dict(configs.GATE, max_nats_per_char=10.0, min_validity=0.0,  # data, not quality
-                   max_length_tv_over_floor=1.0, max_reverse_score_over_floor=100.0,
-                   max_copy_rate=1.0)
+                   max_length_tv_over_noise=1.0, max_reverse_score_over_floor=100.0,
+                   copy_rate_sigmas=1e9)
 
 
 

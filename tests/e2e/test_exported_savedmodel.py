@@ -161,3 +161,21 @@ def test_score_equals_a_numpy_recomputation_from_the_keras_model(tiny_run, lever
         assert ll == pytest.approx(sum(expected), abs=1e-4)
         assert positions[:len(targets)] == pytest.approx(expected, abs=1e-4)
         assert not positions[len(targets):].any()
+
+
+def test_signatures_keep_todays_inputs_and_add_sample(tiny_model):
+    """serving_default takes exactly the contract's inputs of today (a client that sends them
+    keeps working); `sample` takes every control; the length bias is in the SavedModel."""
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    saved = saved_model_pb2.SavedModel.FromString((tiny_model / "saved_model.pb").read_bytes())
+    signatures = saved.meta_graphs[0].signature_def
+    for name, inputs in contract.SIGNATURE_INPUTS.items():
+        assert {k: tf.as_dtype(v.dtype).name for k, v in signatures[name].inputs.items()} \
+            == {k: dtype for k, (dtype, _) in inputs.items()}, name
+    info = json.loads((tiny_model / contract.ASSETS_EXTRA / contract.METADATA_FILE_NAME)
+                      .read_text())
+    rounds = info["length_calibration"]["rounds"]
+    assert len(info["length_calibration"]["end_of_name_bias"]) == encoding.SEQUENCE_LENGTH
+    assert rounds[-1]["length_tv"] < rounds[0]["length_tv"]  # the fit moved toward the data
+    assert info["sampler"]["eta"] == contract.SAMPLER["eta"]

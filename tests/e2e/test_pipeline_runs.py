@@ -13,7 +13,7 @@ from data import encoding
 from namegen import cli
 from namegen.commands import run as run_command
 from pipeline import configs, metadata
-from serving import model_dir
+from serving import contract, model_dir
 from tests.conftest import run_pipeline
 
 pytestmark = pytest.mark.slow  # every test here runs the pipeline
@@ -32,7 +32,7 @@ def test_ingests_the_dinosaur_list(tiny_run):
     assert "52 name characters + <pad>, <eon> + 1 OOV = 55 ids" in summary
     assert "longest name    23 characters" in summary
     assert "pushed version 1" in summary
-    assert len(summary.split(f"(temperature {configs.GENERATE_TEMPERATURE}):")[1].split()) == 10
+    assert len(summary.split(f"(temperature {contract.SAMPLER['temperature']}):")[1].split()) == 10
 
 
 def test_pushed_model_has_the_tf_serving_layout(tiny_run):
@@ -80,8 +80,8 @@ def test_a_rerun_with_nothing_changed_executes_no_heavy_component(tiny_run):
 
 
 # A one-epoch model samples far from real names: these tests are about the pipeline, not quality.
-ANY_SAMPLES = dict(max_length_tv_over_floor=1.0, max_reverse_score_over_floor=100.0,
-                   max_copy_rate=1.0)
+ANY_SAMPLES = dict(max_length_tv_over_noise=1.0, max_reverse_score_over_floor=100.0,
+                   copy_rate_sigmas=1e9)
 
 
 def test_beam_dag_runner_runs_the_same_pipeline(tmp_path, dinos_path):
@@ -99,7 +99,7 @@ from pipeline import configs, local_runner, metadata
 assert str(configs.PROJECT_ROOT) == sys.argv[1], f"imported from {configs.PROJECT_ROOT}"
 root = sys.argv[3]
 gate = dict(configs.GATE, max_nats_per_char=10.0, min_validity=0.0,
-            max_length_tv_over_floor=1.0, max_reverse_score_over_floor=100.0, max_copy_rate=1.0)
+            max_length_tv_over_noise=1.0, max_reverse_score_over_floor=100.0, copy_rate_sigmas=1e9)
 local_runner.run(sys.argv[2], root + "/pipeline", root + "/serving",
                  configs.hyperparameters("tiny", {"epochs": 1}),
                  beam_pipeline_args=configs.BEAM_ARGS_TEST, gate=gate)

@@ -17,6 +17,7 @@ import pytest
 
 from data import encoding
 from pipeline import configs
+from serving import contract
 from tests.support.playground_browser import launch_chromium
 from tests.support.serving_helpers import copy_version, http, start_local_server
 
@@ -137,7 +138,12 @@ def test_page_lists_the_loaded_versions_newest_first(page, site):
         == ["2", "1"]
     assert "preset tiny" in page.inner_text("#version-info")
     assert page.input_value("#max-length") == str(encoding.MAX_NAME_LENGTH)
-
+    # one default sampler: the page opens with `namegen generate`'s settings
+    for field, key in (("temperature", "temperature"), ("eta", "eta"), ("top-p", "top_p")):
+        assert float(page.input_value(f"#{field}")) == contract.SAMPLER[key]
+    for field, key in (("no-copy", "no_copy"), ("unique", "unique"),
+                       ("length-calibration", "length_calibration")):
+        assert page.is_checked(f"#{field}") == contract.SAMPLER[key]
 
 
 def test_generated_names_equal_namegen_generate_and_follow_the_temperature(page, site):
@@ -264,9 +270,13 @@ def test_errors_are_shown_in_words_next_to_the_field(page, site):
     screenshot(page, "error")
 
     generate(page, prefix="", temperature=9)
-    body = json.dumps({"signature_name": "serving_default", "inputs": {
-        "prefix": [""], "temperature": [9.0], "seed": [0], "max_length": [32], "top_k": [0],
-        "top_p": [1.0], "min_length": [0], "no_copy": [False]}}).encode()
+    sampler = contract.SAMPLER  # the page opens with the default sampler: the `sample` signature
+    body = json.dumps({"signature_name": "sample", "inputs": {
+        "prefix": [""], "temperature": [9.0], "seed": [0], "max_length": [32],
+        "top_k": [sampler["top_k"]], "top_p": [sampler["top_p"]],
+        "min_length": [sampler["min_length"]], "no_copy": [sampler["no_copy"]],
+        "eta": [sampler["eta"]], "length_calibration": [sampler["length_calibration"]],
+        "unique": [1 if sampler["unique"] else 0]}}).encode()
     status, answer = http("POST", site.rest + "/v1/models/names/versions/2:predict", body)
     assert status == 400
     assert page.inner_text("#temperature-error") == answer["error"]
@@ -334,6 +344,7 @@ def test_the_page_and_its_route_are_read_only_and_self_contained(site):
     status, listing = http("GET", site.rest + "/playground/versions")
     assert status == 200
     assert [v["version"] for v in listing["models"][0]["versions"]] == [2, 1]
+    assert listing["sampler"] == contract.SAMPLER  # the defaults the page opens with
     for method in ("POST", "PUT", "DELETE"):
         status, _ = http(method, site.rest + "/playground/versions", b"{}")
         assert status in (400, 404)

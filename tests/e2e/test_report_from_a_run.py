@@ -37,6 +37,7 @@ def test_report_has_plots_metrics_and_samples(rendered):
             assert image.size[0] > 300 and image.size[1] > 200
     assert "held-out nats/char" in page and "blessed" in page
     assert "T = 0.2" in page and "T = 1.0" in page
+    assert "<th>default sampler</th>" in page  # the first column: what `generate` serves
     assert "No anomalies." in page
 
 

@@ -164,13 +164,13 @@ def test_warmup_file_replays(tiny_model, tmp_path):
     assert (version / WARMUP_FILE).is_file()  # written by the export, replayed as is
     logs = warmup.read_warmup_requests(version)
     assert [log.predict_log.request.model_spec.signature_name for log in logs] == \
-        ["serving_default"] * 3 + ["score"]
+        ["serving_default"] * 3 + ["sample", "score"]
     assert [log.predict_log.request.inputs["seed"].tensor_shape.dim[0].size
             for log in logs[:3]] == list(WARMUP_BATCH_SIZES)
     local = start_local_server(tmp_path / "names", warmup=True)
     try:
         servable = local.core.manager.servable("names")
-        assert local.core.warmup(servable) == 4
+        assert local.core.warmup(servable) == 5
         assert _states(local) == {"1": "AVAILABLE"}
     finally:
         local.stop()

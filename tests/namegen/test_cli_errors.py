@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from namegen import cli
+from serving import contract
 
 PROJECT = Path(__file__).resolve().parents[2]
 PROBE = """
@@ -43,6 +44,7 @@ def fake_model(tmp_path) -> Path:
     (["--temperature", "nan"], "--temperature must be finite and >= 0 (0 = greedy), got nan"),
     (["--top-p", "0"], "--top-p must be in (0, 1] (1 = off), got 0"),
     (["--top-k", "-2"], "--top-k must be >= 0, got -2"),
+    (["--eta", "1"], "--eta must be in [0, 1) (0 = off), got 1"),
     (["-n", "0"], "-n must be at least 1, got 0"),
     (["--prefix", "Rasa", "--max-length", "3"], "--prefix has 4 characters; the limit is 3"),
     (["--prefix", "Raß€"], "--prefix has characters the model has never seen: 'ß', '€' "
@@ -52,6 +54,15 @@ def test_bad_generate_flags_fail_in_one_line_before_tensorflow(fake_model, flags
     result, stderr = run_cli("generate", "--model", str(fake_model), *flags)
     assert result == {"code": 2, "tensorflow": False}
     assert len(stderr) == 1 and stderr[0].startswith(f"namegen: error: {message}")
+
+
+def test_generate_defaults_are_the_one_default_sampler():
+    """`namegen generate` with no flags asks for contract.SAMPLER (the playground's too)."""
+    parser = cli.build_parser()
+    args = parser.parse_args(["generate"])
+    assert {key: getattr(args, key) for key in contract.SAMPLER} == contract.SAMPLER
+    assert parser.parse_args(["generate", "--allow-copies", "--no-unique",
+                              "--no-length-calibration"]).no_copy is False
 
 
 def test_a_folder_without_a_model_fails_before_tensorflow(tmp_path):

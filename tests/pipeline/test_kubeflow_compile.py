@@ -34,8 +34,8 @@ EDGES = {  # task -> the tasks it waits for
     "NameEvaluator": ["FileBasedExampleGen", "RunParameters", "Trainer"],
     "Pusher": ["NameEvaluator", "Trainer"],
 }
-FIDELITY_THRESHOLDS = ("max_length_tv_over_floor", "max_reverse_score_over_floor",
-                       "max_copy_rate")
+FIDELITY_THRESHOLDS = ("max_length_tv_over_noise", "max_reverse_score_over_floor",
+                       "copy_rate_sigmas")
 
 
 @pytest.fixture(scope="module")
@@ -107,9 +107,9 @@ def test_runtime_parameters_are_wired_to_component_inputs(spec):
     assert types == {"data_root": "STRING", "data_pattern": "STRING", "preset": "STRING",
                      "epochs": "NUMBER_INTEGER", "max_nats_per_char": "NUMBER_DOUBLE",
                      "max_regression": "NUMBER_DOUBLE", "min_validity": "NUMBER_DOUBLE",
-                     "max_length_tv_over_floor": "NUMBER_DOUBLE",
+                     "max_length_tv_over_noise": "NUMBER_DOUBLE",
                      "max_reverse_score_over_floor": "NUMBER_DOUBLE",
-                     "max_copy_rate": "NUMBER_DOUBLE",
+                     "copy_rate_sigmas": "NUMBER_DOUBLE",
                      **{name: "NUMBER_DOUBLE" for name in configs.DRIFT}}
     defaults = {name: json_format.MessageToDict(p.default_value) for name, p in root.items()}
     assert defaults == {"data_root": f"{ROOT}/data", "data_pattern": "*.txt", "preset": "tiny",

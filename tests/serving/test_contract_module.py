@@ -77,3 +77,45 @@ def test_summarize_scores_is_total_nats_over_total_predictions():
 def test_summarize_scores_of_nothing_is_zero_not_a_division_error():
     assert contract.summarize_scores([]) == {"names": 0, "predictions": 0, "nats_per_char": 0.0,
                                              "bits_per_char": 0.0}
+
+
+# --- issue 26: new sampler controls without breaking today's clients -------------------------
+# serving_default's inputs as clients send them today (before the `sample` signature). TF
+# Serving's REST API requires every input of a signature ("Missing named input: <name> in
+# 'inputs' object", tensorflow_serving/util/json_tensor.cc), so this set may never grow.
+TODAYS_INPUTS = {"prefix": "string", "temperature": "float32", "seed": "int64",
+                 "max_length": "int32", "top_k": "int32", "top_p": "float32",
+                 "min_length": "int32", "no_copy": "bool"}
+
+
+def test_serving_default_keeps_exactly_todays_inputs():
+    assert {k: dtype for k, (dtype, _) in contract.GENERATION_INPUTS.items()} == TODAYS_INPUTS
+
+
+def test_sample_takes_every_serving_default_input_plus_neutral_new_controls():
+    sample = contract.SAMPLE_INPUTS
+    assert {k: sample[k] for k in contract.GENERATION_INPUTS} == contract.GENERATION_INPUTS
+    new = {k: v for k, v in sample.items() if k not in contract.GENERATION_INPUTS}
+    assert new == {"eta": ("float32", 0.0), "length_calibration": ("bool", False),
+                   "unique": ("int32", 0)}
+    # what serving_default does with the controls it does not take is written down, and it
+    # never de-duplicates (raw clients see the model)
+    assert set(contract.SERVING_DEFAULT_CONTROLS) == set(new)
+    assert contract.SERVING_DEFAULT_CONTROLS["unique"] == 0
+    assert contract.SIGNATURE_INPUTS[contract.SAMPLE_SIGNATURE] is sample
+
+
+def test_a_request_goes_to_serving_default_unless_it_names_a_new_control():
+    assert contract.generation_signature(temperature=0.5, no_copy=True) == "serving_default"
+    assert contract.generation_signature(eta=0.01) == contract.SAMPLE_SIGNATURE
+    columns = contract.generation_columns(3, seeds=[1, 2, 3], unique=True)
+    assert columns["unique"] == [3, 3, 3] and columns["eta"] == [0.0] * 3
+    assert contract.generation_columns(2, unique=False)["unique"] == [0, 0]
+    with pytest.raises(ValueError, match="serving_default"):
+        contract.generation_columns(1, signature="serving_default", eta=0.1)
+
+
+def test_the_default_sampler_is_made_of_sample_inputs():
+
+    assert set(contract.SAMPLER) <= set(contract.SAMPLE_INPUTS)
+    assert contract.SERVING_DEFAULT_CONTROLS["eta"] == contract.SAMPLER["eta"]

@@ -150,10 +150,11 @@ def test_warmup_bytes_are_a_tfrecord_of_prediction_logs():
         payload = data[offset + 12: offset + 12 + length]
         logs.append(prediction_log_pb2.PredictionLog.FromString(payload))
         offset += 12 + length + 4
-    assert offset == len(data) and len(logs) == len(WARMUP_BATCH_SIZES) + 1
+    assert offset == len(data) and len(logs) == len(WARMUP_BATCH_SIZES) + 2
     assert all(log.WhichOneof("log_type") == "predict_log" for log in logs)
     assert {log.predict_log.request.model_spec.name for log in logs} == {encoding.MODEL_NAME}
     assert logs[-1].predict_log.request.inputs["name"].string_val == [b"Rex", b"Ann"]
+    assert logs[-2].predict_log.request.model_spec.signature_name == "sample"
     assert data == tfrecord_bytes([log.SerializeToString(deterministic=True) for log in logs])
 
 

@@ -20,17 +20,18 @@ from components.trainer.model import NameModel, case_smoothing_prior, sequence_l
 from components.trainer.resume import CHECKPOINTS, HISTORY_FILE, INTERRUPTED
 from components.trainer.teacher import FOLDS, NgramTeacher
 from data import encoding
+from pipeline.configs import Hyperparameters
 
 EVAL_BATCH_SIZE = 256
 SUM = tf.distribute.ReduceOp.SUM
 
 
-def make_optimizer(hp: dict, steps_per_epoch: int) -> tf_keras.optimizers.Optimizer:
+def make_optimizer(hp: Hyperparameters, steps_per_epoch: int) -> tf_keras.optimizers.Optimizer:
     """Adam or AdamW with a constant or warmed-up cosine learning rate."""
-    learning_rate = hp["learning_rate"]
-    if hp["lr_schedule"] == "cosine":
-        total = max(1, hp["epochs"] * steps_per_epoch)
-        warmup = min(total - 1, hp["warmup_epochs"] * steps_per_epoch)
+    learning_rate = hp.learning_rate
+    if hp.lr_schedule == "cosine":
+        total = max(1, hp.epochs * steps_per_epoch)
+        warmup = min(total - 1, hp.warmup_epochs * steps_per_epoch)
         learning_rate = tf_keras.optimizers.schedules.CosineDecay(
             initial_learning_rate=learning_rate * 0.1 if warmup else learning_rate,
             decay_steps=total - warmup,
@@ -38,10 +39,8 @@ def make_optimizer(hp: dict, steps_per_epoch: int) -> tf_keras.optimizers.Optimi
             warmup_target=learning_rate if warmup else None,
             warmup_steps=warmup,
         )
-    elif hp["lr_schedule"] != "constant":
-        raise ValueError(f"unknown lr_schedule {hp['lr_schedule']!r}: use constant or cosine")
-    if hp["weight_decay"]:
-        return tf_keras.optimizers.AdamW(learning_rate, weight_decay=hp["weight_decay"])
+    if hp.weight_decay:
+        return tf_keras.optimizers.AdamW(learning_rate, weight_decay=hp.weight_decay)
     return tf_keras.optimizers.Adam(learning_rate)
 
 
@@ -62,7 +61,7 @@ class TrainingLoop:
                       tf.TensorSpec([None, None, None], tf.float32),  # teacher's, or empty
                       tf.TensorSpec([], tf.float32)]  # characters in the global batch
 
-    def __init__(self, model: NameModel, hp: dict, steps_per_epoch: int, run_dir: str,
+    def __init__(self, model: NameModel, hp: Hyperparameters, steps_per_epoch: int, run_dir: str,
                  strategy: tf.distribute.Strategy | None = None, jit_compile: bool = False):
         """The model must have been built under `strategy.scope()` (the default: none)."""
         self.model, self.hp, self.run_dir = model, hp, run_dir
@@ -80,7 +79,7 @@ class TrainingLoop:
             self.batches_done = tf.Variable(0, dtype=tf.int64, trainable=False)
             self.partial = tf.Variable([0.0, 0.0, 0.0], dtype=tf.float64, trainable=False)
             # Weight averaging: eval, early stopping and export use an exponential moving average.
-            self.ema_decay = float(hp.get("ema_decay", 0.0))
+            self.ema_decay = hp.ema_decay
             self.ema_weights = [
                 tf.Variable(w, trainable=False,
                             aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
@@ -98,8 +97,8 @@ class TrainingLoop:
             max_to_keep=2)
         self.smoothing_prior = (
             case_smoothing_prior(model.vocabulary, model.vocab_size)
-            if hp.get("smooth_within_case") and hp["label_smoothing"] else None)
-        self.teacher_weight = float(hp.get("ngram_teacher", 0.0))
+            if hp.smooth_within_case and hp.label_smoothing else None)
+        self.teacher_weight = hp.ngram_teacher
         self.teacher: NgramTeacher | None = None
         self.history: list[dict] = []
         self._no_soft_targets = tf.zeros([0, 0, 0])
@@ -119,7 +118,7 @@ class TrainingLoop:
             if self.teacher is None:
                 raise ValueError("ngram_teacher is on: call fit_teacher(split) first")
             soft_targets = self.teacher.targets(batch)
-        characters = batch.size if not self.hp["mask_padding"] else int(
+        characters = batch.size if not self.hp.mask_padding else int(
             (batch != encoding.PAD_ID).sum())
         mine = slice(self.worker, None, self.workers)
         soft = (self._no_soft_targets if soft_targets is None
@@ -138,15 +137,15 @@ class TrainingLoop:
         """One replica's share of an update; soft_targets are empty when the teacher is off."""
         with tf.GradientTape() as tape:
             logits = self.model(shift_right(targets), training=True)
-            loss, count = sequence_loss(logits, targets, self.hp["mask_padding"],
-                                        self.hp["label_smoothing"], self.smoothing_prior,
+            loss, count = sequence_loss(logits, targets, self.hp.mask_padding,
+                                        self.hp.label_smoothing, self.smoothing_prior,
                                         soft_targets, self.teacher_weight)
             share = loss * count / tf.maximum(global_characters, 1.0)  # of the global mean
         variables = self.model.trainable_variables
         gradients = tape.gradient(share, variables)
         gradients = tf.distribute.get_replica_context().all_reduce(SUM, gradients)
-        if self.hp["clip_norm"]:
-            gradients, _ = tf.clip_by_global_norm(gradients, self.hp["clip_norm"])
+        if self.hp.clip_norm:
+            gradients, _ = tf.clip_by_global_norm(gradients, self.hp.clip_norm)
         self.optimizer.apply_gradients(zip(gradients, variables), skip_gradients_aggregation=True)
         if self.ema_weights:
             step = tf.cast(self.optimizer.iterations, tf.float32)
@@ -165,10 +164,10 @@ class TrainingLoop:
         """Fit the n-gram teacher's fold models on the train split (see teacher.py)."""
         started = time.perf_counter()
         self.teacher = NgramTeacher(
-            train.names, train.folds(FOLDS, self.hp["seed"]), self.model.vocabulary,
-            self.model.vocab_size, seed=self.hp["seed"],
-            within_case=bool(self.hp.get("smooth_within_case")),
-            end_of_name=bool(self.hp.get("teacher_end_of_name", True)))
+            train.names, train.folds(FOLDS, self.hp.seed), self.model.vocabulary,
+            self.model.vocab_size, seed=self.hp.seed,
+            within_case=self.hp.smooth_within_case,
+            end_of_name=self.hp.teacher_end_of_name)
         log(f"n-gram teacher: {self.teacher.describe()}, weight {self.teacher_weight}, "
             f"{time.perf_counter() - started:.1f}s")
         return self.teacher
@@ -234,8 +233,8 @@ class TrainingLoop:
         stale = start_epoch - int(self.best_epoch.numpy()) if start_epoch else 0
         if self.teacher_weight and self.teacher is None:
             self.fit_teacher(train)
-        for epoch in range(start_epoch, hp["epochs"]):
-            if hp["patience"] and stale >= hp["patience"]:
+        for epoch in range(start_epoch, hp.epochs):
+            if hp.patience and stale >= hp.patience:
                 log(f"early stop: no eval improvement for {stale} epochs")
                 break
             started = time.perf_counter()
@@ -244,7 +243,7 @@ class TrainingLoop:
             first_step = int(self.optimizer.iterations.numpy()) - skip
             try:
                 for index, batch in enumerate(train.batches(
-                        hp["batch_size"], epoch_seed(hp["seed"], epoch), hp["mask_padding"])):
+                        hp.batch_size, epoch_seed(hp.seed, epoch), hp.mask_padding)):
                     if index < skip:
                         continue  # done before the interrupt; the order is seeded per epoch
                     loss_sum, n = self.step(batch)
@@ -281,11 +280,11 @@ class TrainingLoop:
             record["elapsed_seconds"] = sum(r["epoch_seconds"] for r in self.history)
             self._save(record, writer)
             log(
-                f"epoch {epoch + 1:3d}/{hp['epochs']}  train {record['train_loss']:.4f}  "
+                f"epoch {epoch + 1:3d}/{hp.epochs}  train {record['train_loss']:.4f}  "
                 f"eval {record['eval_loss']:.4f} nats/char  "
                 f"{record['chars_per_second']:,.0f} chars/s  {record['elapsed_seconds']:.1f}s"
             )
-        if self.history and self.hp.get("restore_best", True):
+        if self.history and self.hp.restore_best:
             for best, current in zip(self.best_weights, self.model.trainable_variables):
                 current.assign(best)
         return self.history

@@ -10,15 +10,17 @@ import sys
 
 import tensorflow as tf
 
+from pipeline.configs import Hyperparameters
+
 HISTORY_FILE = "history.json"
 RESUME_KEY_FILE = "resume_key.txt"  # inputs + hyperparameters of an attempt (resume_key())
 INTERRUPTED = "interrupted"  # the mid-epoch checkpoint written on Ctrl-C (SIGINT)
 CHECKPOINTS = "checkpoints"
 
 
-def resume_key(fn_args, hp: dict) -> str:
+def resume_key(fn_args, hp: Hyperparameters) -> str:
     """What makes two Trainer attempts the same training: inputs, hyperparameters, config."""
-    described = {"hyperparameters": hp, "train": list(fn_args.train_files),
+    described = {"hyperparameters": hp.as_dict(), "train": list(fn_args.train_files),
                  "eval": list(fn_args.eval_files), "transform": fn_args.transform_graph_path,
                  "custom_config": fn_args.custom_config}
     return hashlib.sha256(json.dumps(described, sort_keys=True, default=str).encode()).hexdigest()

@@ -86,7 +86,7 @@ def test_the_samplers_step_gives_the_training_models_logits(levers):
     """NameGenerator._step, fed a name token by token, matches the model's batched forward."""
     vocabulary = list(encoding.RESERVED_TOKENS) + list("abcAB")
     model = build_model(len(vocabulary) + encoding.NUM_OOV_BUCKETS,
-                        configs.hyperparameters("tiny", levers), vocabulary)
+                        configs.resolve("tiny", levers), vocabulary)
     for i, weight in enumerate(model.trainable_weights):
         weight.assign(tf.random.stateless_normal(weight.shape, [5, i]) * 0.5)
     generator = NameGenerator(model, tft_layer=None, vocabulary=vocabulary, training_names=[])

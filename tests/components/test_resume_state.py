@@ -13,7 +13,7 @@ from components.trainer.loop import TrainingLoop
 from components.trainer.model import build_model
 from pipeline import configs
 
-HP = configs.hyperparameters("tiny", {"learning_rate": 0.05, "num_layers": 2})
+HP = configs.resolve("tiny", {"learning_rate": 0.05, "num_layers": 2})
 BATCH = np.array([[3, 4, 5, 1, 0], [5, 3, 1, 0, 0], [4, 4, 3, 5, 1]], np.int64)
 
 

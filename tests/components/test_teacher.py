@@ -48,7 +48,7 @@ def test_each_name_is_taught_by_kneser_ney_fitted_on_the_other_folds_only():
 
 
 def test_soft_targets_take_their_weight_of_the_labels():
-    model = build_model(10, configs.hyperparameters("tiny"))
+    model = build_model(10, configs.resolve("tiny"))
     targets = tf.constant(encode(["abc", "ba"], "abcdefg")[:, :5])
     logits = model(shift_right(targets))
     soft = tf.nn.softmax(tf.random.stateless_normal(logits.shape, seed=[1, 2]))
@@ -63,7 +63,7 @@ def test_soft_targets_take_their_weight_of_the_labels():
 
 
 def test_the_trainer_trains_with_the_teacher_and_says_so(tmp_path, capsys):
-    hp = configs.hyperparameters("tiny", {"ngram_teacher": 0.5, "epochs": 2})
+    hp = configs.resolve("tiny", {"ngram_teacher": 0.5, "epochs": 2})
     vocabulary = list(encoding.RESERVED_TOKENS) + list(ALPHABET)
     model = build_model(len(vocabulary) + 1, hp, vocabulary)
     ids = encode(NAMES, ALPHABET)

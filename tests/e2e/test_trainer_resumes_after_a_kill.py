@@ -23,7 +23,7 @@ rng = np.random.default_rng(0)
 ids = np.zeros([512, encoding.SEQUENCE_LENGTH], np.int64)
 for row in ids:
     n = rng.integers(3, 12); row[:n] = rng.integers(2, 20, n); row[n] = encoding.EON_ID
-hp = configs.hyperparameters("tiny", {"epochs": epochs, "rnn_units": 256, "batch_size": 8})
+hp = configs.resolve("tiny", {"epochs": epochs, "rnn_units": 256, "batch_size": 8})
 model = build_model(20, hp)
 trainer = loop.TrainingLoop(model, hp, 64, run_dir)
 history = trainer.fit(ids, ids[:64], tf.summary.create_file_writer(run_dir))

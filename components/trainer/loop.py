@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import json
 import math
-import os
-import shutil
 import sys
-import tempfile
 import time
 
 import numpy as np
@@ -17,7 +13,7 @@ import tf_keras
 from components.trainer import distribute
 from components.trainer.data import ArraySplit, Split, epoch_seed
 from components.trainer.model import NameModel, case_smoothing_prior, sequence_loss, shift_right
-from components.trainer.resume import CHECKPOINTS, HISTORY_FILE, INTERRUPTED
+from components.trainer.resume import Checkpoints
 from components.trainer.teacher import FOLDS, NgramTeacher
 from data import encoding
 from pipeline.configs import Hyperparameters
@@ -84,17 +80,13 @@ class TrainingLoop:
                 tf.Variable(w, trainable=False,
                             aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
                 for w in model.trainable_variables] if self.ema_decay else []
-        self.checkpoint = tf.train.Checkpoint(
-            model=model, optimizer=self.optimizer, epoch=self.epoch, best_eval=self.best_eval,
-            best_epoch=self.best_epoch, best_weights=self.best_weights,
-            ema_weights=self.ema_weights, batches_done=self.batches_done, partial=self.partial,
-        )
-        self.checkpoint_dir = os.path.join(run_dir, CHECKPOINTS)
-        # Saving may need every worker; the others write to a scratch folder and delete it.
-        self.scratch_dir = None if self.chief else tempfile.mkdtemp(prefix="namegen-worker-")
-        self.manager = tf.train.CheckpointManager(
-            self.checkpoint, self.checkpoint_dir if self.chief else self.scratch_dir,
-            max_to_keep=2)
+        self.checkpoints = Checkpoints(
+            tf.train.Checkpoint(
+                model=model, optimizer=self.optimizer, epoch=self.epoch,
+                best_eval=self.best_eval, best_epoch=self.best_epoch,
+                best_weights=self.best_weights, ema_weights=self.ema_weights,
+                batches_done=self.batches_done, partial=self.partial),
+            run_dir, self.epoch, self.batches_done, self.partial, self.chief, self.workers)
         self.smoothing_prior = (
             case_smoothing_prior(model.vocabulary, model.vocab_size)
             if hp.smooth_within_case and hp.label_smoothing else None)
@@ -180,48 +172,6 @@ class TrainingLoop:
             total, count = total + float(loss_sum), count + float(n)
         return total / max(count, 1.0)
 
-    def restore(self) -> int:
-        """Resume from the last checkpoint, if any; returns the epoch to start from.
-
-        An interrupt checkpoint (mid-epoch) is newer than every epoch checkpoint while it
-        exists; if it cannot be read (a second Ctrl-C while writing it), the epoch one is used.
-        Every worker restores the chief's checkpoint.
-        """
-        interrupted = os.path.join(self.checkpoint_dir, INTERRUPTED)
-        latest = tf.train.latest_checkpoint(self.checkpoint_dir)
-        restored = None
-        if tf.io.gfile.exists(interrupted + ".index"):
-            try:
-                self.checkpoint.read(interrupted).expect_partial()
-                restored = interrupted
-            except (tf.errors.OpError, ValueError) as error:
-                log(f"ignoring an unreadable interrupt checkpoint: {str(error)[:200]}")
-        if restored is None and latest:
-            self.checkpoint.restore(latest).expect_partial()
-            self.batches_done.assign(0)
-            restored = latest
-        if restored:
-            history_path = os.path.join(self.run_dir, HISTORY_FILE)
-            if os.path.exists(history_path):
-                with open(history_path) as f:
-                    self.history = json.load(f)[: int(self.epoch.numpy())]
-            log(f"resumed from {restored} at epoch {int(self.epoch)}, "
-                f"batch {int(self.batches_done)}")
-        return int(self.epoch.numpy())
-
-    def save_interrupted(self, batches_done: int, sums: tuple) -> str | None:
-        """Ctrl-C mid-epoch: checkpoint the weights and where in the epoch training stopped.
-
-        Single-worker only: one worker's interrupt cannot checkpoint the others.
-        """
-        if self.workers > 1:
-            return None
-        self.batches_done.assign(batches_done)
-        self.partial.assign([float(x) for x in sums])
-        path = self.checkpoint.write(os.path.join(self.checkpoint_dir, INTERRUPTED))
-        log(f"interrupted: saved {path} at epoch {int(self.epoch)}, batch {batches_done}")
-        return path
-
     # --- epochs --------------------------------------------------------------------------
     def fit(self, train: Split | np.ndarray, evaluation: Split | np.ndarray, writer
             ) -> list[dict]:
@@ -229,7 +179,7 @@ class TrainingLoop:
         hp = self.hp
         train = as_split(train, self.model.vocabulary)
         evaluation = as_split(evaluation, self.model.vocabulary)
-        start_epoch = self.restore()
+        start_epoch, self.history = self.checkpoints.restore()
         stale = start_epoch - int(self.best_epoch.numpy()) if start_epoch else 0
         if self.teacher_weight and self.teacher is None:
             self.fit_teacher(train)
@@ -251,7 +201,7 @@ class TrainingLoop:
                     padded += batch.size
             except KeyboardInterrupt:
                 done = int(self.optimizer.iterations.numpy()) - first_step  # steps applied
-                self.save_interrupted(done, (total, count, padded))
+                self.checkpoints.save_interrupted(done, (total, count, padded))
                 raise
             self.batches_done.assign(0)
             self.partial.assign([0.0, 0.0, 0.0])
@@ -297,21 +247,13 @@ class TrainingLoop:
             average.assign(live)
 
     def _save(self, record: dict, writer) -> None:
-        """Checkpoint the epoch (every worker takes part; only the chief's is kept)."""
-        self.manager.save(checkpoint_number=record["epoch"])
-        if not self.chief:
-            shutil.rmtree(self.scratch_dir, ignore_errors=True)
+        """Checkpoint the epoch (components/trainer/resume.py); the chief writes summaries."""
+        if not self.checkpoints.save_epoch(record["epoch"], self.history):
             return
         with writer.as_default(step=record["epoch"]):
             for key in ("train_loss", "eval_loss", "chars_per_second", "learning_rate"):
                 tf.summary.scalar(key, record[key])
         writer.flush()
-        for leftover in tf.io.gfile.glob(os.path.join(self.checkpoint_dir, INTERRUPTED + ".*")):
-            tf.io.gfile.remove(leftover)  # superseded by the epoch checkpoint
-        path = os.path.join(self.run_dir, HISTORY_FILE)
-        with open(path + ".tmp", "w") as f:
-            json.dump(self.history, f, indent=1)
-        os.replace(path + ".tmp", path)
 
 
 def _current_lr(optimizer) -> float:

@@ -141,9 +141,10 @@ def test_a_streamed_split_yields_every_name_once_per_epoch_in_a_replayable_order
     assert {b.shape[1] for b in unbucketed} == {split.longest}
 
 
-def test_the_gpu_kernel_takes_the_fused_loops_weights_as_they_are():
+def test_keras_standard_gru_the_cudnn_kernels_cpu_twin_equals_the_fused_loop():
     """cuDNN's GRU (gpu_gru) and Keras' standard_gru take one argument layout; on CPU the
-    standard one must match the fused loop with the same kernel, recurrent kernel and bias."""
+    standard one (cudnn=False) must match the fused loop with the same kernel, recurrent kernel
+    and bias. The cuDNN kernel itself: the next test, on a machine with a GPU."""
     from components.trainer.cudnn import keras_gru_sequence
     from components.trainer.model import gru_sequence
 
@@ -154,3 +155,19 @@ def test_the_gpu_kernel_takes_the_fused_loops_weights_as_they_are():
     np.testing.assert_allclose(
         keras_gru_sequence(inputs, kernel, recurrent_kernel, bias, cudnn=False).numpy(),
         gru_sequence(inputs, kernel, recurrent_kernel, bias).numpy(), atol=1e-5)
+
+
+@pytest.mark.skipif(not tf.config.list_physical_devices("GPU"), reason="cuDNN needs a GPU")
+def test_the_cudnn_kernel_takes_the_fused_loops_weights_as_they_are():
+    from components.trainer.cudnn import keras_gru_sequence
+    from components.trainer.model import gru_sequence
+
+    model = build_model(12, configs.resolve("tiny"))
+    kernel, recurrent_kernel, bias = model.grus[0].cell.weights
+    bias.assign(tf.random.stateless_normal(bias.shape, [3, 4]))
+    inputs = tf.random.stateless_normal([5, 9, kernel.shape[0]], [1, 2])
+    with tf.device("/GPU:0"):
+        cudnn = keras_gru_sequence(inputs, kernel, recurrent_kernel, bias, cudnn=True)
+    with tf.device("/CPU:0"):
+        fused = gru_sequence(inputs, kernel, recurrent_kernel, bias)
+    np.testing.assert_allclose(cudnn.numpy(), fused.numpy(), atol=1e-4)

@@ -7,6 +7,8 @@ data/encoding.py.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 from data.encoding import MAX_NAME_LENGTH
@@ -18,69 +20,131 @@ PIPELINE_NAME = "namegen"
 TRAIN_BUCKETS = 9  # train:eval hash buckets, split on the name itself
 EVAL_BUCKETS = 1
 
-# --- Training presets ----------------------------------------------------------------------
-PRESETS: dict[str, dict] = {
+# --- Training hyperparameters ----------------------------------------------------------------
+# One typed record: every key, its type, its default (the `default` preset, chosen for held-out
+# nats per character on the dinosaur list, docs/QUALITY.md "levers") and why it is there.
+@dataclass(frozen=True)
+class Hyperparameters:
+    """Every training hyperparameter; `resolve()` builds one from a preset and overrides."""
+
+    # model (components/trainer/model.py)
+    embedding_dim: int = 256  # width of each character's embedding
+    rnn_units: int = 512  # GRU width: the main capacity knob (1024 overfits the dinosaurs)
+    num_layers: int = 1  # stacked GRUs; a second layer did not help on name lists
+    dropout: float = 0.2  # dropout on the GRU's output, before the character scores
+    embedding_dropout: float = 0.2  # dropout on the character embeddings
+    recurrent_dropout: float = 0.0  # Keras' per-step recurrent dropout (forces the slow GRU)
+    weight_drop: float = 0.4  # DropConnect on the recurrent kernel, one mask per batch
+    locked_dropout: bool = False  # one dropout mask per name instead of per character
+    tie_embeddings: bool = False  # score characters against their own input embeddings
+    case_sharing: bool = True  # "A" is "a" plus one learned case vector (input and output)
+    # optimisation (components/trainer/loop.py)
+    batch_size: int = 32  # names per global batch, split between workers
+    epochs: int = 20  # passes over the train split (fewer with patience)
+    learning_rate: float = 5e-3  # Adam's peak learning rate
+    lr_schedule: str = "cosine"  # "constant", or "cosine" decay after a linear warmup
+    warmup_epochs: int = 1  # epochs of linear warmup before the cosine decay
+    weight_decay: float = 1e-2  # decoupled weight decay (AdamW); 0: plain Adam
+    clip_norm: float = 1.0  # clip the global gradient norm to this; 0: no clipping
+    patience: int = 10  # stop after this many epochs without eval improvement; 0: never
+    ema_decay: float = 0.0  # evaluate and export a moving average of the weights; 0: off
+    restore_best: bool = True  # export the best eval epoch's weights, not the last
+    # loss (components/trainer/model.py sequence_loss)
+    mask_padding: bool = True  # average the loss over real characters only, not padding
+    label_smoothing: float = 0.05  # share of each target spread over the other characters
+    smooth_within_case: bool = True  # smoothing spreads over the target's own case class
+    ngram_teacher: float = 0.6  # weight of a cross-fitted Kneser-Ney teacher's targets
+    teacher_end_of_name: bool = True  # False: when to stop is learned from the labels alone
+    # the run
+    preset: str = "default"  # the preset these values started from (for reports)
+    seed: int = 42  # seeds weights, batch order and the teacher's folds
+
+    def __post_init__(self) -> None:
+        for spec in fields(self):
+            value, expected = getattr(self, spec.name), _FIELD_TYPES[spec.type]
+            if expected is float and type(value) is int:
+                object.__setattr__(self, spec.name, float(value))
+            elif type(value) is not expected:
+                raise ValueError(f"hyperparameter {spec.name}={value!r}: expected "
+                                 f"{expected.__name__}")
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ValueError(f"hyperparameter lr_schedule={self.lr_schedule!r}: expected one of "
+                             f"{list(LR_SCHEDULES)}")
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, object]) -> Hyperparameters:
+        """From the JSON form (custom_config, a HyperParameters artifact); keys and types checked.
+
+        Values given as text (`--set key=value`) are parsed to the key's type; missing keys
+        keep their defaults.
+        """
+        known = {spec.name: _FIELD_TYPES[spec.type] for spec in fields(cls)}
+        typed = {}
+        for key, value in values.items():
+            if key not in known:
+                raise ValueError(f"unknown hyperparameter {key!r}; known: {sorted(known)}")
+            typed[key] = _parse(key, value, known[key]) if isinstance(value, str) else value
+        return cls(**typed)
+
+    def as_dict(self) -> dict:
+        """The JSON form: what travels in custom_config and the HyperParameters artifact."""
+        return asdict(self)
+
+
+LR_SCHEDULES = ("constant", "cosine")
+_FIELD_TYPES = {"int": int, "float": float, "bool": bool, "str": str}
+
+# Presets list only what they change from Hyperparameters' defaults (which are `default`'s).
+PRESET_CHANGES: dict[str, dict] = {
+    "default": {},
     # The reference TensorFlow tutorial: unmasked loss averaged over padding, Adam defaults.
     "tutorial": dict(
-        embedding_dim=256, rnn_units=1024, num_layers=1, dropout=0.0, embedding_dropout=0.0,
-        batch_size=64, epochs=20, learning_rate=1e-3, lr_schedule="constant", warmup_epochs=0,
-        weight_decay=0.0, label_smoothing=0.0, clip_norm=0.0, mask_padding=False, patience=0,
-        recurrent_dropout=0.0, ema_decay=0.0, restore_best=True, weight_drop=0.0,
-        locked_dropout=False, tie_embeddings=False, case_sharing=False,
-        smooth_within_case=False, ngram_teacher=0.0, teacher_end_of_name=True,
-    ),
-    # Chosen for held-out nats per character on the dinosaur list (docs/QUALITY.md, levers).
-    # ngram_teacher: weight of a cross-fitted Kneser-Ney teacher's targets (training only);
-    # teacher_end_of_name=False: the teacher's end-of-name mass is replaced by the label's, so
-    # when to stop is learned from the data alone (docs/QUALITY.md, fidelity levers).
-    "default": dict(
-        embedding_dim=256, rnn_units=512, num_layers=1, dropout=0.2, embedding_dropout=0.2,
-        batch_size=32, epochs=20, learning_rate=5e-3, lr_schedule="cosine", warmup_epochs=1,
-        weight_decay=1e-2, label_smoothing=0.05, clip_norm=1.0, mask_padding=True, patience=10,
-        recurrent_dropout=0.0, ema_decay=0.0, restore_best=True, weight_drop=0.4,
-        locked_dropout=False, tie_embeddings=False, case_sharing=True,
-        smooth_within_case=True, ngram_teacher=0.6, teacher_end_of_name=True,
+        rnn_units=1024, dropout=0.0, embedding_dropout=0.0, weight_drop=0.0, case_sharing=False,
+        batch_size=64, learning_rate=1e-3, lr_schedule="constant", warmup_epochs=0,
+        weight_decay=0.0, clip_norm=0.0, patience=0, mask_padding=False, label_smoothing=0.0,
+        smooth_within_case=False, ngram_teacher=0.0,
     ),
     # Seconds-scale model for tests and smoke runs.
     "tiny": dict(
-        embedding_dim=8, rnn_units=16, num_layers=1, dropout=0.0, embedding_dropout=0.0,
-        batch_size=16, epochs=2, learning_rate=1e-2, lr_schedule="constant", warmup_epochs=0,
-        weight_decay=0.0, label_smoothing=0.0, clip_norm=1.0, mask_padding=True, patience=0,
-        recurrent_dropout=0.0, ema_decay=0.0, restore_best=True, weight_drop=0.0,
-        locked_dropout=False, tie_embeddings=False, case_sharing=False,
-        smooth_within_case=False, ngram_teacher=0.0, teacher_end_of_name=True,
+        embedding_dim=8, rnn_units=16, dropout=0.0, embedding_dropout=0.0, weight_drop=0.0,
+        case_sharing=False, batch_size=16, epochs=2, learning_rate=1e-2, lr_schedule="constant",
+        warmup_epochs=0, weight_decay=0.0, patience=0, label_smoothing=0.0,
+        smooth_within_case=False, ngram_teacher=0.0,
     ),
 }
 DEFAULT_PRESET = "default"
 DEFAULT_SEED = 42
 
 
-def hyperparameters(
-    preset: str = DEFAULT_PRESET, overrides: dict | None = None, seed: int = DEFAULT_SEED
-) -> dict:
-    """The preset's hyperparameters with overrides applied and type-checked."""
-    if preset not in PRESETS:
-        raise ValueError(f"unknown preset {preset!r}; choose one of {sorted(PRESETS)}")
-    params = dict(PRESETS[preset], preset=preset, seed=seed)
-    for key, value in (overrides or {}).items():
-        if key not in params:
-            raise ValueError(f"unknown hyperparameter {key!r}; known: {sorted(params)}")
-        params[key] = _coerce(key, value, params[key])
-    return params
+def resolve(preset: str = DEFAULT_PRESET, overrides: Mapping[str, object] | None = None,
+            seed: int = DEFAULT_SEED) -> Hyperparameters:
+    """The preset's hyperparameters with overrides (values or text) applied and type-checked."""
+    if preset not in PRESET_CHANGES:
+        raise ValueError(f"unknown preset {preset!r}; choose one of {sorted(PRESET_CHANGES)}")
+    return Hyperparameters.from_dict(
+        {**PRESET_CHANGES[preset], "preset": preset, "seed": seed, **(overrides or {})})
 
 
-def _coerce(key: str, value, current):
-    if not isinstance(value, str):
-        return value
+def hyperparameters(preset: str = DEFAULT_PRESET, overrides: Mapping[str, object] | None = None,
+                    seed: int = DEFAULT_SEED) -> dict:
+    """resolve()'s JSON form, as the pipeline passes it to the Trainer and the Tuner."""
+    return resolve(preset, overrides, seed).as_dict()
+
+
+def _parse(key: str, text: str, expected: type):
+    """A `--set key=value` text as the key's type."""
     try:
-        if isinstance(current, bool):
-            if value.lower() not in ("true", "false", "1", "0"):
-                raise ValueError(value)
-            return value.lower() in ("true", "1")
-        return type(current)(value)
+        if expected is bool:
+            if text.lower() not in ("true", "false", "1", "0"):
+                raise ValueError(text)
+            return text.lower() in ("true", "1")
+        return expected(text)
     except ValueError as error:
-        expected = type(current).__name__
-        raise ValueError(f"hyperparameter {key}={value!r}: expected {expected}") from error
+        raise ValueError(f"hyperparameter {key}={text!r}: expected {expected.__name__}") from error
+
+
+# Each preset in full, for readers that look a value up by preset (Kubeflow's RunParameters).
+PRESETS: dict[str, dict] = {name: hyperparameters(name) for name in PRESET_CHANGES}
 
 
 # --- Data validation (NameValidator; the schema is pipeline/schema/schema.pbtxt) ------------

@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import json
 import math
-import os
-import shutil
 import sys
-import tempfile
 import time
 
 import numpy as np
@@ -17,20 +13,21 @@ import tf_keras
 from components.trainer import distribute
 from components.trainer.data import ArraySplit, Split, epoch_seed
 from components.trainer.model import NameModel, case_smoothing_prior, sequence_loss, shift_right
-from components.trainer.resume import CHECKPOINTS, HISTORY_FILE, INTERRUPTED
+from components.trainer.resume import Checkpoints
 from components.trainer.teacher import FOLDS, NgramTeacher
 from data import encoding, progress
+from pipeline.configs import Hyperparameters
 
 EVAL_BATCH_SIZE = 256
 SUM = tf.distribute.ReduceOp.SUM
 
 
-def make_optimizer(hp: dict, steps_per_epoch: int) -> tf_keras.optimizers.Optimizer:
+def make_optimizer(hp: Hyperparameters, steps_per_epoch: int) -> tf_keras.optimizers.Optimizer:
     """Adam or AdamW with a constant or warmed-up cosine learning rate."""
-    learning_rate = hp["learning_rate"]
-    if hp["lr_schedule"] == "cosine":
-        total = max(1, hp["epochs"] * steps_per_epoch)
-        warmup = min(total - 1, hp["warmup_epochs"] * steps_per_epoch)
+    learning_rate = hp.learning_rate
+    if hp.lr_schedule == "cosine":
+        total = max(1, hp.epochs * steps_per_epoch)
+        warmup = min(total - 1, hp.warmup_epochs * steps_per_epoch)
         learning_rate = tf_keras.optimizers.schedules.CosineDecay(
             initial_learning_rate=learning_rate * 0.1 if warmup else learning_rate,
             decay_steps=total - warmup,
@@ -38,10 +35,8 @@ def make_optimizer(hp: dict, steps_per_epoch: int) -> tf_keras.optimizers.Optimi
             warmup_target=learning_rate if warmup else None,
             warmup_steps=warmup,
         )
-    elif hp["lr_schedule"] != "constant":
-        raise ValueError(f"unknown lr_schedule {hp['lr_schedule']!r}: use constant or cosine")
-    if hp["weight_decay"]:
-        return tf_keras.optimizers.AdamW(learning_rate, weight_decay=hp["weight_decay"])
+    if hp.weight_decay:
+        return tf_keras.optimizers.AdamW(learning_rate, weight_decay=hp.weight_decay)
     return tf_keras.optimizers.Adam(learning_rate)
 
 
@@ -62,7 +57,7 @@ class TrainingLoop:
                       tf.TensorSpec([None, None, None], tf.float32),  # teacher's, or empty
                       tf.TensorSpec([], tf.float32)]  # characters in the global batch
 
-    def __init__(self, model: NameModel, hp: dict, steps_per_epoch: int, run_dir: str,
+    def __init__(self, model: NameModel, hp: Hyperparameters, steps_per_epoch: int, run_dir: str,
                  strategy: tf.distribute.Strategy | None = None, jit_compile: bool = False):
         """The model must have been built under `strategy.scope()` (the default: none)."""
         self.model, self.hp, self.run_dir = model, hp, run_dir
@@ -80,26 +75,22 @@ class TrainingLoop:
             self.batches_done = tf.Variable(0, dtype=tf.int64, trainable=False)
             self.partial = tf.Variable([0.0, 0.0, 0.0], dtype=tf.float64, trainable=False)
             # Weight averaging: eval, early stopping and export use an exponential moving average.
-            self.ema_decay = float(hp.get("ema_decay", 0.0))
+            self.ema_decay = hp.ema_decay
             self.ema_weights = [
                 tf.Variable(w, trainable=False,
                             aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
                 for w in model.trainable_variables] if self.ema_decay else []
-        self.checkpoint = tf.train.Checkpoint(
-            model=model, optimizer=self.optimizer, epoch=self.epoch, best_eval=self.best_eval,
-            best_epoch=self.best_epoch, best_weights=self.best_weights,
-            ema_weights=self.ema_weights, batches_done=self.batches_done, partial=self.partial,
-        )
-        self.checkpoint_dir = os.path.join(run_dir, CHECKPOINTS)
-        # Saving may need every worker; the others write to a scratch folder and delete it.
-        self.scratch_dir = None if self.chief else tempfile.mkdtemp(prefix="namegen-worker-")
-        self.manager = tf.train.CheckpointManager(
-            self.checkpoint, self.checkpoint_dir if self.chief else self.scratch_dir,
-            max_to_keep=2)
+        self.checkpoints = Checkpoints(
+            tf.train.Checkpoint(
+                model=model, optimizer=self.optimizer, epoch=self.epoch,
+                best_eval=self.best_eval, best_epoch=self.best_epoch,
+                best_weights=self.best_weights, ema_weights=self.ema_weights,
+                batches_done=self.batches_done, partial=self.partial),
+            run_dir, self.epoch, self.batches_done, self.partial, self.chief, self.workers)
         self.smoothing_prior = (
             case_smoothing_prior(model.vocabulary, model.vocab_size)
-            if hp.get("smooth_within_case") and hp["label_smoothing"] else None)
-        self.teacher_weight = float(hp.get("ngram_teacher", 0.0))
+            if hp.smooth_within_case and hp.label_smoothing else None)
+        self.teacher_weight = hp.ngram_teacher
         self.teacher: NgramTeacher | None = None
         self.history: list[dict] = []
         self._no_soft_targets = tf.zeros([0, 0, 0])
@@ -119,7 +110,7 @@ class TrainingLoop:
             if self.teacher is None:
                 raise ValueError("ngram_teacher is on: call fit_teacher(split) first")
             soft_targets = self.teacher.targets(batch)
-        characters = batch.size if not self.hp["mask_padding"] else int(
+        characters = batch.size if not self.hp.mask_padding else int(
             (batch != encoding.PAD_ID).sum())
         mine = slice(self.worker, None, self.workers)
         soft = (self._no_soft_targets if soft_targets is None
@@ -138,15 +129,15 @@ class TrainingLoop:
         """One replica's share of an update; soft_targets are empty when the teacher is off."""
         with tf.GradientTape() as tape:
             logits = self.model(shift_right(targets), training=True)
-            loss, count = sequence_loss(logits, targets, self.hp["mask_padding"],
-                                        self.hp["label_smoothing"], self.smoothing_prior,
+            loss, count = sequence_loss(logits, targets, self.hp.mask_padding,
+                                        self.hp.label_smoothing, self.smoothing_prior,
                                         soft_targets, self.teacher_weight)
             share = loss * count / tf.maximum(global_characters, 1.0)  # of the global mean
         variables = self.model.trainable_variables
         gradients = tape.gradient(share, variables)
         gradients = tf.distribute.get_replica_context().all_reduce(SUM, gradients)
-        if self.hp["clip_norm"]:
-            gradients, _ = tf.clip_by_global_norm(gradients, self.hp["clip_norm"])
+        if self.hp.clip_norm:
+            gradients, _ = tf.clip_by_global_norm(gradients, self.hp.clip_norm)
         self.optimizer.apply_gradients(zip(gradients, variables), skip_gradients_aggregation=True)
         if self.ema_weights:
             step = tf.cast(self.optimizer.iterations, tf.float32)
@@ -166,10 +157,10 @@ class TrainingLoop:
         started = time.perf_counter()
         with progress.heartbeat("[trainer] n-gram teacher"):
             self.teacher = NgramTeacher(
-                train.names, train.folds(FOLDS, self.hp["seed"]), self.model.vocabulary,
-                self.model.vocab_size, seed=self.hp["seed"],
-                within_case=bool(self.hp.get("smooth_within_case")),
-                end_of_name=bool(self.hp.get("teacher_end_of_name", True)))
+                train.names, train.folds(FOLDS, self.hp.seed), self.model.vocabulary,
+                self.model.vocab_size, seed=self.hp.seed,
+                within_case=self.hp.smooth_within_case,
+                end_of_name=self.hp.teacher_end_of_name)
         log(f"n-gram teacher: {self.teacher.describe()}, weight {self.teacher_weight}, "
             f"{time.perf_counter() - started:.1f}s")
         return self.teacher
@@ -182,48 +173,6 @@ class TrainingLoop:
             total, count = total + float(loss_sum), count + float(n)
         return total / max(count, 1.0)
 
-    def restore(self) -> int:
-        """Resume from the last checkpoint, if any; returns the epoch to start from.
-
-        An interrupt checkpoint (mid-epoch) is newer than every epoch checkpoint while it
-        exists; if it cannot be read (a second Ctrl-C while writing it), the epoch one is used.
-        Every worker restores the chief's checkpoint.
-        """
-        interrupted = os.path.join(self.checkpoint_dir, INTERRUPTED)
-        latest = tf.train.latest_checkpoint(self.checkpoint_dir)
-        restored = None
-        if tf.io.gfile.exists(interrupted + ".index"):
-            try:
-                self.checkpoint.read(interrupted).expect_partial()
-                restored = interrupted
-            except (tf.errors.OpError, ValueError) as error:
-                log(f"ignoring an unreadable interrupt checkpoint: {str(error)[:200]}")
-        if restored is None and latest:
-            self.checkpoint.restore(latest).expect_partial()
-            self.batches_done.assign(0)
-            restored = latest
-        if restored:
-            history_path = os.path.join(self.run_dir, HISTORY_FILE)
-            if os.path.exists(history_path):
-                with open(history_path) as f:
-                    self.history = json.load(f)[: int(self.epoch.numpy())]
-            log(f"resumed from {restored} at epoch {int(self.epoch)}, "
-                f"batch {int(self.batches_done)}")
-        return int(self.epoch.numpy())
-
-    def save_interrupted(self, batches_done: int, sums: tuple) -> str | None:
-        """Ctrl-C mid-epoch: checkpoint the weights and where in the epoch training stopped.
-
-        Single-worker only: one worker's interrupt cannot checkpoint the others.
-        """
-        if self.workers > 1:
-            return None
-        self.batches_done.assign(batches_done)
-        self.partial.assign([float(x) for x in sums])
-        path = self.checkpoint.write(os.path.join(self.checkpoint_dir, INTERRUPTED))
-        log(f"interrupted: saved {path} at epoch {int(self.epoch)}, batch {batches_done}")
-        return path
-
     # --- epochs --------------------------------------------------------------------------
     def fit(self, train: Split | np.ndarray, evaluation: Split | np.ndarray, writer
             ) -> list[dict]:
@@ -231,23 +180,23 @@ class TrainingLoop:
         hp = self.hp
         train = as_split(train, self.model.vocabulary)
         evaluation = as_split(evaluation, self.model.vocabulary)
-        start_epoch = self.restore()
+        start_epoch, self.history = self.checkpoints.restore()
         stale = start_epoch - int(self.best_epoch.numpy()) if start_epoch else 0
         if self.teacher_weight and self.teacher is None:
             self.fit_teacher(train)
-        for epoch in range(start_epoch, hp["epochs"]):
-            if hp["patience"] and stale >= hp["patience"]:
+        for epoch in range(start_epoch, hp.epochs):
+            if hp.patience and stale >= hp.patience:
                 log(f"early stop: no eval improvement for {stale} epochs")
                 break
             started = time.perf_counter()
             skip = int(self.batches_done.numpy()) if epoch == start_epoch else 0
             total, count, padded = self.partial.numpy().tolist() if skip else (0.0, 0.0, 0)
             first_step = int(self.optimizer.iterations.numpy()) - skip
-            shown = progress.Progress(f"[trainer] epoch {epoch + 1}/{hp['epochs']}",
-                                      train.batch_count(hp["batch_size"]))
+            shown = progress.Progress(f"[trainer] epoch {epoch + 1}/{hp.epochs}",
+                                      train.batch_count(hp.batch_size))
             try:
                 for index, batch in enumerate(train.batches(
-                        hp["batch_size"], epoch_seed(hp["seed"], epoch), hp["mask_padding"])):
+                        hp.batch_size, epoch_seed(hp.seed, epoch), hp.mask_padding)):
                     if index < skip:
                         continue  # done before the interrupt; the order is seeded per epoch
                     loss_sum, n = self.step(batch)
@@ -258,7 +207,7 @@ class TrainingLoop:
             except KeyboardInterrupt:
                 shown.close()
                 done = int(self.optimizer.iterations.numpy()) - first_step  # steps applied
-                self.save_interrupted(done, (total, count, padded))
+                self.checkpoints.save_interrupted(done, (total, count, padded))
                 raise
             self.batches_done.assign(0)
             self.partial.assign([0.0, 0.0, 0.0])
@@ -287,11 +236,11 @@ class TrainingLoop:
             record["elapsed_seconds"] = sum(r["epoch_seconds"] for r in self.history)
             self._save(record, writer)
             log(
-                f"epoch {epoch + 1:3d}/{hp['epochs']}  train {record['train_loss']:.4f}  "
+                f"epoch {epoch + 1:3d}/{hp.epochs}  train {record['train_loss']:.4f}  "
                 f"eval {record['eval_loss']:.4f} nats/char  "
                 f"{record['chars_per_second']:,.0f} chars/s  {record['elapsed_seconds']:.1f}s"
             )
-        if self.history and self.hp.get("restore_best", True):
+        if self.history and self.hp.restore_best:
             for best, current in zip(self.best_weights, self.model.trainable_variables):
                 current.assign(best)
         return self.history
@@ -304,21 +253,13 @@ class TrainingLoop:
             average.assign(live)
 
     def _save(self, record: dict, writer) -> None:
-        """Checkpoint the epoch (every worker takes part; only the chief's is kept)."""
-        self.manager.save(checkpoint_number=record["epoch"])
-        if not self.chief:
-            shutil.rmtree(self.scratch_dir, ignore_errors=True)
+        """Checkpoint the epoch (components/trainer/resume.py); the chief writes summaries."""
+        if not self.checkpoints.save_epoch(record["epoch"], self.history):
             return
         with writer.as_default(step=record["epoch"]):
             for key in ("train_loss", "eval_loss", "chars_per_second", "learning_rate"):
                 tf.summary.scalar(key, record[key])
         writer.flush()
-        for leftover in tf.io.gfile.glob(os.path.join(self.checkpoint_dir, INTERRUPTED + ".*")):
-            tf.io.gfile.remove(leftover)  # superseded by the epoch checkpoint
-        path = os.path.join(self.run_dir, HISTORY_FILE)
-        with open(path + ".tmp", "w") as f:
-            json.dump(self.history, f, indent=1)
-        os.replace(path + ".tmp", path)
 
 
 def _current_lr(optimizer) -> float:

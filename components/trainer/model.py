@@ -11,6 +11,7 @@ import tf_keras
 
 from components.trainer.cudnn import gpu_visible, keras_gru_sequence
 from data import encoding
+from pipeline.configs import Hyperparameters
 
 
 class NameModel(tf_keras.Model):
@@ -222,10 +223,10 @@ def _recurrence(projected: tf.Tensor, recurrent_kernel: tf.Tensor, recurrent_bia
     return outputs, grad
 
 
-def build_model(vocab_size: int, hyperparameters: dict,
+def build_model(vocab_size: int, hp: Hyperparameters,
                 vocabulary: Sequence[str] = ()) -> NameModel:
     """The model for a Transform vocabulary (needed by case_sharing) of vocab_size ids."""
-    model = NameModel(vocab_size, **hyperparameters, vocabulary=vocabulary)
+    model = NameModel(vocab_size, **hp.as_dict(), vocabulary=vocabulary)
     model(tf.zeros([1, 1], tf.int64))  # create the weights
     return model
 

@@ -15,24 +15,25 @@ from components.trainer.data import Split, StreamedSplit, ids_spec, split_files
 from components.trainer.loop import TrainingLoop, log
 from components.trainer.model import build_model
 from data import encoding
+from pipeline.configs import Hyperparameters
 
 
-def train_and_export(train: Split, evaluation: Split, tft_output, hp: dict, run_dir: str,
+def train_and_export(train: Split, evaluation: Split, tft_output, hp: Hyperparameters, run_dir: str,
                      serving_dir: str, strategy: tf.distribute.Strategy | None = None) -> dict:
     """Train on two splits, export the best weights (the chief only), return summary metrics."""
     strategy = strategy or tf.distribute.get_strategy()
-    tf_keras.utils.set_random_seed(hp["seed"])
+    tf_keras.utils.set_random_seed(hp.seed)
     tf.config.experimental.enable_op_determinism()
     vocabulary = tft_output.vocabulary_by_name(encoding.VOCAB_NAME)
     vocab_size = len(vocabulary) + encoding.NUM_OOV_BUCKETS
     with strategy.scope():
         model = build_model(vocab_size, hp, vocabulary)
-    steps_per_epoch = math.ceil(len(train) / hp["batch_size"])
+    steps_per_epoch = math.ceil(len(train) / hp.batch_size)
     loop = TrainingLoop(model, hp, steps_per_epoch, run_dir, strategy)
     writer = (tf.summary.create_file_writer(os.path.join(run_dir, "logs")) if loop.chief
               else tf.summary.create_noop_writer())
     log(f"{len(train)} train / {len(evaluation)} eval names, vocabulary {vocab_size}, "
-        f"{model.count_params():,} parameters, preset {hp['preset']}"
+        f"{model.count_params():,} parameters, preset {hp.preset}"
         + (f", worker {loop.worker + 1} of {loop.workers}" if loop.workers > 1 else ""))
     history = loop.fit(train, evaluation, writer)
     best = min(history, key=lambda r: r["eval_loss"]) if history else {}
@@ -55,7 +56,7 @@ def train_and_export(train: Split, evaluation: Split, tft_output, hp: dict, run_
         from components.trainer import export
 
         export.export(model, tft_output, serving_dir,
-                      {"hyperparameters": hp, "metrics": metrics, "history": history},
+                      {"hyperparameters": hp.as_dict(), "metrics": metrics, "history": history},
                       training_names=train.names)
     return metrics
 
@@ -67,7 +68,8 @@ def run_fn(fn_args: FnArgs) -> None:
     per run by RunParameters), else from custom_config. Under a TF_CONFIG naming several
     workers, every worker runs this and trains under MultiWorkerMirroredStrategy.
     """
-    hp = dict(fn_args.hyperparameters or fn_args.custom_config["hyperparameters"])
+    hp = Hyperparameters.from_dict(fn_args.hyperparameters
+                                   or fn_args.custom_config["hyperparameters"])
     strategy = distribute.strategy_from_environment()
     tft_output = tft.TFTransformOutput(fn_args.transform_graph_path)
     vocabulary = tft_output.vocabulary_by_name(encoding.VOCAB_NAME)

@@ -56,7 +56,7 @@ def sample_trials(base: dict, space: dict[str, list], count: int, seed: int) -> 
     return trials
 
 
-def train_trial(hp: dict, train_ids, eval_ids, vocab_size: int,
+def train_trial(trial: dict, train_ids, eval_ids, vocab_size: int,
                 vocabulary: Sequence[str] = ()) -> dict:
     """Train one configuration with the Trainer's loop (no export); its eval loss.
 
@@ -69,14 +69,15 @@ def train_trial(hp: dict, train_ids, eval_ids, vocab_size: int,
     from components.trainer.loop import TrainingLoop
     from components.trainer.model import build_model
 
-    tf_keras.utils.set_random_seed(hp["seed"])
+    hp = configs.Hyperparameters.from_dict(trial)
+    tf_keras.utils.set_random_seed(hp.seed)
     model = build_model(vocab_size, hp, vocabulary)
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as run_dir:
-        trainer = TrainingLoop(model, hp, math.ceil(len(train_ids) / hp["batch_size"]), run_dir)
+        trainer = TrainingLoop(model, hp, math.ceil(len(train_ids) / hp.batch_size), run_dir)
         history = trainer.fit(train_ids, eval_ids, tf.summary.create_noop_writer())
     best = min(history, key=lambda r: r["eval_loss"])
-    kept = best if hp.get("restore_best", True) else history[-1]
+    kept = best if hp.restore_best else history[-1]
     return {"eval_nats_per_char": kept["eval_loss"], "best_epoch": best["epoch"],
             "epochs_trained": len(history), "seconds": time.perf_counter() - started,
             "parameters": int(model.count_params())}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import statistics
 import time
@@ -14,16 +15,17 @@ from data import encoding
 from namegen.bench.flops import forward_flops_per_char
 from namegen.bench.machine import MatmulLimit
 from namegen.bench.progress import log
+from pipeline.configs import Hyperparameters
 
 
-def tutorial_model(vocab_size: int, hp: dict, stateful: bool = False):
+def tutorial_model(vocab_size: int, hp: Hyperparameters, stateful: bool = False):
     """The tutorial's Sequential Embedding -> stock Keras GRU -> Dense (batch 1 if stateful)."""
     import tf_keras
 
     return tf_keras.Sequential([
         tf_keras.Input(batch_shape=[1 if stateful else None, None], dtype="int64"),
-        tf_keras.layers.Embedding(vocab_size, hp["embedding_dim"]),
-        tf_keras.layers.GRU(hp["rnn_units"], return_sequences=True, stateful=stateful),
+        tf_keras.layers.Embedding(vocab_size, hp.embedding_dim),
+        tf_keras.layers.GRU(hp.rnn_units, return_sequences=True, stateful=stateful),
         tf_keras.layers.Dense(vocab_size),
     ])
 
@@ -33,7 +35,7 @@ class FitContender:
 
     name = "tutorial model.fit (unmasked, padded)"
 
-    def __init__(self, train_ids: np.ndarray, vocab_size: int, hp: dict):
+    def __init__(self, train_ids: np.ndarray, vocab_size: int, hp: Hyperparameters):
         import tf_keras
 
         from components.trainer.model import shift_right
@@ -41,10 +43,10 @@ class FitContender:
         longest = int((train_ids != encoding.PAD_ID).sum(axis=1).max())
         self.targets = train_ids[:, :longest]
         self.inputs = shift_right(self.targets).numpy()
-        self.batch_size = hp["batch_size"]
+        self.batch_size = hp.batch_size
         self.model = tutorial_model(vocab_size, hp)
         self.model.compile(
-            optimizer=tf_keras.optimizers.Adam(hp["learning_rate"]),
+            optimizer=tf_keras.optimizers.Adam(hp.learning_rate),
             loss=tf_keras.losses.SparseCategoricalCrossentropy(from_logits=True))
         self.epoch_times: list[float] = []
         contender = self
@@ -68,7 +70,7 @@ class FitContender:
 class StepContender:
     """(a) our Trainer's tf.function GradientTape step, looped exactly as TrainingLoop.fit does."""
 
-    def __init__(self, name: str, train_ids: np.ndarray, vocab_size: int, hp: dict,
+    def __init__(self, name: str, train_ids: np.ndarray, vocab_size: int, hp: Hyperparameters,
                  run_dir: str, jit_compile: bool = False, vocabulary: Sequence[str] = ()):
         from components.trainer.data import ArraySplit
         from components.trainer.loop import TrainingLoop
@@ -77,7 +79,7 @@ class StepContender:
         self.name, self.hp, self.train_ids = name, hp, train_ids
         self.train = ArraySplit(train_ids, vocabulary)
         self.model = build_model(vocab_size, hp, vocabulary)
-        steps = -(-len(train_ids) // hp["batch_size"])
+        steps = -(-len(train_ids) // hp.batch_size)
         self.trainer = TrainingLoop(self.model, hp, steps, run_dir, jit_compile=jit_compile)
         if self.trainer.teacher_weight:
             self.trainer.fit_teacher(self.train)
@@ -88,26 +90,26 @@ class StepContender:
 
         split = self.train if ids is None else ArraySplit(ids)
         started, total, padded = time.perf_counter(), 0.0, 0
-        for batch in split.batches(self.hp["batch_size"], epoch_seed(self.hp["seed"], seed),
-                                   self.hp["mask_padding"]):
+        for batch in split.batches(self.hp.batch_size, epoch_seed(self.hp.seed, seed),
+                                   self.hp.mask_padding):
             loss_sum, _ = self.trainer.step(batch)
             total += float(loss_sum)
             padded += batch.size
         return time.perf_counter() - started, padded
 
 
-def bench_training(train_ids: np.ndarray, vocab_size: int, hp: dict, rounds: int,
+def bench_training(train_ids: np.ndarray, vocab_size: int, hp: Hyperparameters, rounds: int,
                    limit: MatmulLimit, work_dir: Path, xla: bool,
                    vocabulary: Sequence[str] = ()) -> tuple[dict, StepContender]:
     """Interleaved epochs of every contender, one warm-up round first."""
     real_chars = int((train_ids != encoding.PAD_ID).sum())  # characters + end-of-name
-    masked = dict(hp, mask_padding=True)
+    masked = dataclasses.replace(hp, mask_padding=True)
     contenders = {
         "fit": FitContender(train_ids, vocab_size, hp),
         "ours": StepContender("our step (masked loss, length-bucketed)", train_ids, vocab_size,
                               masked, str(work_dir / "ours"), vocabulary=vocabulary),
     }
-    if not hp["mask_padding"]:
+    if not hp.mask_padding:
         contenders["ours_unmasked"] = StepContender(
             "our step, preset as is (unmasked, padded)", train_ids, vocab_size,
             hp, str(work_dir / "unmasked"), vocabulary=vocabulary)
@@ -148,7 +150,7 @@ def bench_training(train_ids: np.ndarray, vocab_size: int, hp: dict, rounds: int
     for row in rows.values():
         row["vs_fit"] = rows["fit"]["seconds_per_epoch"] / row["seconds_per_epoch"]
     return {
-        "preset": hp["preset"], "batch_size": hp["batch_size"], "rounds": rounds,
+        "preset": hp.preset, "batch_size": hp.batch_size, "rounds": rounds,
         "train_names": int(len(train_ids)), "flops_per_char": flops,
         "flops_per_char_note": "forward + backward = 3 x forward matmul FLOPs",
         "real_chars_note": "name characters plus end-of-name (the predicted positions)",

@@ -89,18 +89,18 @@ def cmd_bench(args: argparse.Namespace) -> int:
     report["pipeline"] = pipeline_cost(pipeline_root, walls)
     train_ids, _, tft_output = load_data(pipeline_root)
     vocab_size = tft_output.vocabulary_size_by_name(encoding.VOCAB_NAME) + encoding.NUM_OOV_BUCKETS
-    hp = configs.hyperparameters(args.preset)
+    hp = configs.resolve(args.preset)
     report["data"] = {"pipeline_root": str(pipeline_root), "train_names": int(len(train_ids)),
                       "vocab_size": int(vocab_size)}
-    if args.quick and len(train_ids) > 8 * hp["batch_size"]:  # a fixed subset: 8 batches
-        subset = np.random.default_rng(0).choice(len(train_ids), 8 * hp["batch_size"], False)
+    if args.quick and len(train_ids) > 8 * hp.batch_size:  # a fixed subset: 8 batches
+        subset = np.random.default_rng(0).choice(len(train_ids), 8 * hp.batch_size, False)
         train_ids = train_ids[np.sort(subset)]
         report["data"]["quick_subset_names"] = int(len(train_ids))
 
-    units = hp["rnn_units"]
+    units = hp.rnn_units
     limits = {
-        "train_recurrent": MatmulLimit(hp["batch_size"], units, 3 * units),
-        "train_input": MatmulLimit(hp["batch_size"], hp["embedding_dim"], 3 * units),
+        "train_recurrent": MatmulLimit(hp.batch_size, units, 3 * units),
+        "train_input": MatmulLimit(hp.batch_size, hp.embedding_dim, 3 * units),
         "generate_256": MatmulLimit(256, units, 3 * units),
         "generate_1": MatmulLimit(1, units, 3 * units),
     }
@@ -116,7 +116,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
                                                   encoding.VOCAB_NAME))
     log("exporting the trained model of our step")
     names = data.decode_names(train_ids, tft_output)
-    export.export(ours.model, tft_output, str(work / "model"), {"hyperparameters": hp},
+    export.export(ours.model, tft_output, str(work / "model"), {"hyperparameters": hp.as_dict()},
                   training_names=names)
     loaded = tf.saved_model.load(str(work / "model"))
     from serving import contract

@@ -53,7 +53,7 @@ def neural_run(prepared: Prepared, preset: str, seed: int, overrides: dict, work
     from components.evaluator.component import evaluate_model
     from components.trainer import data, resume, train
 
-    hp = configs.hyperparameters(preset, overrides, seed=seed)
+    hp = configs.resolve(preset, overrides, seed=seed)
     run_dir = tempfile.mkdtemp(prefix=f"{preset}-{seed}-", dir=work_dir)
     serving = os.path.join(run_dir, "serving")
     vocabulary = prepared.tft_output.vocabulary_by_name(encoding.VOCAB_NAME)
@@ -349,9 +349,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _key_value(text: str) -> tuple[str, str]:
     key, sep, value = text.partition("=")
-    if not sep or key not in configs.PRESETS["default"]:
-        raise argparse.ArgumentTypeError(
-            f"expected KEY=VALUE with KEY one of {sorted(configs.PRESETS['default'])}")
+    known = sorted(configs.hyperparameters())
+    if not sep or key not in known:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE with KEY one of {known}")
     return key, value
 
 

@@ -1,10 +1,10 @@
 """`namegen bench scale`: the whole pipeline on 10k-1M generated names, time and peak RSS.
 
-For each size, a deterministic list of names made from faker's person data (every locale's
-surnames and given names in the Latin alphabet, singles and hyphenated pairs) is written to the
-work folder, `namegen run` runs on it in a subprocess, a thread samples the resident memory of
-the run's whole process tree (Beam's worker processes included), and each sample is attributed
-to the component that ran at that moment (ML Metadata's execution start and end times).
+For each size, a deterministic list of names made from faker's person data (data/name_lists.py,
+scale_names) is written to the work folder, `namegen run` runs on it in a subprocess, a thread
+samples the resident memory of the run's whole process tree (Beam's worker processes included),
+and each sample is attributed to the component that ran at that moment (ML Metadata's execution
+start and end times).
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import random
 import re
 import subprocess
 import sys
@@ -20,66 +19,17 @@ import threading
 import time
 from pathlib import Path
 
-from data import encoding, progress
+from data import progress
+from data.name_lists import write_names
 from namegen import arguments
 from namegen.bench.progress import log
 from pipeline import configs
 
-NAME_PATTERN = re.compile(r"[A-Za-z][A-Za-z' -]*")  # the list's alphabet (ASCII Latin)
-SINGLE_FRACTION = 0.25  # of a list: single names; the rest are "A-B" pairs
 DEFAULT_SIZES = (10_000, 100_000, 1_000_000)
 SAMPLE_SECONDS = 0.2
 RSS_TARGET_BYTES = 6 * 2**30
 TEACHER_TARGET = 0.10  # teacher build / one epoch
 BEAM_ARGS = ("--direct_running_mode=multi_processing", "--direct_num_workers=2")
-PERSON_ATTRIBUTES = ("last_names", "last_names_male", "last_names_female", "first_names",
-                     "first_names_male", "first_names_female")
-
-
-# --- the name list -------------------------------------------------------------------------
-def name_pool() -> list[str]:
-    """Every faker locale's surnames and given names that are in NAME_PATTERN, sorted."""
-    import pkgutil
-
-    import faker.providers.person as person
-
-    from data.name_lists import faker_names
-
-    return sorted({name for module in pkgutil.iter_modules(person.__path__)
-                   for name in faker_names(module.name, PERSON_ATTRIBUTES)
-                   if NAME_PATTERN.fullmatch(name) and len(name) <= encoding.MAX_NAME_LENGTH})
-
-
-def scale_names(count: int, seed: int = 0, pool: list[str] | None = None) -> list[str]:
-    """`count` distinct names, the same for the same seed: a quarter (at most the whole pool)
-    single pool names, the rest "A-B" pairs of two pool names, 1..MAX_NAME_LENGTH characters,
-    in a seeded order."""
-    pool = pool if pool is not None else name_pool()
-    if count < 0:
-        raise ValueError(f"count must be >= 0, got {count}")
-    if count > len(pool) ** 2 // 2:
-        raise ValueError(f"{count} names asked; {len(pool)} pool names make too few pairs")
-    rng = random.Random(seed)
-    singles = rng.sample(pool, min(int(count * SINGLE_FRACTION), len(pool)))
-    chosen = set(singles)
-    names = list(singles)
-    while len(names) < count:
-        first, second = rng.choice(pool), rng.choice(pool)
-        name = f"{first}-{second}"
-        if first != second and len(name) <= encoding.MAX_NAME_LENGTH and name not in chosen:
-            chosen.add(name)
-            names.append(name)
-    rng.shuffle(names)
-    return names
-
-
-def write_names(path: Path, count: int, seed: int = 0) -> Path:
-    """Writes scale_names(count, seed) one per line (atomically: a whole file or none)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".partial")
-    partial.write_text("".join(f"{name}\n" for name in scale_names(count, seed)))
-    os.replace(partial, path)
-    return path
 
 
 # --- resident memory of a process tree, and which component it belongs to ------------------

@@ -54,8 +54,10 @@ def stop_server(process: subprocess.Popen, timeout: float = 60.0) -> int:
 
 
 def drive(protocol: str, url: str, batch_size: int, clients: int, seconds: float, model: str,
-          temperature: float = 0.8, client_timeout: float = 120.0) -> dict:
-    """`clients` threads each sending batches back to back for `seconds`; latency and errors."""
+          temperature: float = 0.8, client_timeout: float = 120.0,
+          stop: threading.Event | None = None) -> dict:
+    """`clients` threads each sending batches back to back for `seconds` (or until `stop` is
+    set, if sooner); latency and errors."""
     latencies: list[list[float]] = [[] for _ in range(clients)]
     errors: list[dict[str, int]] = [{} for _ in range(clients)]
     began = [0.0]
@@ -77,7 +79,7 @@ def drive(protocol: str, url: str, batch_size: int, clients: int, seconds: float
             errors[index][error.code.name] = errors[index].get(error.code.name, 0) + 1
         start.wait()
         for request in range(MAX_REQUESTS_PER_CLIENT):
-            if time.monotonic() >= deadline[0]:
+            if time.monotonic() >= deadline[0] or (stop is not None and stop.is_set()):
                 break
             sent = time.perf_counter()
             try:

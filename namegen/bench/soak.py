@@ -77,7 +77,13 @@ def push(version_dir: Path, base: Path, version: int) -> None:
 
 def soak(version_dir: Path, clients: int = 8, seconds: float = 600.0, push_every: float = 60.0,
          keep: int = 3, window: float = 60.0, batch_size: int = 8,
-         server_args: list[str] | None = None, workdir: str | None = None) -> dict:
+         server_args: list[str] | None = None, workdir: str | None = None,
+         min_pushes: int = 0, cap_seconds: float = 600.0) -> dict:
+    """Clients for `seconds` while a version is pushed every `push_every` seconds.
+
+    With min_pushes, the soak goes on past `seconds` until that many pushes were made (at most
+    `cap_seconds` more): a loaded machine makes it longer, never short of pushes.
+    """
     from namegen.bench.serve import start_server, stop_server
     from serving.client import Client
 
@@ -126,11 +132,19 @@ def soak(version_dir: Path, clients: int = 8, seconds: float = 600.0, push_every
         deadline = began[0] + seconds
         version = 1
         next_push = began[0] + push_every
-        while time.monotonic() < deadline:
-            time.sleep(max(0.0, min(next_push, deadline, time.monotonic() + 1.0)
-                           - time.monotonic()))
+        cap = deadline + cap_seconds
+
+        def going_on() -> bool:  # until the deadline, and then until min_pushes (capped)
+            now = time.monotonic()
+            return now < deadline or (len(pushes) < min_pushes and now < cap)
+
+        while going_on():
+            wake = min(next_push, time.monotonic() + 1.0)
+            if len(pushes) >= min_pushes:
+                wake = min(wake, deadline)
+            time.sleep(max(0.0, wake - time.monotonic()))
             rss.append((time.monotonic() - began[0], rss_bytes(process.pid)))
-            if time.monotonic() >= deadline:
+            if not going_on():
                 break
             if time.monotonic() < next_push:
                 continue
@@ -144,6 +158,7 @@ def soak(version_dir: Path, clients: int = 8, seconds: float = 600.0, push_every
                            "removed": removed})
             next_push += push_every
         stop.set()
+        measured = time.monotonic() - began[0]
         for thread in threads:
             thread.join(timeout=60)
         rss_end = rss_bytes(process.pid)
@@ -154,6 +169,7 @@ def soak(version_dir: Path, clients: int = 8, seconds: float = 600.0, push_every
         stop.set()
         exit_code = stop_server(process)
         shutil.rmtree(root, ignore_errors=True)
+    seconds = max(seconds, measured)
     return summarise(samples, errors, pushes, seconds, window, clients, batch_size, rss_start,
                      rss_end, final_version, version, exit_code, rss)
 

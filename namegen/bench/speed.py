@@ -10,12 +10,13 @@ import numpy as np
 from data import encoding
 from namegen.bench.contenders import StepContender, tutorial_model
 from namegen.bench.machine import MatmulLimit
+from pipeline.configs import Hyperparameters
 
 
 class TutorialSampler:
     """(b) the tutorial's loop: a stateful batch-1 GRU called once per character from Python."""
 
-    def __init__(self, model, vocab_size: int, hp: dict):
+    def __init__(self, model, vocab_size: int, hp: Hyperparameters):
         self.model = tutorial_model(vocab_size, hp, stateful=True)
         self.model.set_weights([model.input_embeddings().numpy(),
                                 *[w.numpy() for w in model.grus[0].cell.weights],

@@ -133,10 +133,11 @@ def _show_progress() -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    hp = hyperparameters_from(args)  # a bad --set fails before TFX is imported
+
     from components.example_gen import spans  # TFX: only `run` pays for it
     from pipeline import local_runner
 
-    hp = hyperparameters_from(args)
     try:
         # a span pattern (names/{SPAN}/*.txt): ExampleGen picks the latest span
         data_path = (os.path.abspath(args.data) if args.data and spans.has_span(args.data)

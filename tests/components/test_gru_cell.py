@@ -16,7 +16,7 @@ from components.trainer.model import build_model, gru_cell, gru_sequence
 from data import encoding
 from pipeline import configs
 
-TOLERANCE = 1e-5
+TOLERANCE = 1e-5  # relative to 1 + |Keras' value|
 
 
 def _keras_gru(features: int, units: int, seed: int) -> tf_keras.layers.GRU:
@@ -28,10 +28,16 @@ def _keras_gru(features: int, units: int, seed: int) -> tf_keras.layers.GRU:
     return layer
 
 
-@pytest.mark.parametrize("batch,steps,features,units,seed", [
-    (5, 9, 4, 6, 1), (3, 1, 2, 3, 2), (7, 16, 8, 5, 3),
-])
-def test_fused_forward_and_gradient_equal_the_keras_layer(batch, steps, features, units, seed):
+NAMES = ("outputs", "inputs", "kernel", "recurrent_kernel", "bias")
+
+
+def errors_against_keras(forward, batch: int, steps: int, features: int, units: int,
+                         seed: int) -> dict[str, float]:
+    """Largest |ours - Keras'| of the outputs and of each gradient, for a loss over ragged names.
+
+    `forward(inputs, kernel, recurrent_kernel, bias)` is ours; the reference is the Keras layer
+    with the same weights, differentiated by tf.GradientTape.
+    """
     layer = _keras_gru(features, units, seed)
     inputs = tf.random.stateless_normal([batch, steps, features], [seed, 100])
     # Ragged lengths: a loss over each name's own steps only, as training masks padding.
@@ -39,35 +45,54 @@ def test_fused_forward_and_gradient_equal_the_keras_layer(batch, steps, features
     mask = tf.sequence_mask(lengths, steps, tf.float32)[:, :, None]
     upstream = tf.random.stateless_normal([batch, steps, units], [seed, 102])
 
-    def loss_and_grads(forward):
+    def loss_and_grads(run):
         with tf.GradientTape() as tape:
             tape.watch(inputs)
-            outputs = forward(inputs)
+            outputs = run(inputs)
             loss = tf.reduce_sum(outputs * upstream * mask)
-        return outputs, tape.gradient(loss, [inputs, *layer.weights])
+        return [outputs * mask, *tape.gradient(loss, [inputs, *layer.weights])]
 
     kernel, recurrent_kernel, bias = layer.cell.weights
-    expected, expected_grads = loss_and_grads(layer)
-    fused, fused_grads = loss_and_grads(
-        lambda x: gru_sequence(x, kernel, recurrent_kernel, bias))
-    np.testing.assert_allclose(fused * mask, expected * mask, rtol=TOLERANCE, atol=TOLERANCE)
-    for name, ours, theirs in zip(("inputs", "kernel", "recurrent_kernel", "bias"),
-                                  fused_grads, expected_grads):
-        np.testing.assert_allclose(ours, theirs, rtol=TOLERANCE, atol=TOLERANCE, err_msg=name)
+    expected = loss_and_grads(layer)
+    ours = loss_and_grads(lambda x: forward(x, kernel, recurrent_kernel, bias))
+    return {name: float(np.max(np.abs(a - b) / (1.0 + np.abs(b))))
+            for name, a, b in zip(NAMES, ours, expected)}
 
 
-def test_a_wrong_gradient_would_be_caught():
-    """The check can fail: a perturbed recurrent kernel gives a different gradient."""
-    layer = _keras_gru(3, 4, 7)
-    inputs = tf.random.stateless_normal([2, 5, 3], [7, 1])
-    kernel, recurrent_kernel, bias = layer.cell.weights
-    with tf.GradientTape() as tape:
-        loss = tf.reduce_sum(layer(inputs) ** 2)
-    expected = tape.gradient(loss, recurrent_kernel)
-    with tf.GradientTape() as tape:
-        tape.watch(recurrent_kernel)
-        loss = tf.reduce_sum(gru_sequence(inputs, kernel, recurrent_kernel * 1.001, bias) ** 2)
-    assert np.max(np.abs(tape.gradient(loss, recurrent_kernel) - expected)) > TOLERANCE
+def with_a_wrong_gradient(name: str, factor: float):
+    """gru_sequence with the same forward and its own gradient, one part scaled by factor."""
+    def forward(inputs, kernel, recurrent_kernel, bias):
+        @tf.custom_gradient
+        def run(x, k, rk, b):
+            with tf.GradientTape() as tape:
+                tape.watch([x, k, rk, b])
+                outputs = gru_sequence(x, k, rk, b)
+
+            def grad(upstream):
+                grads = tape.gradient(outputs, [x, k, rk, b], output_gradients=upstream)
+                return [g * factor if part == name else g
+                        for part, g in zip(NAMES[1:], grads)]
+            return outputs, grad
+        # identities: the custom gradient flows on to the Keras layer's variables
+        return run(inputs, tf.identity(kernel), tf.identity(recurrent_kernel), tf.identity(bias))
+    return forward
+
+
+@pytest.mark.parametrize("batch,steps,features,units,seed", [
+    (5, 9, 4, 6, 1), (3, 1, 2, 3, 2), (7, 16, 8, 5, 3),
+])
+def test_fused_forward_and_gradient_equal_the_keras_layer(batch, steps, features, units, seed):
+    errors = errors_against_keras(gru_sequence, batch, steps, features, units, seed)
+    assert all(error < TOLERANCE for error in errors.values()), errors
+
+
+@pytest.mark.parametrize("part", NAMES[1:])
+def test_a_wrong_custom_gradient_would_be_caught(part):
+    """The check can fail: the hand-written gradient, off by 1e-3 in one part, is caught."""
+    unchanged = errors_against_keras(with_a_wrong_gradient(part, 1.0), 5, 9, 4, 6, 1)
+    assert all(error < TOLERANCE for error in unchanged.values()), unchanged  # the wrapper is exact
+    errors = errors_against_keras(with_a_wrong_gradient(part, 1.001), 5, 9, 4, 6, 1)
+    assert errors["outputs"] < TOLERANCE and errors[part] > TOLERANCE, errors
 
 
 def test_one_cell_step_equals_the_keras_cell():
@@ -86,7 +111,7 @@ def test_the_samplers_step_gives_the_training_models_logits(levers):
     """NameGenerator._step, fed a name token by token, matches the model's batched forward."""
     vocabulary = list(encoding.RESERVED_TOKENS) + list("abcAB")
     model = build_model(len(vocabulary) + encoding.NUM_OOV_BUCKETS,
-                        configs.hyperparameters("tiny", levers), vocabulary)
+                        configs.resolve("tiny", levers), vocabulary)
     for i, weight in enumerate(model.trainable_weights):
         weight.assign(tf.random.stateless_normal(weight.shape, [5, i]) * 0.5)
     generator = NameGenerator(model, tft_layer=None, vocabulary=vocabulary, training_names=[])

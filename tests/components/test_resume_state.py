@@ -1,7 +1,8 @@
 """Restore gives back exactly what was saved: weights, optimizer state, epoch, mid-epoch place.
 
-`TrainingLoop.restore` reads with expect_partial(), which would stay silent about a variable that
-was not restored; these tests compare every saved value with the restored one.
+`Checkpoints.restore` (components/trainer/resume.py) reads with expect_partial(), which would
+stay silent about a variable that was not restored; these tests compare every saved value with
+the restored one.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from components.trainer.loop import TrainingLoop
 from components.trainer.model import build_model
 from pipeline import configs
 
-HP = configs.hyperparameters("tiny", {"learning_rate": 0.05, "num_layers": 2})
+HP = configs.resolve("tiny", {"learning_rate": 0.05, "num_layers": 2})
 BATCH = np.array([[3, 4, 5, 1, 0], [5, 3, 1, 0, 0], [4, 4, 3, 5, 1]], np.int64)
 
 
@@ -54,24 +55,24 @@ def test_epoch_checkpoint_restores_every_saved_value(tmp_path):
     first = trained(str(tmp_path), steps=3)
     first.epoch.assign(2)
     first.best_eval.assign(1.75)
-    first.manager.save()
+    first.checkpoints.manager.save()
     saved = saved_state(first)
     second = fresh(str(tmp_path))
     assert not np.array_equal(second.model.trainable_variables[0].numpy(),
                               first.model.trainable_variables[0].numpy())
-    assert second.restore() == 2
+    assert second.checkpoints.restore()[0] == 2
     assert_same_state(saved_state(second), saved)
 
 
 def test_interrupt_checkpoint_restores_the_batch_it_stopped_at(tmp_path):
     first = trained(str(tmp_path), steps=2)
-    first.manager.save()  # an older epoch checkpoint, which the interrupt one must win over
+    first.checkpoints.manager.save()  # an older epoch checkpoint; the interrupt one must win
     first.step(BATCH)
     first.epoch.assign(1)
-    first.save_interrupted(batches_done=3, sums=(4.5, 9.0, 3.0))
+    first.checkpoints.save_interrupted(batches_done=3, sums=(4.5, 9.0, 3.0))
     saved = saved_state(first)
     second = fresh(str(tmp_path))
-    assert second.restore() == 1
+    assert second.checkpoints.restore()[0] == 1
     assert_same_state(saved_state(second), saved)
     assert int(second.batches_done) == 3 and second.partial.numpy().tolist() == [4.5, 9.0, 3.0]
 
@@ -79,9 +80,9 @@ def test_interrupt_checkpoint_restores_the_batch_it_stopped_at(tmp_path):
 def test_the_next_step_after_restore_equals_the_uninterrupted_one(tmp_path):
     """Restored optimizer moments matter: one more step gives the same weights either way."""
     first = trained(str(tmp_path), steps=3)
-    first.manager.save()
+    first.checkpoints.manager.save()
     second = fresh(str(tmp_path))
-    second.restore()
+    second.checkpoints.restore()
     first.step(BATCH)
     second.step(BATCH)
     for ours, theirs in zip(second.model.trainable_variables, first.model.trainable_variables):

@@ -40,7 +40,7 @@ class CharIds(tf.Module):
 @pytest.fixture(scope="module")
 def generator() -> NameGenerator:
     model = build_model(len(VOCABULARY) + encoding.NUM_OOV_BUCKETS,
-                        configs.hyperparameters("tiny"), VOCABULARY)
+                        configs.resolve("tiny"), VOCABULARY)
     for i, weight in enumerate(model.trainable_weights):
         weight.assign(tf.random.stateless_normal(weight.shape, [9, i]) * 0.8)
     return NameGenerator(model, CharIds(), VOCABULARY, ["ab", "ba"])

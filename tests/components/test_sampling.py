@@ -127,7 +127,7 @@ VOCABULARY = list(encoding.RESERVED_TOKENS) + list("abcdeAB")
 def generator() -> tuple[NameGenerator, np.ndarray]:
     """A sampler with random weights, and its model's first-step log-probabilities."""
     model = build_model(len(VOCABULARY) + encoding.NUM_OOV_BUCKETS,
-                        configs.hyperparameters("tiny"), VOCABULARY)
+                        configs.resolve("tiny"), VOCABULARY)
     for i, weight in enumerate(model.trainable_weights):
         weight.assign(tf.random.stateless_normal(weight.shape, [9, i]) * 0.8)
     logits = model(tf.constant([[encoding.EON_ID]])).numpy()[0, 0].astype(np.float64)

@@ -29,7 +29,7 @@ def encode(names: list[str], alphabet: str) -> np.ndarray:
 
 
 def test_padding_does_not_change_the_masked_loss():
-    hp = configs.hyperparameters("tiny")
+    hp = configs.resolve("tiny")
     model = build_model(10, hp)
     model.dense.bias.assign(tf.one_hot(encoding.PAD_ID, 10) * 5.0)  # padding: cheap to predict
     targets = tf.constant(encode(["abc", "ba"], "abc")[:, :6])
@@ -42,7 +42,7 @@ def test_padding_does_not_change_the_masked_loss():
 
 
 def test_loss_decreases_within_a_few_steps(tmp_path):
-    hp = configs.hyperparameters("tiny", {"learning_rate": 0.05})
+    hp = configs.resolve("tiny", {"learning_rate": 0.05})
     model = build_model(8, hp)
     trainer = loop.TrainingLoop(model, hp, steps_per_epoch=1, run_dir=str(tmp_path))
     batch = encode(["abc", "cab", "bca", "abcab"], "abc")
@@ -51,7 +51,7 @@ def test_loss_decreases_within_a_few_steps(tmp_path):
 
 
 def test_tutorial_preset_has_the_tutorials_parameter_count():
-    model = build_model(53, configs.hyperparameters("tutorial"))
+    model = build_model(53, configs.resolve("tutorial"))
     assert model.count_params() == 4_006_197
 
 
@@ -78,7 +78,7 @@ def test_within_case_smoothing_never_teaches_upper_case_after_lower_case():
 
 
 def test_locked_dropout_keeps_one_mask_per_name_and_weight_drop_only_trains():
-    hp = configs.hyperparameters("tiny", {"embedding_dropout": 0.5, "locked_dropout": True,
+    hp = configs.resolve("tiny", {"embedding_dropout": 0.5, "locked_dropout": True,
                                           "weight_drop": 0.5})
     model = build_model(8, hp)
     dropped = model.embedding_dropout(tf.ones([4, 6, 8]), training=True).numpy()
@@ -141,16 +141,33 @@ def test_a_streamed_split_yields_every_name_once_per_epoch_in_a_replayable_order
     assert {b.shape[1] for b in unbucketed} == {split.longest}
 
 
-def test_the_gpu_kernel_takes_the_fused_loops_weights_as_they_are():
+def test_keras_standard_gru_the_cudnn_kernels_cpu_twin_equals_the_fused_loop():
     """cuDNN's GRU (gpu_gru) and Keras' standard_gru take one argument layout; on CPU the
-    standard one must match the fused loop with the same kernel, recurrent kernel and bias."""
+    standard one (cudnn=False) must match the fused loop with the same kernel, recurrent kernel
+    and bias. The cuDNN kernel itself: the next test, on a machine with a GPU."""
     from components.trainer.cudnn import keras_gru_sequence
     from components.trainer.model import gru_sequence
 
-    model = build_model(12, configs.hyperparameters("tiny"))
+    model = build_model(12, configs.resolve("tiny"))
     kernel, recurrent_kernel, bias = model.grus[0].cell.weights
     bias.assign(tf.random.stateless_normal(bias.shape, [3, 4]))
     inputs = tf.random.stateless_normal([5, 9, kernel.shape[0]], [1, 2])
     np.testing.assert_allclose(
         keras_gru_sequence(inputs, kernel, recurrent_kernel, bias, cudnn=False).numpy(),
         gru_sequence(inputs, kernel, recurrent_kernel, bias).numpy(), atol=1e-5)
+
+
+@pytest.mark.skipif(not tf.config.list_physical_devices("GPU"), reason="cuDNN needs a GPU")
+def test_the_cudnn_kernel_takes_the_fused_loops_weights_as_they_are():
+    from components.trainer.cudnn import keras_gru_sequence
+    from components.trainer.model import gru_sequence
+
+    model = build_model(12, configs.resolve("tiny"))
+    kernel, recurrent_kernel, bias = model.grus[0].cell.weights
+    bias.assign(tf.random.stateless_normal(bias.shape, [3, 4]))
+    inputs = tf.random.stateless_normal([5, 9, kernel.shape[0]], [1, 2])
+    with tf.device("/GPU:0"):
+        cudnn = keras_gru_sequence(inputs, kernel, recurrent_kernel, bias, cudnn=True)
+    with tf.device("/CPU:0"):
+        fused = gru_sequence(inputs, kernel, recurrent_kernel, bias)
+    np.testing.assert_allclose(cudnn.numpy(), fused.numpy(), atol=1e-4)

@@ -144,7 +144,7 @@ def test_score_equals_a_numpy_recomputation_from_the_keras_model(tiny_run, lever
     store = metadata.open_store(str(tiny_run.pipeline_root))
     output = tft.TFTransformOutput(metadata.latest_artifact(store, "TransformGraph").uri)
     vocabulary = [t.decode() for t in output.vocabulary_by_name(encoding.VOCAB_NAME)]
-    hp = configs.hyperparameters("tiny", levers)
+    hp = configs.resolve("tiny", levers)
     model = build_model(len(vocabulary) + 1, hp, vocabulary)
     for weight in model.trainable_weights:  # case vectors and biases start at zero
         weight.assign(tf.random.stateless_normal(weight.shape, [1, len(weight.name)]) * 0.3)

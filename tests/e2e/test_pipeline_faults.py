@@ -9,6 +9,7 @@ pipeline run's worth of work is reused by all of them, which keeps the module to
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import signal
@@ -311,6 +312,7 @@ def test_second_run_refuses_and_ctrl_c_saves_a_checkpoint(rig, capsys, tmp_path)
     assert (attempt / "checkpoints" / "interrupted.index").exists()
     assert_complete_versions(rig, ["1"])
     rig.interrupted_attempt = attempt
+    rig.interrupted_history = json.loads((attempt / "history.json").read_text())
     (place,) = re.findall(r"\[trainer\] interrupted: saved \S+ (at epoch \d+, batch \d+)",
                           run.stderr)
     rig.resume_expected = f"/checkpoints/interrupted {place}"  # checked by the next Trainer
@@ -319,12 +321,25 @@ def test_second_run_refuses_and_ctrl_c_saves_a_checkpoint(rig, capsys, tmp_path)
 def assert_continues_from_the_interrupt(rig, err: str) -> None:
     """The first Trainer to resume after Ctrl-C does so at the epoch and batch it was saved at.
 
-    A run that fails before resuming (a disk filled first) leaves the check to the next one.
+    A run that fails before resuming (a disk filled first) leaves the check to the next one;
+    the last run's saved state is checked in any case (assert_kept_the_interrupted_epochs).
     """
     resumed = [line for line in err.splitlines() if "[trainer] resumed from" in line]
     if resumed and hasattr(rig, "resume_expected"):
         expected = rig.__dict__.pop("resume_expected")
         assert resumed[0].endswith(expected), (expected, err[-3000:])
+
+
+def assert_kept_the_interrupted_epochs(rig, attempts: set[Path]) -> None:
+    """Judged from saved state: a Trainer attempt after Ctrl-C kept the interrupted attempt's
+    epochs as they were (timings included, so not trained again) and trained more after them."""
+    kept = rig.interrupted_history
+    histories = [json.loads((a / "history.json").read_text()) for a in attempts
+                 if (a / "history.json").exists()]
+    assert histories, f"no Trainer attempt after Ctrl-C saved a history: {sorted(attempts)}"
+    longest = max(histories, key=len)
+    assert longest[:len(kept)] == kept and len(longest) > len(kept), (kept, longest)
+    assert not hasattr(rig, "resume_expected"), "no Trainer said it resumed from the Ctrl-C point"
 
 
 # --- a full disk while training, then while pushing ---------------------------------------------
@@ -352,6 +367,7 @@ def test_disk_full_during_push_leaves_nothing_partial_then_rerun_pushes(rig):
     if rig.serving_dir not in rig.mounted:
         pytest.skip(f"cannot mount a tmpfs here: {rig.mount_error}")
     filler = rig.fill(rig.serving_dir)
+    before = model_runs(rig)
     try:
         run = rig.launch(LONG_EPOCHS, *LONG_TRAINING)
         rc = run.finish()
@@ -359,6 +375,7 @@ def test_disk_full_during_push_leaves_nothing_partial_then_rerun_pushes(rig):
         filler.unlink()
     err = run.stderr
     assert_continues_from_the_interrupt(rig, err)
+    assert_kept_the_interrupted_epochs(rig, model_runs(rig) - before)
     # The Trainer went on from the Ctrl-C checkpoint (or a later one), not from epoch 0.
     assert "resumed from" in err and "at epoch 0, batch 0" not in err, err[-3000:]
     assert f"epoch   1/{LONG_EPOCHS}" not in err

@@ -48,7 +48,7 @@ def second_model(tiny_run, tmp_path_factory) -> Path:
                                    vocabulary)
              for name in ("train", "eval")}
     root = tmp_path_factory.mktemp("second_model")
-    hp = configs.hyperparameters("tiny", {"epochs": 1}, seed=7)
+    hp = configs.resolve("tiny", {"epochs": 1}, seed=7)
     train.train_and_export(split["train"], split["eval"], output, hp, str(root / "run"),
                            str(root / "model"))
     return root / "model"

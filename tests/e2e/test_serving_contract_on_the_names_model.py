@@ -68,21 +68,27 @@ def _rows(count: int) -> list[dict]:
     return [{name: values[0] for name, values in GENERATE.items()} for _ in range(count)]
 
 
-def test_metadata_is_the_saved_models_signature_defs(server, signatures):
+def test_metadata_is_the_saved_models_signature_defs(server, signatures, tiny_model):
     """GET .../metadata (REST) and GetModelMetadata (gRPC) list exactly the SavedModel's
-    SignatureDefs: same keys, method names, input and output names and dtypes."""
+    SignatureDefs: same keys, method names, input and output names and dtypes. As TF Serving's
+    get_model_metadata_impl.cc copies the whole signature_def map, `__saved_model_init_op`
+    is listed too."""
     from google.protobuf import json_format
+    from tensorflow.core.protobuf import saved_model_pb2
     from tensorflow_serving.apis import (
         get_model_metadata_pb2,
         prediction_service_pb2_grpc,
     )
 
+    saved = saved_model_pb2.SavedModel.FromString((tiny_model / "saved_model.pb").read_bytes())
+    every_key = set(saved.meta_graphs[0].signature_def)
+    assert every_key == set(signatures) | {"__saved_model_init_op"}
     for path in ("/v1/models/names/metadata", "/v1/models/names/versions/1/metadata"):
         status, body = http("GET", server.rest + path)
         assert status == 200
         assert body["model_spec"] == {"name": "names", "version": "1", "signature_name": ""}
         served = body["metadata"]["signature_def"]["signature_def"]
-        assert set(served) >= set(signatures)
+        assert set(served) == every_key  # no signature more, none fewer
         for key, signature in signatures.items():
             expected = json_format.MessageToDict(signature, preserving_proto_field_name=True)
             assert served[key]["method_name"] == expected["method_name"]
@@ -96,6 +102,7 @@ def test_metadata_is_the_saved_models_signature_defs(server, signatures):
             request, timeout=30)
     unpacked = get_model_metadata_pb2.SignatureDefMap()
     response.metadata["signature_def"].Unpack(unpacked)
+    assert set(unpacked.signature_def) == every_key
     for key, signature in signatures.items():
         assert unpacked.signature_def[key] == signature
 

@@ -52,15 +52,22 @@ def test_bench_serve_times_every_client_from_the_same_start():
     threading.Thread(target=server.serve_forever, daemon=True).start()
     timed = []
     original = bench.Client.generate
+    every_client_timed = threading.Event()  # each of the 16: its warm-up and a timed request
 
     def counted(self, *args, **kwargs):
+        answer = original(self, *args, **kwargs)
         timed.append(threading.get_ident())
-        return original(self, *args, **kwargs)
+        counts = collections.Counter(timed)
+        if len(counts) == 16 and min(counts.values()) >= 2:
+            every_client_timed.set()
+        return answer
 
     try:
         bench.Client.generate = counted
+        # Ends at the event; the 120 s deadline is only a cap (a client that stopped at once
+        # keeps the event from happening, and the test then fails at the cap).
         result = bench.drive("rest", f"http://127.0.0.1:{server.server_address[1]}", 2, 16,
-                             seconds=5.0, model="names")
+                             seconds=120.0, model="names", stop=every_client_timed)
     finally:
         bench.Client.generate = original
         server.shutdown()

@@ -88,7 +88,8 @@ def test_cli_merges_set_then_epochs_flag():
 @pytest.mark.parametrize("setting,message", [
     ("rnn_unit=64", "namegen: error: --set: unknown hyperparameter 'rnn_unit'; known: ["),
     ("rnn_units=big", "namegen: error: --set: hyperparameter rnn_units='big': expected int"),
-    ("mask_padding=maybe", "namegen: error: --set: hyperparameter mask_padding='maybe': expected bool"),
+    ("mask_padding=maybe",
+     "namegen: error: --set: hyperparameter mask_padding='maybe': expected bool"),
 ])
 def test_namegen_run_set_refuses_a_bad_key_or_type(setting, message, tmp_path, capsys,
                                                    monkeypatch):

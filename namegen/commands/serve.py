@@ -77,6 +77,23 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
                         help="seconds a REST client may take to send a request")
     parser.add_argument("--drain-seconds", type=float, default=30.0,
                         help="on SIGTERM, how long in-flight requests may take")
+    # Hostile clients and admin surface (issue 23).
+    parser.add_argument("--rest-header-timeout", type=float, default=10.0,
+                        help="seconds from a REST request's first byte to the end of its head "
+                        "(else 408, then close)")
+    parser.add_argument("--rest-body-timeout", type=float, default=30.0,
+                        help="seconds from a REST request's head to the end of its declared "
+                        "body (else 408, then close)")
+    parser.add_argument("--allow-config-reload-rpc", "--allow_config_reload_rpc", nargs="?",
+                        const=True, default=True, type=_flag_value, metavar="BOOL",
+                        help="serve ModelService.HandleReloadConfigRequest (namegen's own flag; "
+                        "TF Serving always serves it). The gRPC port is an admin surface: "
+                        "keep it on loopback or behind a network policy")
+    parser.add_argument("--allow-version-labels-for-unavailable-models",
+                        "--allow_version_labels_for_unavailable_models", nargs="?", const=True,
+                        default=False, type=_flag_value, metavar="BOOL",
+                        help="a new or unchanged version label may name a version that is not "
+                        "AVAILABLE (TF Serving's flag)")
 
 
 def _flag_value(text: str) -> bool:

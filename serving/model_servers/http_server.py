@@ -9,7 +9,10 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import http.server
+import io
+import socket
 import threading
+import time
 from concurrent import futures
 
 import grpc
@@ -19,16 +22,52 @@ from serving.model_servers.http_rest_api_handler import RestHandler
 from serving.model_servers.server_core import ModelServer
 
 
+class DeadlineSocketReader(io.RawIOBase):
+    """A connection's reads, bounded by one deadline for a whole part of the request (its head,
+    its body) rather than by a timeout per read: a client trickling one byte at a time cannot
+    hold the connection past the deadline. No deadline: each read waits up to `idle` seconds."""
+
+    def __init__(self, sock: socket.socket, idle: float):
+        self._sock, self.idle = sock, idle
+        self.deadline: float | None = None
+        self.expired = False  # a read hit the deadline
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        if self.deadline is None:
+            self._sock.settimeout(self.idle)
+        else:
+            left = self.deadline - time.monotonic()
+            if left <= 0:
+                self.expired = True
+                raise TimeoutError("request deadline passed")
+            self._sock.settimeout(left)
+        try:
+            return self._sock.recv_into(buffer)
+        except TimeoutError:
+            self.expired = self.deadline is not None
+            raise
+
+
 class RestServer(http.server.ThreadingHTTPServer):
-    """One thread per connection, capped; idle or slow connections time out."""
+    """One thread per connection, capped; idle or slow connections time out.
+
+    read_timeout: how long an idle keep-alive connection waits for the next request;
+    header_timeout: from a request's first byte to the end of its head (else 408, then close);
+    body_timeout: from the end of the head to the end of the declared body (else 408, close).
+    """
 
     daemon_threads = True
     block_on_close = False
     ui = True  # serve the playground page (serving/playground.py)
 
     def __init__(self, address: tuple[str, int], core: ModelServer, read_timeout: float,
-                 max_connections: int):
+                 max_connections: int, header_timeout: float = 10.0,
+                 body_timeout: float = 30.0):
         self.core, self.read_timeout = core, read_timeout
+        self.header_timeout, self.body_timeout = header_timeout, body_timeout
         self._connections = threading.BoundedSemaphore(max_connections)
         # The listen backlog: socketserver's default of 5 resets connections when dozens of
         # clients connect at once (64 clients in `namegen bench serve` got ECONNRESET).
@@ -65,7 +104,8 @@ class Endpoints:
 
 def start(core: ModelServer, host: str = "127.0.0.1", grpc_port: int = 8500,
           rest_port: int = 8501, read_timeout: float = 30.0,
-          max_connections: int = 256, ui: bool = True) -> Endpoints:
+          max_connections: int = 256, ui: bool = True, header_timeout: float = 10.0,
+          body_timeout: float = 30.0, allow_reload: bool = True) -> Endpoints:
     """Binds and serves REST (a thread) and gRPC; port 0 picks a free port."""
     # Every admitted request, or with batching (no admission slots) as many calls as REST
     # takes connections: beyond the pool gRPC itself answers RESOURCE_EXHAUSTED.
@@ -75,11 +115,12 @@ def start(core: ModelServer, host: str = "127.0.0.1", grpc_port: int = 8500,
         maximum_concurrent_rpcs=workers,
         options=[("grpc.max_receive_message_length", core.limits.max_request_bytes),
                  ("grpc.so_reuseport", 0)])
-    grpc_services.add_services(core, grpc_server)
+    grpc_services.add_services(core, grpc_server, allow_reload)
     bound_grpc = grpc_server.add_insecure_port(f"{host}:{grpc_port}")
     if not bound_grpc:
         raise OSError(f"cannot bind gRPC to {host}:{grpc_port}")
-    rest = RestServer((host, rest_port), core, read_timeout, max_connections)
+    rest = RestServer((host, rest_port), core, read_timeout, max_connections, header_timeout,
+                      body_timeout)
     rest.ui = ui
     grpc_server.start()
     threading.Thread(target=rest.serve_forever, name="rest", daemon=True).start()

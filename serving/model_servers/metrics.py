@@ -17,6 +17,9 @@ import threading
 from pathlib import Path
 
 DEFAULT_PATH = "/monitoring/prometheus/metrics"
+# The model_name label of requests naming a model the server does not know (namegen's own):
+# one fixed label, so clients cannot grow the page.
+UNKNOWN_MODEL = "__unknown__"
 
 
 def metric_name(name: str) -> str:

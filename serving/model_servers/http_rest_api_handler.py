@@ -12,6 +12,7 @@ import http.server
 import io
 import logging
 import re
+import socket
 import time
 import urllib.parse
 
@@ -41,6 +42,35 @@ def proto_json(message) -> dict:
                                      including_default_value_fields=True)
 
 
+class DeadlineSocketReader(io.RawIOBase):
+    """A connection's reads, bounded by one deadline for a whole part of the request (its head,
+    its body) rather than by a timeout per read: a client trickling one byte at a time cannot
+    hold the connection past the deadline. No deadline: each read waits up to `idle` seconds."""
+
+    def __init__(self, sock: socket.socket, idle: float):
+        self._sock, self.idle = sock, idle
+        self.deadline: float | None = None
+        self.expired = False  # a read hit the deadline
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        if self.deadline is None:
+            self._sock.settimeout(self.idle)
+        else:
+            left = self.deadline - time.monotonic()
+            if left <= 0:
+                self.expired = True
+                raise TimeoutError("request deadline passed")
+            self._sock.settimeout(left)
+        try:
+            return self._sock.recv_into(buffer)
+        except TimeoutError:
+            self.expired = self.deadline is not None
+            raise
+
+
 class RestHandler(http.server.BaseHTTPRequestHandler):
     """TF Serving's REST API (http_rest_api_handler.cc), JSON in and out."""
 
@@ -50,8 +80,6 @@ class RestHandler(http.server.BaseHTTPRequestHandler):
     server: http.server.ThreadingHTTPServer  # http_server.RestServer: .core, .ui, timeouts
 
     def setup(self) -> None:
-        from serving.model_servers.http_server import DeadlineSocketReader
-
         self.timeout = self.server.read_timeout
         super().setup()
         self._reader = DeadlineSocketReader(self.connection, self.server.read_timeout)

@@ -9,10 +9,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import http.server
-import io
-import socket
 import threading
-import time
 from concurrent import futures
 
 import grpc
@@ -20,35 +17,6 @@ import grpc
 from serving.model_servers import grpc_services, json_tensor
 from serving.model_servers.http_rest_api_handler import RestHandler
 from serving.model_servers.server_core import ModelServer
-
-
-class DeadlineSocketReader(io.RawIOBase):
-    """A connection's reads, bounded by one deadline for a whole part of the request (its head,
-    its body) rather than by a timeout per read: a client trickling one byte at a time cannot
-    hold the connection past the deadline. No deadline: each read waits up to `idle` seconds."""
-
-    def __init__(self, sock: socket.socket, idle: float):
-        self._sock, self.idle = sock, idle
-        self.deadline: float | None = None
-        self.expired = False  # a read hit the deadline
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer) -> int:
-        if self.deadline is None:
-            self._sock.settimeout(self.idle)
-        else:
-            left = self.deadline - time.monotonic()
-            if left <= 0:
-                self.expired = True
-                raise TimeoutError("request deadline passed")
-            self._sock.settimeout(left)
-        try:
-            return self._sock.recv_into(buffer)
-        except TimeoutError:
-            self.expired = self.deadline is not None
-            raise
 
 
 class RestServer(http.server.ThreadingHTTPServer):

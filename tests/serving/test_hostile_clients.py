@@ -61,8 +61,7 @@ def deadlines(local):
 
 
 def _connect(local) -> socket.socket:
-    sock = socket.create_connection(("127.0.0.1", local.endpoints.rest_port), timeout=CAP)
-    return sock
+    return socket.create_connection(("127.0.0.1", local.endpoints.rest_port), timeout=CAP)
 
 
 def _read_all(sock: socket.socket) -> bytes:

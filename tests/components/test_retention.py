@@ -8,8 +8,6 @@ import json
 import os
 from pathlib import Path
 
-import pytest
-
 from components.pusher import versions
 from components.pusher.executor import push_atomically
 from namegen.commands import rollback
@@ -132,8 +130,3 @@ def test_a_rollback_keeps_labelled_versions(tmp_path):
         push_atomically(str(fake_model(tmp_path / f"m{n}", f"model {n}")), str(base))
     assert rollback.rollback(str(base), to=2, keep=1)[:2] == (4, 2)
     assert versions.numeric_versions(str(base)) == [1, 4]
-
-
-def test_keep_must_leave_the_served_version(tmp_path):
-    with pytest.raises(ValueError, match="at least 1"):
-        versions.prune_versions(str(tmp_path), 0)

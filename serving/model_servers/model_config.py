@@ -29,15 +29,17 @@ def single_model_config(name: str,
     return config
 
 
-def read_config_file(path: str | os.PathLike) -> list[model_server_config_pb2.ModelConfig]:
-    """The models of a text ModelServerConfig (`--model_config_file`)."""
+def read_config_file(path: str | os.PathLike, previous: list | None = None,
+                     ) -> list[model_server_config_pb2.ModelConfig]:
+    """The models of a text ModelServerConfig (`--model_config_file`); `previous`: the models
+    served now, when the file is re-read (checked_configs)."""
     try:
         config = text_format.Parse(Path(path).read_text(encoding="utf-8"),
                                    model_server_config_pb2.ModelServerConfig())
     except text_format.ParseError as error:
         raise ValueError(f"Invalid protobuf file: '{path}': {error}") from None
     try:
-        models = checked_configs(config)
+        models = checked_configs(config, previous)
     except ServingError as error:
         raise ValueError(f"{path}: {error.code.name}: {error.message}") from None
     if not models:

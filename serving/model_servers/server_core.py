@@ -229,7 +229,8 @@ class ConfigFileWatcher:
             return False
         self._last = text
         try:
-            configs = model_config.read_config_file(self.path)
+            configs = model_config.read_config_file(
+                self.path, list(self.core.manager.configs.values()))
             self.core.reload_config(configs)
         except (ValueError, OSError) as error:
             log.warning("%s not reloaded: %s", self.path, error)

@@ -151,10 +151,11 @@ class RestHandler(http.server.BaseHTTPRequestHandler):
         began = time.monotonic()
         with core.tracked():
             try:
-                body = self._read_body()  # every method: keep-alive never parses a body
-                if core.draining:
+                if core.draining:  # (the body stays unread: the connection closes)
                     self.close_connection = True
                     raise ServingError(grpc.StatusCode.UNAVAILABLE, "server is shutting down")
+                # every method reads its declared body: keep-alive never parses a body
+                body = self._read_body()
                 path = self.path.split("?", 1)[0]
                 if method == "GET" and path == core.prometheus_path:
                     core.metrics.inflight.set(value=core.inflight)

@@ -29,12 +29,14 @@ def gate_record(blessing) -> dict:
     return record
 
 
-def push_atomically(model_path: str, base: str, keep: int = 0, gate: dict | None = None) -> int:
+def push_atomically(model_path: str, base: str, keep: int = 0, gate: dict | None = None,
+                    config_files: tuple[str, ...] = ()) -> int:
     """Copy a SavedModel to base/<next version> atomically (versions.write_version).
 
     A model already pushed from the same source (a re-run after a crash) keeps its version.
-    keep > 0: only the newest `keep` versions stay afterwards. The gate's record, when given,
-    goes in with the copy (assets.extra/gate.json), before the rename.
+    keep > 0: the newest `keep` versions stay afterwards, and every version in use (labels and
+    `specific` policies in models.config files: versions.in_use_versions). The gate's record,
+    when given, goes in with the copy (assets.extra/gate.json), before the rename.
     """
 
     def write_gate(incoming: str) -> None:
@@ -44,7 +46,8 @@ def push_atomically(model_path: str, base: str, keep: int = 0, gate: dict | None
     source = os.path.realpath(model_path)
     with versions.push_lock(base):
         version = versions.write_version(source, base, marker=source, keep=keep,
-                                         edit=write_gate if gate is not None else None)
+                                         edit=write_gate if gate is not None else None,
+                                         config_files=config_files)
     failpoint("push-after-rename")
     return version
 
@@ -73,7 +76,9 @@ class Executor(tfx_pusher.Executor):
         config = json.loads(exec_properties.get(standard_component_specs.CUSTOM_CONFIG_KEY)
                             or "null") or {}
         keep = int(config.get("keep_versions", configs.KEEP_VERSIONS))
-        version = push_atomically(model_path, base, keep=keep, gate=gate)
+        config_files = tuple(filter(None, [config.get("model_config_file")]))
+        version = push_atomically(model_path, base, keep=keep, gate=gate,
+                                  config_files=config_files)
         io_utils.copy_dir(model_path, model_push.uri)
         self._MarkPushed(model_push, pushed_destination=os.path.join(base, str(version)),
                          pushed_version=str(version))

@@ -24,8 +24,11 @@ class RollbackError(RuntimeError):
 
 
 def rollback(model_base: str, to: int | None = None, keep: int = configs.KEEP_VERSIONS,
-             ) -> tuple[int, int, int]:
+             config_files: tuple[str, ...] = ()) -> tuple[int, int, int]:
     """Copy version `to` (default: the one before the served one) to a new highest version.
+
+    Retention afterwards keeps every version in use, as a push does (labels and `specific`
+    policies in the serving folder's models.config files and in `config_files`).
 
     Returns (new version, the version copied, the version that was served).
     """
@@ -59,14 +62,16 @@ def rollback(model_base: str, to: int | None = None, keep: int = configs.KEEP_VE
                 json.dump(info, f, indent=1, ensure_ascii=False)
 
         marker = f"rollback of version {to} replacing {served} at {record['at']}"
-        version = versions.write_version(source, model_base, marker, edit=note, keep=keep)
+        version = versions.write_version(source, model_base, marker, edit=note, keep=keep,
+                                         config_files=config_files)
     return version, to, served
 
 
 def cmd_rollback(args: argparse.Namespace) -> int:
     model_base = os.path.join(os.path.abspath(args.serving_dir), encoding.MODEL_NAME)
     try:
-        version, to, served = rollback(model_base, args.to, args.keep)
+        version, to, served = rollback(model_base, args.to, args.keep,
+                                       tuple(filter(None, [args.model_config_file])))
     except RollbackError as error:
         raise UserError(str(error)) from None
     print(f"version {version} now serves version {to}'s model (replacing version {served}) "
@@ -83,6 +88,8 @@ def add_rollback_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--serving-dir", default=str(configs.DEFAULT_SERVING_DIR),
                         help="the serving dir holding names/<version>/")
     parser.add_argument("--keep", type=arguments.at_least(1), default=configs.KEEP_VERSIONS,
-                        help="versions kept afterwards (default %(default)s)")
+                        help="versions kept afterwards besides those in use")
+    parser.add_argument("--model-config-file", help="a models.config outside the serving dir "
+                        "whose labels and specific versions retention must keep")
 
 

@@ -46,16 +46,9 @@ class ServeFlag:
     aliases: tuple[str, ...] = ()
 
 
-def _always_true(text: str) -> bool:
-    if not arguments.flag_bool(text):
-        raise argparse.ArgumentTypeError(
-            "only true is supported: the stand-in always allows version labels for models "
-            "that are not available yet")
-    return True
-
 
 _LIMITS = Limits()
-BOOL_TYPES = (arguments.flag_bool, _always_true)
+BOOL_TYPES = (arguments.flag_bool,)
 # Each flag once; add a flag by adding a row. All are checked before TensorFlow is imported.
 SERVE_FLAGS: tuple[ServeFlag, ...] = (
     ServeFlag("model_base_path", str, None, "folder holding numeric versions; a missing folder is "
@@ -81,9 +74,8 @@ SERVE_FLAGS: tuple[ServeFlag, ...] = (
               "merge concurrent Predict calls into batches (docs/SERVING.md; default false)"),
     ServeFlag("batching_parameters_file", arguments.existing_file, None,
               "a text BatchingParameters; needs --enable_batching (unset: TF Serving's defaults)"),
-    ServeFlag("allow_version_labels_for_unavailable_models", _always_true, True,
-              "labels may name versions not loaded yet; the stand-in always allows it, so only "
-              "true is accepted"),
+    ServeFlag("allow_version_labels_for_unavailable_models", arguments.flag_bool, False,
+              "a new or unchanged version label may name a version that is not AVAILABLE"),
     ServeFlag("host", str, "127.0.0.1", "address to bind (TF Serving binds 0.0.0.0)"),
     ServeFlag("no_ui", arguments.flag_bool, False, "do not serve the playground page at / on "
               "the REST port, e.g. for production-like runs (default false)"),
@@ -104,7 +96,17 @@ SERVE_FLAGS: tuple[ServeFlag, ...] = (
               "requests waiting for a slot before 429 / RESOURCE_EXHAUSTED"),
     ServeFlag("max_connections", arguments.at_least(1), 256, "open REST connections at once"),
     ServeFlag("read_timeout", arguments.at_least(0, float), 30.0,
-              "seconds a REST client may take to send a request"),
+              "seconds an idle REST keep-alive connection waits for its next request"),
+    ServeFlag("rest_header_timeout", arguments.at_least(0, float), 10.0,
+              "seconds from a REST request's first byte to the end of its head (else 408, "
+              "then close)"),
+    ServeFlag("rest_body_timeout", arguments.at_least(0, float), 30.0,
+              "seconds from a REST request's head to the end of its declared body (else 408, "
+              "then close)"),
+    ServeFlag("allow_config_reload_rpc", arguments.flag_bool, True,
+              "serve ModelService.HandleReloadConfigRequest (namegen's own flag; TF Serving "
+              "always serves it). The gRPC port is an admin surface: keep it on loopback or "
+              "behind a network policy"),
     ServeFlag("drain_seconds", arguments.at_least(0, float), 30.0,
               "on SIGTERM, how long in-flight requests may take"),
 )
@@ -154,8 +156,9 @@ def validate_serve(args: argparse.Namespace) -> None:
         raise UserError(f"--rest_api_port {args.rest_api_port} is the same as --port; "
                         "give the REST API its own port")
     if args.batching_parameters_file and not args.enable_batching:
-        raise UserError("--batching_parameters_file needs --enable_batching; add "
-                        "--enable_batching=true or drop the file")
+        raise UserError("server_options.batching_parameters_file is set without setting "
+                        "server_options.enable_batching to true. (TF Serving's text; add "
+                        "--enable_batching=true or drop the file)")
 
 
 def add_bench_serve_arguments(parser: argparse.ArgumentParser) -> None:

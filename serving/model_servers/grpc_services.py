@@ -20,9 +20,8 @@ from tensorflow_serving.apis import (
 )
 
 from serving.errors import ServingError
-from serving.model_servers import inference, model_config
+from serving.model_servers import inference
 from serving.model_servers.servable import Servable
-from serving.model_servers.server_core import tensors_from_protos
 
 log = logging.getLogger("namegen.serve")
 
@@ -54,8 +53,7 @@ def _call(core, context, api: str, model_name: str, work):
             log.exception("gRPC %s failed", api)
             context.abort(grpc.StatusCode.INTERNAL, f"{type(error).__name__}: {error}")
         finally:
-            core.metrics.record_request(model_name, api, "GRPC", status,
-                                        time.monotonic() - began)
+            core.record_request(model_name, api, "GRPC", status, time.monotonic() - began)
 
 
 class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
@@ -71,9 +69,8 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
     def Predict(self, request, context):  # noqa: N802
         def work():
             servable = self._servable(request)
-            outputs = self.core.predict(servable, request.model_spec.signature_name,
-                                        tensors_from_protos(request.inputs),
-                                        list(request.output_filter))
+            outputs = self.core.predict_protos(servable, request.model_spec.signature_name,
+                                               request.inputs, list(request.output_filter))
             response = predict_pb2.PredictResponse()
             inference.spec_for(response.model_spec, servable, request.model_spec.signature_name)
             for name, array in outputs.items():
@@ -95,6 +92,7 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
         def work():
             servable = self._servable(request)
             response = response_type()
+            self.core.limits.check_examples(*inference.input_size(request.input))
             with self.core.admission.slot():
                 response.result.CopyFrom(run(
                     servable, request.model_spec.signature_name, request.input))
@@ -110,6 +108,7 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
             if not request.tasks:
                 raise ServingError(grpc.StatusCode.INVALID_ARGUMENT, "Tasks is empty")
             servable = self._servable(request.tasks[0])
+            self.core.limits.check_examples(*inference.input_size(request.input))
             with self.core.admission.slot():
                 return inference.multi_inference(servable, request)
 
@@ -126,8 +125,8 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
 class ModelService(model_service_pb2_grpc.ModelServiceServicer):
     """GetModelStatus and HandleReloadConfigRequest."""
 
-    def __init__(self, core):
-        self.core = core
+    def __init__(self, core, allow_reload: bool = True):
+        self.core, self.allow_reload = core, allow_reload
 
     def GetModelStatus(self, request, context):  # noqa: N802
         def work():
@@ -139,16 +138,21 @@ class ModelService(model_service_pb2_grpc.ModelServiceServicer):
     def HandleReloadConfigRequest(self, request, context):  # noqa: N802
         """Replaces the served models with request.config; the outcome is in the response's
         status (the RPC itself succeeds), as in model_service_impl.cc."""
+        if not self.allow_reload:
+            context.abort(grpc.StatusCode.PERMISSION_DENIED,
+                          "HandleReloadConfigRequest is turned off on this server "
+                          "(--allow_config_reload_rpc=false)")
         response = model_management_pb2.ReloadConfigResponse()
         try:
-            self.core.reload_config(model_config.checked_configs(request.config))
+            self.core.reload_config_proto(request.config)
         except ServingError as error:
             response.status.error_code = error.code.value[0]
             response.status.error_message = error.message
         return response
 
 
-def add_services(core, grpc_server: grpc.Server) -> None:
+def add_services(core, grpc_server: grpc.Server, allow_reload: bool = True) -> None:
     prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
         PredictionService(core), grpc_server)
-    model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelService(core), grpc_server)
+    model_service_pb2_grpc.add_ModelServiceServicer_to_server(
+        ModelService(core, allow_reload), grpc_server)

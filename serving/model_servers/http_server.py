@@ -20,15 +20,22 @@ from serving.model_servers.server_core import ModelServer
 
 
 class RestServer(http.server.ThreadingHTTPServer):
-    """One thread per connection, capped; idle or slow connections time out."""
+    """One thread per connection, capped; idle or slow connections time out.
+
+    read_timeout: how long an idle keep-alive connection waits for the next request;
+    header_timeout: from a request's first byte to the end of its head (else 408, then close);
+    body_timeout: from the end of the head to the end of the declared body (else 408, close).
+    """
 
     daemon_threads = True
     block_on_close = False
     ui = True  # serve the playground page (serving/playground.py)
 
     def __init__(self, address: tuple[str, int], core: ModelServer, read_timeout: float,
-                 max_connections: int):
+                 max_connections: int, header_timeout: float = 10.0,
+                 body_timeout: float = 30.0):
         self.core, self.read_timeout = core, read_timeout
+        self.header_timeout, self.body_timeout = header_timeout, body_timeout
         self._connections = threading.BoundedSemaphore(max_connections)
         # The listen backlog: socketserver's default of 5 resets connections when dozens of
         # clients connect at once (64 clients in `namegen bench serve` got ECONNRESET).
@@ -65,7 +72,8 @@ class Endpoints:
 
 def start(core: ModelServer, host: str = "127.0.0.1", grpc_port: int = 8500,
           rest_port: int = 8501, read_timeout: float = 30.0,
-          max_connections: int = 256, ui: bool = True) -> Endpoints:
+          max_connections: int = 256, ui: bool = True, header_timeout: float = 10.0,
+          body_timeout: float = 30.0, allow_reload: bool = True) -> Endpoints:
     """Binds and serves REST (a thread) and gRPC; port 0 picks a free port."""
     # Every admitted request, or with batching (no admission slots) as many calls as REST
     # takes connections: beyond the pool gRPC itself answers RESOURCE_EXHAUSTED.
@@ -75,11 +83,12 @@ def start(core: ModelServer, host: str = "127.0.0.1", grpc_port: int = 8500,
         maximum_concurrent_rpcs=workers,
         options=[("grpc.max_receive_message_length", core.limits.max_request_bytes),
                  ("grpc.so_reuseport", 0)])
-    grpc_services.add_services(core, grpc_server)
+    grpc_services.add_services(core, grpc_server, allow_reload)
     bound_grpc = grpc_server.add_insecure_port(f"{host}:{grpc_port}")
     if not bound_grpc:
         raise OSError(f"cannot bind gRPC to {host}:{grpc_port}")
-    rest = RestServer((host, rest_port), core, read_timeout, max_connections)
+    rest = RestServer((host, rest_port), core, read_timeout, max_connections, header_timeout,
+                      body_timeout)
     rest.ui = ui
     grpc_server.start()
     threading.Thread(target=rest.serve_forever, name="rest", daemon=True).start()

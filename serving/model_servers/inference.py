@@ -88,8 +88,11 @@ def _example(value) -> example_pb2.Example:
     return example
 
 
-def input_from_json(document: dict, verb: str) -> input_pb2.Input:
-    """The Input of a :classify or :regress body (json_tensor.cc's FillClassificationRequest)."""
+def input_from_json(document: dict, verb: str, max_rows: int | None = None) -> input_pb2.Input:
+    """The Input of a :classify or :regress body (json_tensor.cc's FillClassificationRequest).
+
+    max_rows: more examples than this are refused before any is converted (--max-rows).
+    """
     request_input = input_pb2.Input()
     context = document.get("context")
     if "examples" not in document:
@@ -101,6 +104,9 @@ def input_from_json(document: dict, verb: str) -> input_pb2.Input:
     if not isinstance(examples, list):
         raise _invalid(f"JSON Value: {json_tensor.value_to_string(examples)} Excepting "
                        "'examples' to be an list/array")
+    if max_rows is not None and len(examples) > max_rows:
+        raise _invalid(f"examples has {len(examples)} rows; this server takes at most "
+                       f"{max_rows} rows per request (--max-rows)")
     if context is not None:
         target = request_input.example_list_with_context
         target.context.CopyFrom(_example(context))
@@ -125,6 +131,20 @@ def regression_json(result: regression_pb2.RegressionResult) -> dict:
 
 
 # --- running ------------------------------------------------------------------------------------
+def input_size(request_input: input_pb2.Input) -> tuple[int, int]:
+    """(examples, bytes once the context is merged into each) of an Input, computed without
+    building anything: what the row and byte limits are checked against."""
+    kind = request_input.WhichOneof("kind")
+    if kind == "example_list":
+        examples = request_input.example_list.examples
+        return len(examples), sum(e.ByteSize() for e in examples)
+    if kind == "example_list_with_context":
+        examples = request_input.example_list_with_context.examples
+        context = request_input.example_list_with_context.context.ByteSize()
+        return len(examples), sum(e.ByteSize() + context for e in examples)
+    return 0, 0
+
+
 def serialized_examples(request_input: input_pb2.Input) -> np.ndarray:
     """The examples as the string tensor the signature is fed (context merged into each)."""
     kind = request_input.WhichOneof("kind")

@@ -207,6 +207,42 @@ class ModelManager:
         if self.metrics:
             self.metrics.record_load(str(path), True, time.monotonic() - began)
 
+    # config checks
+    def check_labels(self, configs: list[model_server_config_pb2.ModelConfig],
+                     allow_unavailable: bool = False) -> None:
+        """Every label names an AVAILABLE version, or TF Serving's FAILED_PRECONDITION
+        (server_core.cc's UpdateModelVersionLabelMap). allow_unavailable
+        (--allow_version_labels_for_unavailable_models): a new or unchanged label may name
+        any version."""
+        with self._lock:
+            for config in configs:
+                states = self._versions.get(config.name, {})
+                old = self.configs[config.name].version_labels if config.name in self.configs \
+                    else {}
+                for label, version in config.version_labels.items():
+                    if allow_unavailable and (label not in old or old[label] == version):
+                        continue
+                    state = states.get(version)
+                    if state is None or state.state != State.AVAILABLE:
+                        raise ServingError(
+                            grpc.StatusCode.FAILED_PRECONDITION,
+                            f"Request to assign label to version {version} of model "
+                            f"{config.name}, which is not currently available for inference")
+
+    def unavailable_models(self) -> list[str]:
+        """Models with versions on disk of which none loaded, each with its first error (a
+        model with no version yet is waiting for a push, not failing)."""
+        problems = []
+        with self._lock:
+            for name in self.configs:
+                states = self._versions.get(name, {})
+                if states and not any(s.state == State.AVAILABLE for s in states.values()):
+                    version = max(states)
+                    problems.append(f"{{name: {name} version: {version}}} due to error: "
+                                    f"{states[version].error_code.name}: "
+                                    f"{states[version].error_message}")
+        return problems
+
     # lookups
     def resolve_version(self, name: str, version: int | None, label: str | None) -> int | None:
         """The version a label names; `version` itself otherwise (None means latest)."""

@@ -19,6 +19,9 @@ from pathlib import Path
 from serving import compat
 
 DEFAULT_PATH = "/monitoring/prometheus/metrics"
+# The model_name label of requests naming a model the server does not know (namegen's own):
+# one fixed label, so clients cannot grow the page.
+UNKNOWN_MODEL = "__unknown__"
 
 
 def metric_name(name: str) -> str:

@@ -43,12 +43,17 @@ def serve(args: argparse.Namespace) -> NoReturn:
     manager = ModelManager(model_configs_from(args), args.file_system_poll_wait_seconds)
     core = ModelServer(manager, limits, args.max_concurrent_requests, args.max_queued_requests,
                        prometheus_path=metrics.prometheus_path(args.monitoring_config_file),
-                       batching=batching_parameters)
+                       batching=batching_parameters,
+                       allow_unavailable_labels=args.allow_version_labels_for_unavailable_models)
     if batching_parameters:
         log.info("server-side batching on: %s", batching_parameters)
     if args.enable_model_warmup:
         manager.warmup_runner = core.warmup
     manager.start()
+    problem = core.startup_problem()
+    if problem:  # as TF Serving: an orchestrator sees the failure and restarts or alerts
+        log.error("Failed to start server. Error: %s", problem)
+        _exit(1)
     if args.model_config_file and args.model_config_file_poll_wait_seconds > 0:
         ConfigFileWatcher(core, args.model_config_file,
                           args.model_config_file_poll_wait_seconds).start()
@@ -57,7 +62,10 @@ def serve(args: argparse.Namespace) -> NoReturn:
                  manager.available(name) or ("none: the base path does not exist"
                                              if manager.missing_base_path(name) else "none yet"))
     endpoints = start(core, args.host, args.port, args.rest_api_port, args.read_timeout,
-                      args.max_connections, ui=not args.no_ui)
+                      args.max_connections, ui=not args.no_ui,
+                      header_timeout=args.rest_header_timeout,
+                      body_timeout=args.rest_body_timeout,
+                      allow_reload=args.allow_config_reload_rpc)
     print(f"namegen serve: REST on http://{args.host}:{endpoints.rest_port}  "
           f"gRPC on grpc://{args.host}:{endpoints.grpc_port}", flush=True)
     if core.prometheus_path:
@@ -74,9 +82,13 @@ def serve(args: argparse.Namespace) -> NoReturn:
     log.info("draining in-flight requests (up to %gs)", args.drain_seconds)
     drained = drain(core, endpoints, args.drain_seconds)
     log.info("stopped%s", "" if drained else " (some requests were still running)")
-    # Everything is drained and flushed; TensorFlow's and gRPC's native threads can abort the
-    # interpreter's own teardown (SIGABRT), so the process leaves without it.
+    _exit(0)
+
+
+def _exit(code: int) -> NoReturn:
+    """Flushes and leaves: TensorFlow's and gRPC's native threads can abort the interpreter's
+    own teardown (SIGABRT), so the process leaves without it."""
     logging.shutdown()
     sys.stdout.flush()
     sys.stderr.flush()
-    os._exit(0)
+    os._exit(code)

@@ -34,8 +34,11 @@ class ModelServer:
     def __init__(self, manager: ModelManager, limits: Limits | None = None,
                  max_concurrent: int = 2, max_queued: int = 32,
                  prometheus_path: str | None = None,
-                 batching: BatchingParameters | None = None):
+                 batching: BatchingParameters | None = None,
+                 allow_unavailable_labels: bool = False):
         self.manager = manager
+        # --allow_version_labels_for_unavailable_models
+        self.allow_unavailable_labels = allow_unavailable_labels
         self.limits = limits or Limits()
         self.admission = Admission(max_concurrent, max_queued)
         self.metrics = manager.metrics = manager.metrics or metrics.ServingMetrics()
@@ -51,7 +54,34 @@ class ModelServer:
     def reload_config(self, model_configs: list) -> None:
         """A new model list (HandleReloadConfigRequest or an edited --model_config_file)."""
         with self._reload_lock:
+            self.manager.check_labels(model_configs, self.allow_unavailable_labels)
             self.manager.reload_config(model_configs)
+
+    def reload_config_proto(self, config) -> None:
+        """HandleReloadConfigRequest: validated against the models served now, as
+        ServerCore::ReloadConfig does; an empty ModelServerConfig takes no action."""
+        with self._reload_lock:
+            models = model_config.checked_configs(config, list(self.manager.configs.values()))
+            if models is None:
+                log.info("Taking no action for empty config.")
+                return
+            self.manager.check_labels(models, self.allow_unavailable_labels)
+            self.manager.reload_config(models)
+
+    def startup_problem(self) -> str | None:
+        """Why the server cannot serve its startup config (a model none of whose versions
+        loads, a label on an unavailable version), as TF Serving's ServerCore::Create fails;
+        None when it can."""
+        problems = self.manager.unavailable_models()
+        if problems:
+            return (f"{len(problems)} model(s) did not become available: "
+                    "{" + ", ".join("{" + p + "}" for p in problems) + ", }")
+        try:
+            self.manager.check_labels(list(self.manager.configs.values()),
+                                      self.allow_unavailable_labels)
+        except ServingError as error:
+            return f"{error.code.name}: {error.message}"
+        return None
 
     @contextlib.contextmanager
     def tracked(self):
@@ -82,6 +112,29 @@ class ModelServer:
             return self.batcher.run(servable, signature_name, inputs, output_filter)
         with self.admission.slot():
             return servable.run(signature_name, inputs, output_filter)
+
+    def predict_protos(self, servable: Servable, signature_name: str, protos,
+                       output_filter: list[str] | tuple = ()) -> dict[str, np.ndarray]:
+        """gRPC Predict: declared shapes checked first, then decoded inside the admission
+        queue (with batching, the batcher's bounded queue takes its place)."""
+        for name, proto in protos.items():
+            self.limits.check_declared(name, declared_dims(proto), item_bytes(proto.dtype))
+        if self.batcher:
+            return self.predict(servable, signature_name, tensors_from_protos(protos),
+                                output_filter)
+        with self.admission.slot():
+            inputs = tensors_from_protos(protos)
+            self.limits.check(inputs)
+            return servable.run(signature_name, inputs, output_filter)
+
+    def model_label(self, name: str) -> str:
+        """The metrics label for a requested model: its name when the server knows it, one
+        fixed label otherwise (the page stays small whatever clients send)."""
+        return name if name in self.manager.configs else metrics.UNKNOWN_MODEL
+
+    def record_request(self, name: str, api: str, entrypoint: str, status: str,
+                       seconds: float) -> None:
+        self.metrics.record_request(self.model_label(name), api, entrypoint, status, seconds)
 
     def metadata(self, servable: Servable,
                  fields: list[str]) -> get_model_metadata_pb2.GetModelMetadataResponse:
@@ -117,14 +170,31 @@ class ModelServer:
         return len(records)
 
 
+def declared_dims(proto) -> list[int]:
+    """A TensorProto's declared dimension sizes (as sent, possibly negative)."""
+    return [dim.size for dim in proto.tensor_shape.dim]
+
+
+def item_bytes(dtype_enum: int) -> int:
+    """Bytes one element of a dtype takes once decoded (a pointer for strings, 1 at least)."""
+    import tensorflow as tf
+
+    try:
+        dtype = tf.dtypes.as_dtype(dtype_enum)
+    except TypeError:
+        return 1  # not a dtype: make_ndarray refuses it (INVALID_ARGUMENT)
+    return 8 if dtype == tf.string else max(dtype.size, 1)
+
+
 def tensors_from_protos(protos) -> dict[str, np.ndarray]:
     """Request TensorProtos as arrays, or INVALID_ARGUMENT."""
     import tensorflow as tf
 
     try:
         return {name: tf.make_ndarray(proto) for name, proto in protos.items()}
-    except (TypeError, ValueError) as error:
-        raise ServingError(grpc.StatusCode.INVALID_ARGUMENT, f"bad TensorProto: {error}") from None
+    except Exception as error:  # noqa: BLE001  any TensorProto a client sends is its error
+        raise ServingError(grpc.StatusCode.INVALID_ARGUMENT,
+                           f"bad TensorProto: {type(error).__name__}: {error}"[:500]) from None
 
 
 class ConfigFileWatcher:
@@ -159,11 +229,15 @@ class ConfigFileWatcher:
             return False
         self._last = text
         try:
-            configs = model_config.read_config_file(self.path)
+            configs = model_config.read_config_file(
+                self.path, list(self.core.manager.configs.values()))
+            self.core.reload_config(configs)
         except (ValueError, OSError) as error:
             log.warning("%s not reloaded: %s", self.path, error)
             return False
-        self.core.reload_config(configs)
+        except ServingError as error:
+            log.warning("%s not reloaded: %s: %s", self.path, error.code.name, error.message)
+            return False
         log.info("reloaded %s: models %s", self.path, ", ".join(c.name for c in configs))
         return True
 

@@ -67,10 +67,6 @@ def test_every_tf_serving_flag_is_accepted_or_refused_by_name(flag, tmp_path, ca
     if flag.type == "bool":
         for argv, expected in (([f"--{flag.name}"], True), ([f"--{flag.name}=true"], True),
                                ([f"--{flag.name}=false"], False)):
-            if flag.name == "allow_version_labels_for_unavailable_models" and not expected:
-                line = refusal(capsys, *argv)
-                assert f"--{flag.name}" in line and "only true" in line
-                continue
             assert getattr(parse(*argv), flag.name) is expected
         return
     value = sample_value(flag, tmp_path)

@@ -63,7 +63,8 @@ def start_local_server(model_base: Path, config_file: Path | None = None, poll_s
     manager.start()
     watcher = (ConfigFileWatcher(core, config_file, config_poll_seconds).start()
                if config_file and config_poll_seconds else None)
-    endpoints = server.start(core, "127.0.0.1", 0, 0, read_timeout=2.0, max_connections=64)
+    endpoints = server.start(core, "127.0.0.1", 0, 0, read_timeout=2.0, max_connections=64,
+                             header_timeout=2.0, body_timeout=2.0)
     return LocalServer(core, endpoints, model_base, watcher)
 
 

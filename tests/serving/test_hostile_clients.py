@@ -364,7 +364,7 @@ def test_a_non_finite_max_length_is_invalid_argument(local):
             assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT, error.value.details()
 
 
-# --- fuzzers: these shapes with random values (NAMEGEN_FUZZ_SEED=random, tests/support/fuzzing.py) ------
+# --- fuzzers: these shapes with random values (NAMEGEN_FUZZ_SEED=random; tests/support/fuzzing.py)
 def test_fuzz_rest_urls_with_any_integer_never_get_a_5xx(local):
     @fuzz(60)
     @given(st.one_of(st.text("0123456789", min_size=1, max_size=40),

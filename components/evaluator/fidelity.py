@@ -172,7 +172,7 @@ def length_tv_noise(train: Sequence[str], evaluation: Sequence[str], num_samples
 def reference_copy_rate(train: Sequence[str], num_samples: int, seed: int) -> dict:
     """What a reference model of this list copies: Kneser-Ney (the teacher's choice of order
     and discount), num_samples names at T=1, and the binomial standard error of that share."""
-    from components.baselines.ngram import select_kneser_ney
+    from components.baselines.selection import select_kneser_ney
 
     model, chosen = select_kneser_ney(train, seed=seed, max_names=REFERENCE_SELECTION_NAMES)
     rate = copy_rate(model.sample(num_samples, seed), train)

@@ -13,7 +13,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from components.baselines.ngram import BOS, CharVocabulary, fit_folds, select_kneser_ney
+from components.baselines.ngram import BOS, CharVocabulary, fit_folds
+from components.baselines.selection import select_kneser_ney
 from components.trainer.data import fold_of
 from components.trainer.model import case_smoothing_prior, decode_tokens
 from data import encoding

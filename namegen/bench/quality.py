@@ -106,11 +106,11 @@ def raw_model_metrics(serving: str, prepared: Prepared, readable: list[str], gat
 
 def count_rows(prepared: Prepared, gate: dict) -> dict[str, dict]:
     """Kneser-Ney (order and discount chosen on 10% of train) and the unigram floor."""
-    from components.baselines import ngram
+    from components.baselines import ngram, selection
 
     rows = {}
     started = time.perf_counter()
-    kneser_ney, selection = ngram.select_kneser_ney(prepared.train_names)
+    kneser_ney, selection = selection.select_kneser_ney(prepared.train_names)
     seconds = time.perf_counter() - started
     for label, model, extra in (
         (f"kneser-ney n={selection['order']}", kneser_ney, {"selection": selection}),
@@ -215,7 +215,7 @@ def cross_validate(prepared: Prepared, folds: int, presets: list[str], seed: int
     """Train+eval names in `folds` folds: each preset and Kneser-Ney trained on the rest."""
     import numpy as np
 
-    from components.baselines import ngram
+    from components.baselines import selection
     from components.trainer import data
     from components.tuner.component import train_trial
 
@@ -232,7 +232,7 @@ def cross_validate(prepared: Prepared, folds: int, presets: list[str], seed: int
             hp = configs.hyperparameters(preset, PRESET_OVERRIDES.get(preset), seed=seed)
             outcome = train_trial(hp, ids[kept], ids[held], vocab_size, vocabulary)
             scores[preset].append(outcome["eval_nats_per_char"])
-        kneser_ney, _ = ngram.select_kneser_ney([n for n, k in zip(names, kept) if k])
+        kneser_ney, _ = selection.select_kneser_ney([n for n, k in zip(names, kept) if k])
         scores["kneser-ney"].append(
             kneser_ney.nats_per_char([n for n, h in zip(names, held) if h]))
         log(f"cv fold {fold}: " + ", ".join(f"{k} {v[-1]:.4f}" for k, v in scores.items()))

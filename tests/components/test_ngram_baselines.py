@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from components.baselines import ngram
+from components.baselines import ngram, selection
 
 NAMES = ["Abelisaurus", "Carnotaurus", "Allosaurus", "Tarbosaurus", "Abrosaurus", "Carnosaur",
          "Alioramus", "Tyrannosaurus", "Albertosaurus", "Daspletosaurus"] * 3
@@ -63,7 +63,7 @@ def test_samples_are_reproducible_valid_and_in_vocabulary():
 
 
 def test_selection_picks_the_grid_minimum_and_refits_on_all_names():
-    model, info = ngram.select_kneser_ney(NAMES * 2, orders=(1, 3, 5), discounts=(0.5, 0.9))
+    model, info = selection.select_kneser_ney(NAMES * 2, orders=(1, 3, 5), discounts=(0.5, 0.9))
     assert len(info["grid"]) == 6
     assert info["validation_nats_per_char"] == min(info["grid"].values()) or math.isclose(
         round(info["validation_nats_per_char"], 4), min(info["grid"].values()))
@@ -140,10 +140,10 @@ def test_fold_models_equal_models_fitted_on_the_other_folds():
 
 def test_selection_on_a_sample_chooses_on_at_most_max_names():
     names = NAMES * 4
-    model, exact = ngram.select_kneser_ney(names, orders=(2, 4), discounts=(0.5, 0.9))
-    _, same = ngram.select_kneser_ney(names, orders=(2, 4), discounts=(0.5, 0.9),
+    model, exact = selection.select_kneser_ney(names, orders=(2, 4), discounts=(0.5, 0.9))
+    _, same = selection.select_kneser_ney(names, orders=(2, 4), discounts=(0.5, 0.9),
                                       max_names=len(names))
-    none, sampled = ngram.select_kneser_ney(names, orders=(2, 4), discounts=(0.5, 0.9),
+    none, sampled = selection.select_kneser_ney(names, orders=(2, 4), discounts=(0.5, 0.9),
                                             max_names=40, refit=False)
     assert same == exact and model is not None  # a list within max_names: as without it
     assert sampled["selection_names"] == 40 and sampled["validation_names"] == 4

@@ -113,7 +113,7 @@ def test_gate_pushes_a_first_names_model_better_than_kneser_ney(tmp_path_factory
     """Short, common names (faker's en_US first names, built now): a faithful model copies
     many of them, as Kneser-Ney does; the copy limit comes from that reference, so a model
     better than Kneser-Ney is pushed (a fixed 10% refused such a model: issue 26)."""
-    from components.baselines.ngram import select_kneser_ney
+    from components.baselines.selection import select_kneser_ney
     from data import name_lists
 
     root = tmp_path_factory.mktemp("first_names")

@@ -200,7 +200,14 @@ def _kfp_kubernetes_mounts(mounts: list[tuple[str, str]], tmp_path: Path) -> dic
     out = tmp_path / "oracle.yaml"
     compiler.Compiler().compile(oracle, str(out))
     platform = list(yaml.safe_load_all(out.read_text()))[1]
-    return platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]["exec-task"]
+    written = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]["exec-task"]
+    # kfp-kubernetes 2.x (current stack) writes the claim twice: the `constant` that every
+    # version writes and reads, and the same name as `pvcNameParameter`, a field the 1.x proto
+    # (classic stack, older KFP backends) does not have. The package writes the form both read.
+    for mount in written["pvcMount"]:
+        twin = mount.pop("pvcNameParameter", None)
+        assert twin in (None, {"runtimeValue": {"constant": mount["constant"]}}), twin
+    return written
 
 
 def test_volumes_mount_where_kfp_kubernetes_would_and_paths_point_inside(volume_documents,

@@ -4,7 +4,6 @@ under a running server: tests/e2e/test_rollback_under_a_running_server.py."""
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
@@ -17,15 +16,7 @@ from namegen import cli
 from namegen.commands import rollback
 from pipeline import configs
 from serving import model_dir
-
-
-def fake_model(path: Path, tag: str) -> Path:
-    """A folder shaped like an exported SavedModel, told apart by its tag."""
-    (path / "variables").mkdir(parents=True)
-    (path / "saved_model.pb").write_text(tag)
-    (path / "assets.extra").mkdir()
-    (path / model_dir.METADATA_FILE).write_text(json.dumps({"tag": tag}))
-    return path
+from tests.support.fake_models import fake_model
 
 
 def tag_of(version_dir: Path) -> str:

@@ -13,15 +13,7 @@ from components.pusher.executor import push_atomically
 from namegen.commands import rollback
 from serving import model_dir
 from tests.serving.conformance import half_plus_two
-
-
-def fake_model(path: Path, tag: str) -> Path:
-    """A folder shaped like an exported SavedModel that this TensorFlow cannot load."""
-    (path / "variables").mkdir(parents=True)
-    (path / "saved_model.pb").write_text(tag)
-    (path / "assets.extra").mkdir()
-    (path / model_dir.METADATA_FILE).write_text(json.dumps({"tag": tag}))
-    return path
+from tests.support.fake_models import fake_model
 
 
 def real_model(path: Path, b: float) -> Path:

@@ -24,13 +24,10 @@ import pytest
 from data import encoding
 from pipeline import configs
 
-pytestmark = pytest.mark.slow
-
 PROJECT = Path(__file__).resolve().parents[2]
-GATE_ANY = ["--gate", "max_nats_per_char=10", "--gate", "max_regression=100",
-            "--gate", "min_validity=0", "--gate", "max_length_tv_over_noise=1",
-            "--gate", "max_reverse_score_over_floor=100",
-            "--gate", "copy_rate_sigmas=1e9"]  # these tests are about faults, not model quality
+GATE_ANY = ["--gate", "max_nats_per_char=10", "--gate", "max_regression=100", "--gate",
+            "min_validity=0", "--gate", "max_length_tv_over_noise=1", "--gate",
+            "max_reverse_score_over_floor=100", "--gate", "copy_rate_sigmas=1e9"]  # faults only
 BEAM_FAST = ["--beam-arg=--direct_running_mode=in_memory", "--beam-arg=--direct_num_workers=1"]
 STAGE_SECONDS = 240  # bound on any single wait
 CHAIN_EPOCHS = 20  # tiny epochs take ~0.2 s after the first: room to land a kill mid-training

@@ -1,7 +1,6 @@
 """One client against all the others (issue 23): each test is a finding of the hostile-client
-review, sent to `namegen serve` on TF Serving's half_plus_two model, and what must hold.
-
-No wall-clock bounds: a slow client is slow by a count of tiny sends, and each outcome is a
+review, sent to `namegen serve` on TF Serving's half_plus_two model, and what must hold. No
+wall-clock bounds: a slow client is slow by a count of tiny sends, and each outcome is a
 response (or a closed connection) awaited with a generous cap.
 """
 

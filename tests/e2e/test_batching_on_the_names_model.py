@@ -1,9 +1,11 @@
-"""Server-side batching on the names model: batched names are byte-identical to unbatched
-ones over REST and gRPC (the scheduler's rules: tests/serving/test_batching_session_rules.py)."""
+"""Server-side batching on the names model: batched names are identical to unbatched ones
+over REST and gRPC (the scheduler's rules: tests/serving/test_batching_session_rules.py)."""
 
 from __future__ import annotations
 
 import threading
+
+import pytest
 
 from serving.model_servers.batching_session import BatchingParameters
 
@@ -11,11 +13,13 @@ NEVER = 600_000_000  # a batch timeout (µs) no test waits out: batches close by
 
 
 # --- the names model, over REST and gRPC -------------------------------------------------------
-def test_batched_names_are_byte_identical_to_unbatched_ones(tiny_model, tmp_path, monkeypatch):
-    """Every row is sampled from its own `seed`, so a request's names, log-probs and lengths
-    must not depend on which requests shared its batch. Four requests (2 REST, 2 gRPC; 1 + 3 +
-    5 + 7 rows) fill one 16-row batch: one underlying run, and the same answers as a server
-    without batching."""
+def test_batched_names_are_identical_to_unbatched_ones(tiny_model, tmp_path, monkeypatch):
+    """Every row is sampled from its own `seed`, so a request's names and lengths must not
+    depend on which requests shared its batch. Four requests (2 REST, 2 gRPC; 1 + 3 + 5 + 7
+    rows) fill one 16-row batch: one underlying run, and the same names as a server without
+    batching. Log-probs are sums of float32 log-softmaxes whose matmuls the CPU kernels block
+    by batch size, so a row's sum may differ in its last bit (seen: 1 ulp at 24.3); they are
+    compared to 1e-5 relative, far below any change a wrong token would make (> 1e-2)."""
     from serving import contract
     from serving.client import Client
     from serving.model_servers import servable as models
@@ -66,7 +70,10 @@ def test_batched_names_are_byte_identical_to_unbatched_ones(tiny_model, tmp_path
         plain.stop()
     assert batched_runs == [(contract.GENERATE_SIGNATURE, 16)]
     assert [len(a["name"]) for a in answers] == [1, 3, 5, 7]
-    assert answers == alone
+    assert [{k: v for k, v in a.items() if k != "log_prob"} for a in answers] == \
+        [{k: v for k, v in a.items() if k != "log_prob"} for a in alone]
+    for got, want in zip(answers, alone):
+        assert got["log_prob"] == pytest.approx(want["log_prob"], rel=1e-5)
     from prometheus_client.parser import text_string_to_metric_families
 
     families = {f.name: f for f in text_string_to_metric_families(page)}

@@ -25,6 +25,8 @@ PIPELINE_FIXTURES = {"tiny_run", "tiny_model", "gated_root"}
 
 
 FUZZ_SEED = fuzzing.fuzz_seed()  # once per session: NAMEGEN_FUZZ_SEED, or None (fixed)
+if FUZZ_SEED is not None:  # "random" drawn once: every fuzzer and every xdist worker uses it
+    os.environ["NAMEGEN_FUZZ_SEED"] = str(FUZZ_SEED)
 
 
 def pytest_report_header() -> str:

@@ -23,7 +23,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tests.support.fuzzing import fuzz
-from tests.support.serving_helpers import http, serve_first_version
+from tests.support.serving_helpers import SCORE_REQUEST, http, serving_first_version
 
 FUZZ = fuzz(400)
 INPUTS = {"prefix": "", "temperature": 1.0, "seed": 1, "max_length": 32, "top_k": 0,
@@ -32,10 +32,8 @@ INPUTS = {"prefix": "", "temperature": 1.0, "seed": 1, "max_length": 32, "top_k"
 
 @pytest.fixture(scope="module")
 def server(tiny_model, tmp_path_factory):
-    base = tmp_path_factory.mktemp("fuzz_rest") / "names"
-    local = serve_first_version(tiny_model, base)
-    yield local
-    local.stop()
+    with serving_first_version(tiny_model, tmp_path_factory.mktemp("fuzz_rest") / "names") as local:
+        yield local
 
 
 json_leaf = st.one_of(st.none(), st.booleans(), st.integers(-2**70, 2**70),
@@ -171,7 +169,7 @@ def test_malformed_requests_never_get_a_5xx(server):
 
     check()
     status, body = http("POST", server.rest + "/v1/models/names:predict",
-                        json.dumps({"signature_name": "score", "inputs": ["Rex"]}).encode())
+                        SCORE_REQUEST)
     assert status == 200 and len(body["outputs"]["log_likelihood"]) == 1
 
 
@@ -228,5 +226,5 @@ def test_nesting_up_to_the_body_limit_never_gets_a_5xx(server, template, shape, 
     else:
         assert status == 400 and reply["error"], reply
     healthy, _ = http("POST", server.rest + "/v1/models/names:predict",
-                      json.dumps({"signature_name": "score", "inputs": ["Rex"]}).encode())
+                      SCORE_REQUEST)
     assert healthy == 200

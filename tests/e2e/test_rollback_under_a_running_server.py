@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
 from components.pusher.executor import push_atomically
@@ -18,7 +16,13 @@ def test_a_rollback_is_served_by_a_running_server_with_no_failed_request(tiny_mo
     import shutil
     import threading
 
-    from tests.support.serving_helpers import http, start_local_server, wait_for
+    from tests.support.serving_helpers import (
+        SCORE_REQUEST,
+        http,
+        start_local_server,
+        version_states,
+        wait_for,
+    )
 
     base = tmp_path / "names"
     push_atomically(str(tiny_model), str(base))
@@ -26,27 +30,22 @@ def test_a_rollback_is_served_by_a_running_server_with_no_failed_request(tiny_mo
     shutil.copytree(tiny_model, second)  # another source: a new version, as a new run's model
     push_atomically(str(second), str(base))
     local = start_local_server(base, poll_seconds=0.2)
-    score = json.dumps({"signature_name": "score", "inputs": ["Rex"]}).encode()
     statuses: list[int] = []
     stop = threading.Event()
-
-    def states() -> dict[str, str]:
-        _, body = http("GET", local.rest + "/v1/models/names")
-        return {s["version"]: s["state"] for s in body["model_version_status"]}
 
     def loop() -> None:
         for _ in range(20000):  # bounded by count and by the stop event
             if stop.is_set():
                 break
-            statuses.append(http("POST", local.rest + "/v1/models/names:predict", score)[0])
+            statuses.append(http("POST", local.rest + "/v1/models/names:predict", SCORE_REQUEST)[0])
 
     client = threading.Thread(target=loop)
     try:
-        assert wait_for(lambda: states() == {"2": "AVAILABLE"})
+        assert wait_for(lambda: version_states(local) == {"2": "AVAILABLE"})
         client.start()
         assert wait_for(lambda: len(statuses) > 5)
         assert rollback.rollback(str(base))[:2] == (3, 1)
-        assert wait_for(lambda: states() == {"3": "AVAILABLE", "2": "END"})
+        assert wait_for(lambda: version_states(local) == {"3": "AVAILABLE", "2": "END"})
         served = len(statuses)
         assert wait_for(lambda: len(statuses) > served + 5)  # requests answered by version 3
     finally:

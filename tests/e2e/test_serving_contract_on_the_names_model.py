@@ -10,15 +10,13 @@ import grpc
 import numpy as np
 import pytest
 
-from tests.support.serving_helpers import http, serve_first_version, wait_for
+from tests.support.serving_helpers import SCORE_REQUEST, http, serving_first_version, wait_for
 
 
 @pytest.fixture(scope="module")
 def server(tiny_model, tmp_path_factory):
-    base = tmp_path_factory.mktemp("contract") / "names"
-    local = serve_first_version(tiny_model, base)
-    yield local
-    local.stop()
+    with serving_first_version(tiny_model, tmp_path_factory.mktemp("contract") / "names") as local:
+        yield local
 
 
 # --- the names model, by rule ------------------------------------------------------------------
@@ -292,7 +290,7 @@ def test_same_outputs_as_the_saved_model(server, tiny_model):
 
 def _assert_healthy(server) -> None:
     status, body = http("POST", server.rest + "/v1/models/names:predict",
-                        json.dumps({"signature_name": "score", "inputs": ["Rex"]}).encode())
+                        SCORE_REQUEST)
     assert status == 200 and len(body["outputs"]["log_likelihood"]) == 1
 
 
@@ -370,7 +368,7 @@ def test_overload_answers_429_without_waiting(server):
 
     saved, server.core.admission = server.core.admission, Admission(running=1, queued=1)
     url = server.rest + "/v1/models/names:predict"
-    body = json.dumps({"signature_name": "score", "inputs": ["Rex"]}).encode()
+    body = SCORE_REQUEST
     waiting: list = []
     try:
         with server.core.admission.slot():  # the one running request

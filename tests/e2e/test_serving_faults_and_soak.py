@@ -3,31 +3,23 @@ incomplete versions, a removed version, pushes under sustained load (a short soa
 
 from __future__ import annotations
 
-import json
 import shutil
 import threading
 import time
 
 from tests.support.serving_helpers import (
+    SCORE_REQUEST,
     copy_version,
     http,
     serve_first_version,
+    version_states,
+    version_status,
     wait_for,
 )
 
-SCORE = json.dumps({"signature_name": "score", "inputs": ["Rex"]}).encode()
-
-
-
-def _states(local) -> dict[str, dict]:
-    _, body = http("GET", local.rest + "/v1/models/names")
-    return {s["version"]: s for s in body["model_version_status"]}
-
-
 
 def _state(local, version: str) -> str | None:
-    return _states(local).get(version, {}).get("state")
-
+    return version_states(local).get(version)
 
 
 def test_truncated_model_and_missing_variables_are_skipped(tiny_model, tmp_path):
@@ -44,12 +36,12 @@ def test_truncated_model_and_missing_variables_are_skipped(tiny_model, tmp_path)
         for data in (no_variables / "variables").glob("variables.data-*"):
             data.unlink()
         assert wait_for(lambda: _state(local, "3") == "END")
-        states = _states(local)
+        states = version_status(local)
         assert states["1"]["state"] == "AVAILABLE"
         for version in ("2", "3"):
             assert states[version]["status"]["error_code"] != "OK"
             assert states[version]["status"]["error_message"]
-        status, _ = http("POST", local.rest + "/v1/models/names:predict", SCORE)
+        status, _ = http("POST", local.rest + "/v1/models/names:predict", SCORE_REQUEST)
         assert status == 200
     finally:
         local.stop()
@@ -67,7 +59,7 @@ def test_removed_version_is_unloaded_and_the_previous_one_serves_again(tiny_mode
         for _ in range(10_000):  # bounded by count and by the stop event
             if stop.is_set():
                 return
-            status, body = http("POST", local.rest + "/v1/models/names:predict", SCORE)
+            status, body = http("POST", local.rest + "/v1/models/names:predict", SCORE_REQUEST)
             if status != 200:
                 failures.append((status, body))
 
@@ -83,7 +75,7 @@ def test_removed_version_is_unloaded_and_the_previous_one_serves_again(tiny_mode
         assert wait_for(lambda: _state(local, "1") == "AVAILABLE" and
                          _state(local, "2") == "END")
         time.sleep(0.5)
-        status, _ = http("POST", local.rest + "/v1/models/names/versions/2:predict", SCORE)
+        status, _ = http("POST", local.rest + "/v1/models/names/versions/2:predict", SCORE_REQUEST)
         assert status == 404
     finally:
         stop.set()

@@ -14,26 +14,21 @@ from pathlib import Path
 import pytest
 
 from tests.support.serving_helpers import (
+    SCORE_REQUEST,
     copy_version,
     http,
     listening_addresses,
     perturbed_version,
     serve_first_version,
     start_local_server,
+    version_states,
     wait_for,
 )
-
-SCORE = json.dumps({"signature_name": "score", "inputs": ["Rex"]}).encode()
-
-
-def _states(local) -> dict[str, str]:
-    _, body = http("GET", local.rest + "/v1/models/names")
-    return {s["version"]: s["state"] for s in body["model_version_status"]}
 
 
 def _score(local, version: int | None = None) -> float:
     path = "/v1/models/names" + (f"/versions/{version}" if version else "") + ":predict"
-    status, body = http("POST", local.rest + path, SCORE)
+    status, body = http("POST", local.rest + path, SCORE_REQUEST)
     assert status == 200, body
     return body["outputs"]["log_likelihood"][0]
 
@@ -67,7 +62,7 @@ def test_hot_reload_without_failed_requests(tiny_model, tmp_path):
             thread.start()
         assert wait_for(lambda: len(versions_seen) >= 1)
         perturbed_version(tiny_model, base, 2)
-        assert wait_for(lambda: _states(local) == {"2": "AVAILABLE", "1": "END"})
+        assert wait_for(lambda: version_states(local) == {"2": "AVAILABLE", "1": "END"})
         assert wait_for(lambda: 2 in versions_seen)
         v2_score = _score(local)
     finally:
@@ -98,24 +93,24 @@ def test_broken_versions_never_replace_the_serving_one(tiny_model, tmp_path):
         corrupt = base / "2"
         shutil.copytree(tiny_model, corrupt)
         (corrupt / "saved_model.pb").write_bytes(b"not a protobuf")
-        assert wait_for(lambda: _states(local).get("2") == "END")
+        assert wait_for(lambda: version_states(local).get("2") == "END")
         half = base / "3"
         (half / "variables").mkdir(parents=True)  # a copy caught halfway: no saved_model.pb
-        assert wait_for(lambda: _states(local).get("3") == "END")
+        assert wait_for(lambda: version_states(local).get("3") == "END")
         _, body = http("GET", local.rest + "/v1/models/names")
         by_version = {s["version"]: s for s in body["model_version_status"]}
         assert by_version["1"]["state"] == "AVAILABLE"
         assert by_version["2"]["status"]["error_code"] != "OK"
         assert by_version["3"]["status"]["error_code"] == "NOT_FOUND"
         assert "Could not find SavedModel" in by_version["3"]["status"]["error_message"]
-        status, _ = http("POST", local.rest + "/v1/models/names:predict", SCORE)
+        status, _ = http("POST", local.rest + "/v1/models/names:predict", SCORE_REQUEST)
         assert status == 200
-        status, _ = http("POST", local.rest + "/v1/models/names/versions/3:predict", SCORE)
+        status, _ = http("POST", local.rest + "/v1/models/names/versions/3:predict", SCORE_REQUEST)
         assert status == 404
         shutil.rmtree(half)  # the copy finishes: version 3 now loads and takes over
         shutil.copytree(tiny_model, half)
-        assert wait_for(lambda: _states(local).get("3") == "AVAILABLE")
-        assert wait_for(lambda: _states(local).get("1") == "END")
+        assert wait_for(lambda: version_states(local).get("3") == "AVAILABLE")
+        assert wait_for(lambda: version_states(local).get("1") == "END")
     finally:
         local.stop()
 
@@ -137,7 +132,7 @@ def test_config_file_policy_and_labels(tiny_model, tmp_path):
     config_file.write_text(text_format.MessageToString(config))
     local = start_local_server(base, config_file=config_file)
     try:
-        assert _states(local) == {"3": "AVAILABLE", "2": "AVAILABLE"}
+        assert version_states(local) == {"3": "AVAILABLE", "2": "AVAILABLE"}
         for label, version in (("stable", 2), ("canary", 3)):
             status, body = http("GET", f"{local.rest}/v1/models/names/labels/{label}/metadata")
             assert status == 200 and body["model_spec"]["version"] == str(version)
@@ -146,7 +141,7 @@ def test_config_file_policy_and_labels(tiny_model, tmp_path):
             assert status == 200 and {s["version"] for s in body["model_version_status"]} == \
                 {"2", "3"}
             status, _ = http("POST", f"{local.rest}/v1/models/names/labels/{label}:predict",
-                             SCORE)
+                             SCORE_REQUEST)
             assert status == 200
         status, body = http("GET", f"{local.rest}/v1/models/names/versions/1")
         assert status == 404
@@ -171,7 +166,7 @@ def test_warmup_file_replays(tiny_model, tmp_path):
     try:
         servable = local.core.manager.servable("names")
         assert local.core.warmup(servable) == 5
-        assert _states(local) == {"1": "AVAILABLE"}
+        assert version_states(local) == {"1": "AVAILABLE"}
     finally:
         local.stop()
     bad = copy_version(tiny_model, tmp_path / "bad" / "names", 1)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -9,6 +10,7 @@ import shutil
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 
@@ -77,6 +79,21 @@ def http(method: str, url: str, body: bytes | None = None, timeout: float = 30) 
         return error.code, json.loads(error.read())
 
 
+# One row for the score signature: the cheapest request that proves a version answers.
+SCORE_REQUEST = json.dumps({"signature_name": "score", "inputs": ["Rex"]}).encode()
+
+
+def version_status(local) -> dict[str, dict]:
+    """GET /v1/models/names: each version's status object (state, status), by version."""
+    _, body = http("GET", local.rest + "/v1/models/names")
+    return {s["version"]: s for s in body["model_version_status"]}
+
+
+def version_states(local) -> dict[str, str]:
+    """Each version's state (AVAILABLE, END, ...), by version."""
+    return {version: s["state"] for version, s in version_status(local).items()}
+
+
 def wait_for(condition, seconds: float = 60.0) -> bool:
     """Poll condition() every 0.1 s until it is true or the time is up."""
     deadline = time.monotonic() + seconds
@@ -91,6 +108,16 @@ def serve_first_version(model_dir: Path, base: Path):
     """Copy a SavedModel in as version 1 under base and start a local server on it."""
     copy_version(model_dir, base, 1)
     return start_local_server(base)
+
+
+@contextlib.contextmanager
+def serving_first_version(model_dir: Path, base: Path) -> Iterator[LocalServer]:
+    """serve_first_version for the length of a `with` block (a module fixture's body)."""
+    local = serve_first_version(model_dir, base)
+    try:
+        yield local
+    finally:
+        local.stop()
 
 
 def perturbed_version(version_dir: Path, model_base: Path, version: int,

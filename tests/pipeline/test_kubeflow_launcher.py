@@ -20,7 +20,7 @@ from pipeline.kubeflow import launcher
 from pipeline.kubeflow import local as kubeflow_local
 
 FAKE_TASK = """
-import json, os, signal, sys, tempfile
+import json, os, signal, sys, tempfile, time
 print(json.dumps({"cwd": os.getcwd(), "tmpdir": os.environ.get("TMPDIR"),
                   "gettempdir": tempfile.gettempdir(), "argv": sys.argv[1:],
                   "name": __name__, "marker": os.environ.get("TASK_MARKER")}))
@@ -34,7 +34,14 @@ if how == "message":
 if how == "raise":
     raise ValueError("broken task")
 if how == "kill":
+    if len(sys.argv) > 2:  # tell a task running beside this one
+        open(sys.argv[2], "w").close()
     os.kill(os.getpid(), signal.SIGKILL)
+if how == "waitfor":  # until the file exists, and a second more, then say so in another
+    while not os.path.exists(sys.argv[2]):
+        time.sleep(0.05)
+    time.sleep(1)
+    open(sys.argv[3], "w").close()
 if how == "outputs":
     executor_input = json.loads(sys.argv[2])
     with open(os.path.join(os.path.dirname(executor_input["outputs"]["outputFile"]),
@@ -137,13 +144,21 @@ def test_run_local_runs_every_task_and_names_the_one_killed(fresh_processes, fak
         tmpdir = (task_dir / "started").read_text()
         assert not os.path.exists(tmpdir), "each task's TMPDIR is removed after it"
 
-    package = _package(tmp_path, {"a": ([], ok), "b": (["a"], ["kill"]), "c": (["b"], ok)})
-    with pytest.raises(kubeflow_local.LocalRunError,
-                       match=rf"task b failed \(exit {-signal.SIGKILL}\)"):
+    killed = rf"task b failed \(exit {-signal.SIGKILL}\)"
+    package = _package(tmp_path, {"a": ([], ok), "b": (["a"], ["kill"]), "c": (["a"], ok)})
+    with pytest.raises(kubeflow_local.LocalRunError, match=killed):
         kubeflow_local.run(package, str(tmp_path / "failing"), log=lambda line: None,
                            fresh_processes=fresh_processes)
     assert list((tmp_path / "failing" / "fake").glob("*/a"))
     assert not list((tmp_path / "failing" / "fake").glob("*/c")), "none starts after a failure"
+
+    marker, done = tmp_path / "b-dies", tmp_path / "c-done"
+    package = _package(tmp_path, {"a": ([], ok), "b": (["a"], ["kill", str(marker)]),
+                                  "c": (["a"], ["waitfor", str(marker), str(done)])})
+    with pytest.raises(kubeflow_local.LocalRunError, match=killed):
+        kubeflow_local.run(package, str(tmp_path / "beside"), log=lambda line: None,
+                           fresh_processes=fresh_processes, parallelism=2)
+    assert done.exists(), "the task running beside the failed one is waited for"
 
 
 def test_the_server_preloads_what_the_tasks_import_but_never_a_module_they_run():

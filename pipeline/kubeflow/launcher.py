@@ -131,15 +131,17 @@ class FreshProcesses(_Launcher):
 class ForkServer(_Launcher):
     """Tasks forked from one server process that has imported `preloads` (see the module
     docstring). The server starts now and imports while the caller prepares the first task;
-    its own output goes to `server_log`."""
+    its own output goes to `server_log`, its temporary files to a TMPDIR removed with it."""
 
     def __init__(self, preloads: list[str], cwd: str, env: dict[str, str],
                  server_log: str) -> None:
         self.server_log = server_log
+        self._tmp = tempfile.TemporaryDirectory()
         with open(server_log, "w") as log_file:
             self._server = subprocess.Popen([sys.executable, "-m", MODULE, *preloads], cwd=cwd,
-                                            env=env, stdin=subprocess.PIPE,
-                                            stdout=subprocess.PIPE, stderr=log_file)
+                                            env=dict(env, TMPDIR=self._tmp.name),
+                                            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                            stderr=log_file)
 
     def _fail(self, what: str) -> LauncherError:
         self.close()
@@ -176,6 +178,7 @@ class ForkServer(_Launcher):
                 pass
         self._server.wait()
         self._server.stdout.close()
+        self._tmp.cleanup()
 
 
 # ---- the server process (python -m pipeline.kubeflow.launcher MODULE...) ----
@@ -310,13 +313,14 @@ def exit_status(done: SystemExit) -> int:
 
 
 def _exit(code: int) -> None:
-    """Exit as the interpreter's shutdown does (join threads, atexit, flush) without tearing
-    down the modules inherited from the server (that would copy most of its memory)."""
+    """Exit as the interpreter's shutdown does (join threads, atexit, collect, flush) without
+    tearing down the modules inherited from the server (that would copy most of its memory)."""
     import atexit
     import threading
 
     threading._shutdown()
     atexit._run_exitfuncs()
+    gc.collect()  # closes (flushes) files left open in cycles; frozen objects are skipped
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()

@@ -204,8 +204,10 @@ def _preload(modules: list[str]) -> str | None:
 
 
 def _threads() -> list[str]:
-    """This process's native threads by name: after the preloads, the server's own, OpenBLAS's
-    worker (numpy) and jemalloc's (pyarrow); both guard fork with pthread_atfork handlers."""
+    """This process's native threads by name. After the preloads here: the main one, numpy's
+    OpenBLAS worker and pyarrow's jemalloc thread (both handle fork with pthread_atfork), and
+    one more unnamed thread that importing TensorFlow starts (not identified; a fresh Python
+    has it too, and a forked child starts without it)."""
     tasks = "/proc/self/task"
     if not os.path.isdir(tasks):
         return []

@@ -105,3 +105,10 @@ def add_run_local_arguments(run_local: argparse.ArgumentParser) -> None:
     run_local.add_argument("--volume", action="append", metavar="CLAIM=DIR",
                            help="the local folder standing in for a PersistentVolumeClaim the "
                            "package mounts (repeatable; one per claim)")
+    run_local.add_argument("--fresh-processes", action="store_true",
+                           help="start every task as a new Python, as a pod (slower: each task "
+                           "imports TensorFlow and TFX again); default: fork each task from a "
+                           "server that has imported them once")
+    run_local.add_argument("--parallelism", type=arguments.at_least(1), default=1,
+                           help="tasks at once whose inputs are ready, as KFP runs them "
+                           "(default 1)")

@@ -166,6 +166,8 @@ def cmd_run_local(args: argparse.Namespace) -> int:
 
     values = kubeflow_local.parse_params(args.param)
     volumes = kubeflow_local.parse_volumes(args.volume)
-    result = kubeflow_local.run(args.package, args.work_dir, values, volumes=volumes)
+    result = kubeflow_local.run(args.package, args.work_dir, values, volumes=volumes,
+                                fresh_processes=args.fresh_processes,
+                                parallelism=args.parallelism)
     print(kubeflow_local.summary(result))
     return 0

@@ -4,19 +4,20 @@ For each task, in topological order of the DAG, it builds the `ExecutorInput` fr
 (constants, pipeline parameters, upstream output parameters and artifacts), gives every output
 artifact a local folder under the work dir as its URI, and runs the task's container command
 and arguments from the spec (`python -m pipeline.kubeflow.entrypoint ...`, which then runs
-TFX's `kubeflow_v2_run_executor`) in a subprocess from the project root, the image's WORKDIR.
+TFX's `kubeflow_v2_run_executor`) in a process of its own from the project root, the image's
+WORKDIR: a new Python per task (`fresh_processes`), or by default a child forked from a server
+that has imported the heavy modules once (pipeline/kubeflow/launcher.py).
 
 Volumes: each PersistentVolumeClaim the package mounts (its platform spec, the second YAML
 document, as kfp-kubernetes writes it) is a local folder (`--volume CLAIM=DIR`). A task that
 mounts a claim sees its mount path as that folder: the mount path in its string parameters is
 replaced by the folder. Tasks that do not mount it get the path unchanged, as on a cluster.
 
-Limits (docs/KUBEFLOW.md): no container, image or object store (URIs are local
-folders); no KFP
-driver caching; no `preCacheCheck` lifecycle hook (open-source KFP does not run it either);
-no conditions, loops or resolver/importer tasks (the namegen DAG has none); one task at a time.
-Input artifacts are passed without their type, as open-source KFP does (tensorflow/tfx#7768),
-so the entrypoint's workaround is exercised.
+Limits (docs/KUBEFLOW.md): no container, image or object store (URIs are local folders); no
+KFP driver caching; no `preCacheCheck` lifecycle hook (open-source KFP does not run it either);
+no conditions, loops or resolver/importer tasks (the namegen DAG has none). Input artifacts
+are passed without their type, as open-source KFP does (tensorflow/tfx#7768), so the
+entrypoint's workaround is exercised.
 """
 
 from __future__ import annotations
@@ -25,7 +26,6 @@ import dataclasses
 import json
 import os
 import re
-import subprocess
 import sys
 import tempfile
 import time
@@ -36,6 +36,7 @@ from google.protobuf import json_format, struct_pb2
 from kfp.pipeline_spec import pipeline_spec_pb2 as pb
 
 from pipeline import configs
+from pipeline.kubeflow import launcher
 
 EXECUTOR_INPUT_PLACEHOLDER = "{{$}}"
 ParameterType = pb.ParameterType
@@ -303,12 +304,16 @@ def read_outputs(executor_input: pb.ExecutorInput
 
 def run(package: str, work_dir: str, given: dict | None = None,
         log=lambda line: print(line, file=sys.stderr, flush=True),
-        volumes: dict[str, str] | None = None) -> LocalRun:
+        volumes: dict[str, str] | None = None, fresh_processes: bool = False,
+        parallelism: int = 1) -> LocalRun:
     """Run every task of the package; raise LocalRunError naming the task that failed.
-    `volumes`: claim -> local folder, one for each claim the package mounts."""
+    `volumes`: claim -> local folder, one for each claim the package mounts. `fresh_processes`:
+    every task a new Python (else forked from a server, pipeline/kubeflow/launcher.py).
+    `parallelism`: ready tasks at once, as KFP; after a failure none starts, running ones end."""
+    if parallelism < 1:
+        raise LocalRunError(f"parallelism must be at least 1, got {parallelism}")
     spec = load_spec(package)
-    mounts = load_mounts(package)
-    volumes = volumes or {}
+    mounts, volumes = load_mounts(package), volumes or {}
     check_volumes(mounts, volumes)
     if spec.root.dag.tasks and any(t.HasField("trigger_policy")
                                    for t in spec.root.dag.tasks.values()):
@@ -316,34 +321,62 @@ def run(package: str, work_dir: str, given: dict | None = None,
     values = pipeline_parameters(spec, given or {})
     run_id = f"run-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
     run_dir = os.path.join(os.path.abspath(work_dir), spec.pipeline_info.name, run_id)
+    os.makedirs(run_dir, exist_ok=True)
+    root = str(configs.PROJECT_ROOT)
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(
-        [str(configs.PROJECT_ROOT)] + [p for p in [os.environ.get("PYTHONPATH")] if p]))
+        [root] + [p for p in [os.environ.get("PYTHONPATH")] if p]))
     results: dict[str, TaskResult] = {}
     log(f"run-local {package} -> {run_dir}")
-    for task_name in topological_order(spec):
-        task_dir = os.path.join(run_dir, task_name)
-        os.makedirs(task_dir, exist_ok=True)
-        label = spec.components[spec.root.dag.tasks[task_name].component_ref.name].executor_label
-        folders = {path: volumes[claim] for claim, path in mounts.get(label, [])}
-        executor_input = build_executor_input(spec, task_name, task_dir, run_id, values,
-                                              results, folders)
-        command = container_command(spec, task_name, executor_input)
-        started = time.perf_counter()
-        log(f"▶ {task_name} ...")
-        log_path = os.path.join(task_dir, "log.txt")
-        # Each task gets its own /tmp, gone afterwards, as a pod's is (TFX leaves a 49 MB sdist).
-        with open(log_path, "w") as log_file, tempfile.TemporaryDirectory() as pod_tmp:
-            done = subprocess.run(command, cwd=configs.PROJECT_ROOT, env=dict(env, TMPDIR=pod_tmp),
-                                  stdout=log_file, stderr=subprocess.STDOUT)
-        seconds = time.perf_counter() - started
-        if done.returncode != 0:
-            with open(log_path) as f:
-                tail = "".join(f.readlines()[-25:])
-            raise LocalRunError(f"task {task_name} failed (exit {done.returncode}); "
-                                f"log {log_path}:\n{tail}")
-        artifacts, parameters = read_outputs(executor_input)
-        results[task_name] = TaskResult(task_name, seconds, artifacts, parameters, log_path)
-        log(f"✓ {task_name} ({seconds:.1f}s)")
+    pending = topological_order(spec)
+    running: dict[str, tuple[pb.ExecutorInput, float, tempfile.TemporaryDirectory, str]] = {}
+    failed: tuple[str, int, str] | None = None
+    try:
+        tasks = launcher.FreshProcesses() if fresh_processes else launcher.ForkServer(
+            launcher.spec_preloads(spec), root, env, os.path.join(run_dir, "launcher.log"))
+        with tasks:
+            while pending or running:
+                while failed is None and len(running) < parallelism:
+                    ready = [n for n in pending
+                             if set(spec.root.dag.tasks[n].dependent_tasks) <= set(results)]
+                    if not ready:
+                        break
+                    task_name = ready[0]
+                    pending.remove(task_name)
+                    task_dir = os.path.join(run_dir, task_name)
+                    os.makedirs(task_dir, exist_ok=True)
+                    task = spec.root.dag.tasks[task_name]
+                    folders = {path: volumes[claim] for claim, path in mounts.get(
+                        spec.components[task.component_ref.name].executor_label, [])}
+                    executor_input = build_executor_input(spec, task_name, task_dir, run_id,
+                                                          values, results, folders)
+                    command = container_command(spec, task_name, executor_input)
+                    log(f"▶ {task_name} ...")
+                    log_path = os.path.join(task_dir, "log.txt")
+                    # Its own /tmp, gone afterwards, as a pod's (TFX leaves a 49 MB sdist).
+                    pod_tmp = tempfile.TemporaryDirectory()
+                    running[task_name] = (executor_input, time.perf_counter(), pod_tmp, log_path)
+                    tasks.start(task_name, command, root, dict(env, TMPDIR=pod_tmp.name),
+                                log_path)
+                if not running:
+                    break
+                task_name, returncode = tasks.wait()
+                executor_input, started, pod_tmp, log_path = running.pop(task_name)
+                pod_tmp.cleanup()
+                seconds = time.perf_counter() - started
+                if returncode != 0:
+                    failed = failed or (task_name, returncode, log_path)
+                    continue
+                artifacts, parameters = read_outputs(executor_input)
+                results[task_name] = TaskResult(task_name, seconds, artifacts, parameters,
+                                                log_path)
+                log(f"✓ {task_name} ({seconds:.1f}s)")
+    except launcher.LauncherError as error:
+        raise LocalRunError(str(error)) from None
+    if failed:
+        task_name, returncode, log_path = failed
+        with open(log_path) as f:
+            tail = "".join(f.readlines()[-25:])
+        raise LocalRunError(f"task {task_name} failed (exit {returncode}); log {log_path}:\n{tail}")
     return LocalRun(run_dir, values, results)
 
 

@@ -37,8 +37,9 @@ GENERATION_OUTPUTS = ("name", "log_prob", "length")
 # --- The default sampler: `namegen generate`, the playground, `namegen run`'s ten names, the
 # report's samples and the gate (docs/QUALITY.md, "the default sampler"). One place.
 # temperature 1 and no top-p: of T 0.6-1.0 and top-p 0.7-0.95 it had the best reverse score,
-# fewest copies and most distinct names per prefix. length_calibration: the end-of-name bias
-# fitted at export. eta: the entropy-scaled tail cut, chosen by `namegen bench quality`.
+# fewest copies and most distinct names per prefix. length_calibration: what the export fitted
+# to the training names (an end-of-name bias per length, and the case transitions they make).
+# eta: the entropy-scaled tail cut, chosen by `namegen bench quality`.
 # no_copy and unique are per-request product choices; the REST/gRPC contract keeps them off.
 SAMPLER = dict(
     temperature=1.0,
@@ -58,7 +59,8 @@ SAMPLER = dict(
 SAMPLE_INPUTS: dict[str, tuple[str, object]] = {
     **GENERATION_INPUTS,
     "eta": ("float32", 0.0),  # entropy-scaled tail cut (eta sampling); 0 = off
-    "length_calibration": ("bool", False),  # the export's end-of-name bias; false = raw model
+    # the export's end-of-name bias and case transitions (components/trainer/calibration.py)
+    "length_calibration": ("bool", False),  # false = raw model
     "unique": ("int32", 0),  # n in each row of a request of n rows: n different names; 0 = off
 }
 # What serving_default does for the controls it does not take: the served sampler's length

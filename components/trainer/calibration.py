@@ -1,11 +1,19 @@
-"""Length calibration: one end-of-name logit bias per length, fitted at export.
+"""The served sampler calibrated to the training names, at export: lengths and case.
 
-The model's likelihood stays honest (`score` never sees the bias). The *sampler* should stop a
+Both apply only where a request asks for `length_calibration` (the default sampler does); the
+model's likelihood stays honest (`score` never sees them).
+
+Length: one end-of-name logit bias per length. The *sampler* should stop a
 name as often as real names stop: at each length L, the real stopping hazard is
 h(L) = #names of length L / #names of length >= L. We sample with the served settings, measure
 the sampler's hazard the same way, and move the bias at L by the difference of their log-odds
 (adding b to one logit moves its log-odds by exactly b). A few rounds converge, because the
 hazard at L depends on the bias at L far more than on the biases before it.
+
+Case: the case transitions the names make (start -> upper, lower -> lower, ...). A transition
+that fewer than 1% of the training names make (a capital mid-name in "TensHonosaurus") is not
+sampled; from each case its most common transition always stays, and ending a name always
+may. Counted from the data, so a list where "McKenzie" shapes are common keeps them.
 """
 
 from __future__ import annotations
@@ -80,6 +88,40 @@ def _carry_forward(bias: np.ndarray, fitted: np.ndarray, real_at_risk: np.ndarra
     last = int(np.flatnonzero(fitted)[-1])
     tail = (np.arange(len(bias)) > last) & (real_at_risk > 0)
     return np.where(tail, bias[last], bias)
+
+
+# --- case ----------------------------------------------------------------------------------
+# A token's case class. BOUNDARY is the start of a name as the previous token, and end-of-name
+# (or any special token) as the next one: ending is never banned.
+BOUNDARY, UNCASED, LOWER, UPPER = range(4)
+CASE_NAMES = ("boundary", "uncased", "lower", "upper")
+CASE_CLASSES = len(CASE_NAMES)
+MIN_CASE_SHARE = 0.01  # a transition is kept if this share of the names make it (casing_fit's 1%)
+
+
+def case_class(character: str) -> int:
+    """UPPER, LOWER or UNCASED (digits, punctuation, scripts without case)."""
+    return UPPER if character.isupper() else LOWER if character.islower() else UNCASED
+
+
+def case_transitions(names: Sequence[str], min_share: float = MIN_CASE_SHARE) -> np.ndarray:
+    """allowed[previous class, next class] (bool, CASE_CLASSES x CASE_CLASSES).
+
+    Kept: every transition at least min_share of the names make, each class's most common one
+    (no class is a dead end), ending (next BOUNDARY), and everything after a class no name
+    continues from (a prefix may force one: no rule there).
+    """
+    made = np.zeros((CASE_CLASSES, CASE_CLASSES))
+    for name in names:
+        classes = [BOUNDARY] + [case_class(c) for c in name]
+        for pair in set(zip(classes, classes[1:])):
+            made[pair] += 1
+    allowed = made >= min_share * max(len(names), 1)
+    seen = made.any(axis=1)
+    allowed[seen, made.argmax(axis=1)[seen]] = True
+    allowed[~seen] = True
+    allowed[:, BOUNDARY] = True
+    return allowed
 
 
 def length_tv(a: Sequence[int], b: Sequence[int]) -> float:

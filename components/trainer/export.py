@@ -7,7 +7,7 @@ import os
 
 import tensorflow as tf
 
-from components.trainer import warmup
+from components.trainer import calibration, warmup
 from components.trainer.generator import NameGenerator
 from components.trainer.model import NameModel
 from data import encoding
@@ -23,7 +23,8 @@ def export(
 ) -> NameGenerator:
     """Write the SavedModel: `serving_default` and `sample` (generation), and `score`.
 
-    Before saving, the length calibration is fitted on the training names' lengths.
+    Before saving, the length calibration is fitted on the training names' lengths (the case
+    transitions are counted when the generator is built).
     """
     vocabulary = [t.decode("utf-8") if isinstance(t, bytes) else t
                   for t in tft_output.vocabulary_by_name(encoding.VOCAB_NAME)]
@@ -50,7 +51,8 @@ def export(
         sampler={**contract.SAMPLER, "serving_default": contract.SERVING_DEFAULT_CONTROLS},
         length_calibration={"end_of_name_bias": [round(float(b), 4) for b in
                                                  generator.end_bias.numpy()],
-                            "rounds": calibration_rounds},
+                            "rounds": calibration_rounds,
+                            "case_transitions": _case_transitions(generator)},
         training_name_set={"names": len(set(training_names)),
                            "bytes": int(generator.training_fingerprints.numpy().nbytes)},
     )
@@ -60,3 +62,10 @@ def export(
     with tf.io.gfile.GFile(os.path.join(extra, contract.WARMUP_FILE_NAME), "wb") as f:
         f.write(warmup.warmup_requests())
     return generator
+
+
+def _case_transitions(generator: NameGenerator) -> list[str]:
+    """The allowed case transitions, readable: "boundary->upper", "lower->lower", ..."""
+    names, allowed = calibration.CASE_NAMES, generator.case_allowed.numpy()
+    return [f"{names[a]}->{names[b]}" for a in range(len(names)) for b in range(1, len(names))
+            if allowed[a, b]]

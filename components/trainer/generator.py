@@ -61,6 +61,12 @@ class NameGenerator(tf.Module):
         # One end-of-name logit per name length so far, fitted at export (calibration.py);
         # applied by the generation signatures when length_calibration is on, never by score.
         self.end_bias = tf.Variable(tf.zeros([encoding.SEQUENCE_LENGTH]), trainable=False)
+        # The case transitions the training names make (calibration.case_transitions), applied
+        # with the end-of-name bias: each token's case class, and which class may follow which.
+        self.token_case = tf.constant(
+            [calibration.BOUNDARY if t in encoding.RESERVED_TOKENS else calibration.case_class(t)
+             for t in vocabulary] + [calibration.BOUNDARY] * encoding.NUM_OOV_BUCKETS, tf.int32)
+        self.case_allowed = tf.constant(calibration.case_transitions(training_names))
 
     # --- the recurrent step shared by scoring and generation -----------------------------
     def _step(self, tokens: tf.Tensor, states: list[tf.Tensor]) -> tuple[tf.Tensor, list]:
@@ -297,7 +303,8 @@ class NameGenerator(tf.Module):
             logits, states = self._step_rows(tokens, states, ~finished)
             log_probs = tf.nn.log_softmax(logits)
             served = sampling.calibrate_end_of_name(log_probs, length, self.end_bias, calibrated)
-            banned = self.banned + sampling.min_length_ban(length, min_length, self.vocab_size)
+            banned = (self.banned + sampling.min_length_ban(length, min_length, self.vocab_size)
+                      + sampling.case_ban(tokens, self.token_case, self.case_allowed, calibrated))
             # bans stay absolute at any temperature
             scaled = sampling.apply_temperature(served, temperature) + banned
             sampled = sampling.draw(

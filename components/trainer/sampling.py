@@ -41,6 +41,15 @@ def min_length_ban(length: tf.Tensor, min_length: tf.Tensor, vocab_size: int) ->
     return tf.where((length < min_length)[:, None], end_of_name[None], 0.0)
 
 
+def case_ban(previous: tf.Tensor, token_case: tf.Tensor, allowed: tf.Tensor,
+             calibrated: tf.Tensor) -> tf.Tensor:
+    """[batch, vocab]: in calibrated rows, bans each token whose case class may not follow the
+    previous token's (allowed[previous class, next class], calibration.case_transitions)."""
+    after_previous = tf.gather(allowed, tf.gather(token_case, previous))  # [batch, classes]
+    permitted = tf.gather(after_previous, token_case, axis=1)  # [batch, vocab]
+    return tf.where(calibrated[:, None] & ~permitted, BANNED, 0.0)
+
+
 def calibrate_end_of_name(log_probs: tf.Tensor, length: tf.Tensor, end_bias: tf.Tensor,
                           calibrated: tf.Tensor) -> tf.Tensor:
     """Adds end_bias[length] to end-of-name's log-odds in calibrated rows, renormalized.

@@ -1,4 +1,4 @@
-"""The served sampler (issue 26): length calibration, eta, unique, on a NameGenerator with
+"""The served sampler (issue 26): length and case calibration, eta, unique, on a NameGenerator with
 random weights and a stand-in Transform layer (no pipeline run needed)."""
 
 from __future__ import annotations
@@ -62,13 +62,14 @@ def test_calibration_moves_the_sampled_lengths_onto_the_datas(generator):
     seeds = list(range(10**6, 10**6 + 4000))  # not the fit's seeds
     before = [len(n) for n in sample(generator, 4000, seeds, eta=contract.SAMPLER["eta"],
                                      length_calibration=True)]
+    raw_before = sample(generator, 4000, seeds, eta=contract.SAMPLER["eta"])
     generator.calibrate_lengths(name_lists.dinosaur_names())
     after = [len(n) for n in sample(generator, 4000, seeds, eta=contract.SAMPLER["eta"],
                                     length_calibration=True)]
-    raw = [len(n) for n in sample(generator, 4000, seeds, eta=contract.SAMPLER["eta"])]
+    raw_after = sample(generator, 4000, seeds, eta=contract.SAMPLER["eta"])
     assert calibration.length_tv(before, real) > 0.5
     assert calibration.length_tv(after, real) < 0.15
-    assert raw == before  # length_calibration false is the raw model, whatever the bias
+    assert raw_after == raw_before  # length_calibration false is the raw model, whatever the bias
 
 
 def test_calibration_never_touches_score(generator):
@@ -106,6 +107,48 @@ def test_eta_drops_the_tail_by_entropy_and_keeps_the_top():
     assert kept[1].tolist() == pytest.approx([0.25] * 4)  # flat: nothing under the threshold
     assert sampling.keep_eta(probs, tf.constant([0.0, 0.0])).numpy() == pytest.approx(
         probs.numpy())  # 0 = off
+
+
+# --- case calibration ----------------------------------------------------------------------
+def test_case_transitions_keep_what_one_percent_of_the_names_make():
+    names = ["Tyrannosaurus"] * 99 + ["AetonyxAfromimus"]  # a capital mid-name in 1% of them
+    lower, upper, uncased, boundary = (calibration.LOWER, calibration.UPPER,
+                                       calibration.UNCASED, calibration.BOUNDARY)
+    assert calibration.case_transitions(names)[lower, upper]
+    rare = calibration.case_transitions(["Tyrannosaurus"] * 101 + ["AetonyxAfromimus"])
+    assert not rare[lower, upper]  # under 1%
+    assert rare[boundary, upper] and not rare[boundary, lower] and rare[:, boundary].all()
+    assert rare[uncased].all()  # no name continues from an uncased character: no rule there
+    hyphens = calibration.case_transitions(["Ab"] * 1000 + ["A-b", "A-c"])
+    assert hyphens[uncased, lower] and not hyphens[uncased, upper]  # its most common stays
+    assert not hyphens[upper, uncased]
+    assert calibration.case_class("Ά") == upper and calibration.case_class("ά") == lower
+
+
+@pytest.fixture(scope="module")
+def cased_generator() -> NameGenerator:
+    """Random weights (they put capitals anywhere); training names all shaped "Abba"."""
+    model = build_model(len(VOCABULARY) + encoding.NUM_OOV_BUCKETS,
+                        configs.resolve("tiny"), VOCABULARY)
+    for i, weight in enumerate(model.trainable_weights):
+        weight.assign(tf.random.stateless_normal(weight.shape, [5, i]) * 0.8)
+    return NameGenerator(model, CharIds(), VOCABULARY, ["Ab", "Bab", "Abba", "Bad", "Ace"])
+
+
+def _breaks_the_case_rule(name: str) -> bool:
+    return bool(name) and (name[0].islower() or any(c.isupper() for c in name[1:]))
+
+
+def test_calibration_samples_only_the_case_transitions_of_the_data(cased_generator):
+    """Not statistical: a banned token has probability 0, so one breach fails (no false alarm);
+    the raw model breaks the rule in most names, so the test has power."""
+    seeds = list(range(2000))
+    calibrated = sample(cased_generator, 2000, seeds, length_calibration=True)
+    raw = sample(cased_generator, 2000, seeds)
+    assert [n for n in calibrated if _breaks_the_case_rule(n)] == []
+    assert sum(map(_breaks_the_case_rule, raw)) > 1000
+    forced = sample(cased_generator, 50, prefix="aB", length_calibration=True)
+    assert all(name.startswith("aB") for name in forced)  # a prefix is the client's, never banned
 
 
 # --- unique ---------------------------------------------------------------------------------

@@ -49,11 +49,17 @@ class Hyperparameters:
     patience: int = 10  # stop after this many epochs without eval improvement; 0: never
     ema_decay: float = 0.0  # evaluate and export a moving average of the weights; 0: off
     restore_best: bool = True  # export the best eval epoch's weights, not the last
+    average_last_epochs: int = 0  # evaluate and export the mean of the last K epochs' weights
     # loss (components/trainer/model.py sequence_loss)
     mask_padding: bool = True  # average the loss over real characters only, not padding
     label_smoothing: float = 0.05  # share of each target spread over the other characters
     smooth_within_case: bool = True  # smoothing spreads over the target's own case class
     ngram_teacher: float = 0.6  # weight of a cross-fitted Kneser-Ney teacher's targets
+    teacher_schedule: str = "constant"  # or "linear"/"cosine" from ngram_teacher to the next
+    ngram_teacher_final: float = 0.0  # the teacher's weight at the last step of a schedule
+    ensemble_teacher: float = 0.0  # weight of the mean distribution of GRUs trained first
+    ensemble_members: int = 3  # how many GRUs (own seeds) teach with ensemble_teacher
+    ensemble_folds: int = 3  # member m skips fold m % folds and teaches it; 0: all see all
     teacher_end_of_name: bool = True  # False: when to stop is learned from the labels alone
     # the run
     preset: str = "default"  # the preset these values started from (for reports)
@@ -70,6 +76,18 @@ class Hyperparameters:
         if self.lr_schedule not in LR_SCHEDULES:
             raise ValueError(f"hyperparameter lr_schedule={self.lr_schedule!r}: expected one of "
                              f"{list(LR_SCHEDULES)}")
+        if self.ema_decay and self.average_last_epochs:
+            raise ValueError("hyperparameters ema_decay and average_last_epochs: choose one "
+                             "weight average")
+        if self.teacher_schedule not in TEACHER_SCHEDULES:
+            raise ValueError(f"hyperparameter teacher_schedule={self.teacher_schedule!r}: "
+                             f"expected one of {list(TEACHER_SCHEDULES)}")
+        if max(self.ngram_teacher, self.ngram_teacher_final) + self.ensemble_teacher > 1.0:
+            raise ValueError("hyperparameters ngram_teacher (or ngram_teacher_final) plus "
+                             "ensemble_teacher exceed 1: the labels would get a negative weight")
+        if self.ensemble_teacher and max(1, self.ensemble_folds) > self.ensemble_members:
+            raise ValueError(f"hyperparameter ensemble_members={self.ensemble_members}: need at "
+                             f"least one member per fold (ensemble_folds={self.ensemble_folds})")
 
     @classmethod
     def from_dict(cls, values: Mapping[str, object]) -> Hyperparameters:
@@ -92,6 +110,7 @@ class Hyperparameters:
 
 
 LR_SCHEDULES = ("constant", "cosine")
+TEACHER_SCHEDULES = ("constant", "linear", "cosine")
 _FIELD_TYPES = {"int": int, "float": float, "bool": bool, "str": str}
 
 # Presets list only what they change from Hyperparameters' defaults (which are `default`'s).

@@ -3,16 +3,25 @@
 from __future__ import annotations
 
 import math
+import os
 import sys
 import time
+from dataclasses import replace
 
 import numpy as np
 import tensorflow as tf
 import tf_keras
 
-from components.trainer import distribute
+from components.trainer import distribute, ensemble
+from components.trainer.averaging import LastEpochsAverage
 from components.trainer.data import ArraySplit, Split, epoch_seed
-from components.trainer.model import NameModel, case_smoothing_prior, sequence_loss, shift_right
+from components.trainer.model import (
+    NameModel,
+    build_model,
+    case_smoothing_prior,
+    sequence_loss,
+    shift_right,
+)
 from components.trainer.resume import Checkpoints
 from components.trainer.teacher import FOLDS, NgramTeacher
 from data import encoding, progress
@@ -80,18 +89,28 @@ class TrainingLoop:
                 tf.Variable(w, trainable=False,
                             aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
                 for w in model.trainable_variables] if self.ema_decay else []
+            # ... or the mean of the last epochs' weights (average_last_epochs).
+            self.average = (LastEpochsAverage(model.trainable_variables, hp.average_last_epochs)
+                            if hp.average_last_epochs else None)
+            self.soft_weight = tf.Variable(0.0, trainable=False)  # the soft targets' this step
         self.checkpoints = Checkpoints(
             tf.train.Checkpoint(
                 model=model, optimizer=self.optimizer, epoch=self.epoch,
                 best_eval=self.best_eval, best_epoch=self.best_epoch,
                 best_weights=self.best_weights, ema_weights=self.ema_weights,
+                weight_average=self.average.state() if self.average else {},
                 batches_done=self.batches_done, partial=self.partial),
             run_dir, self.epoch, self.batches_done, self.partial, self.chief, self.workers)
         self.smoothing_prior = (
             case_smoothing_prior(model.vocabulary, model.vocab_size)
             if hp.smooth_within_case and hp.label_smoothing else None)
-        self.teacher_weight = hp.ngram_teacher
+        self.teacher_weight = hp.ngram_teacher  # at the first step (ensemble.teacher_weight)
+        self.uses_ngram_teacher = ensemble.uses_ngram_teacher(hp)
+        self.uses_soft_targets = self.uses_ngram_teacher or bool(hp.ensemble_teacher)
+        self.total_steps = hp.epochs * steps_per_epoch
         self.teacher: NgramTeacher | None = None
+        self.ensemble: ensemble.EnsembleTeacher | None = None
+        self.ensemble_seconds = 0.0
         self.history: list[dict] = []
         self._no_soft_targets = tf.zeros([0, 0, 0])
         self.train_step = tf.function(self._distributed_step, input_signature=self.STEP_SIGNATURE,
@@ -104,18 +123,37 @@ class TrainingLoop:
              ) -> tuple[tf.Tensor, tf.Tensor]:
         """One update on a global batch of id rows; returns (summed loss, characters).
 
-        The n-gram teacher's targets are built for the batch when it is on (see fit_teacher).
+        The teachers' targets are built for the batch when they are on (see fit_teacher,
+        fit_ensemble); given soft_targets take the first step's n-gram weight.
         """
-        if self.teacher_weight and soft_targets is None:
-            if self.teacher is None:
-                raise ValueError("ngram_teacher is on: call fit_teacher(split) first")
-            soft_targets = self.teacher.targets(batch)
+        if soft_targets is not None:
+            self.soft_weight.assign(self.teacher_weight)
+        elif self.uses_soft_targets:
+            soft_targets = self.soft_targets(batch, int(self.optimizer.iterations.numpy()))
         characters = batch.size if not self.hp.mask_padding else int(
             (batch != encoding.PAD_ID).sum())
         mine = slice(self.worker, None, self.workers)
         soft = (self._no_soft_targets if soft_targets is None
                 else tf.constant(soft_targets[mine]))
         return self.train_step(tf.constant(batch[mine]), soft, tf.constant(characters, tf.float32))
+
+    def soft_targets(self, batch: np.ndarray, step: int) -> np.ndarray:
+        """The teachers' mixed targets for a batch; sets their weight for this step."""
+        hp = self.hp
+        ngram = (ensemble.teacher_weight(hp, step, self.total_steps)
+                 if self.uses_ngram_teacher else 0.0)
+        if ngram and self.teacher is None:
+            raise ValueError("ngram_teacher is on: call fit_teacher(split) first")
+        if hp.ensemble_teacher and self.ensemble is None:
+            raise ValueError("ensemble_teacher is on: call fit_ensemble(train, eval) first")
+        mixed = np.zeros(batch.shape + (self.model.vocab_size,), np.float32)
+        if ngram:
+            mixed += ngram * self.teacher.targets(batch)
+        if hp.ensemble_teacher:
+            mixed += hp.ensemble_teacher * self.ensemble.targets(batch)
+        weight = ngram + hp.ensemble_teacher
+        self.soft_weight.assign(weight)
+        return mixed / weight if weight else mixed
 
     def _distributed_step(self, targets: tf.Tensor, soft_targets: tf.Tensor,
                           global_characters: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
@@ -131,7 +169,8 @@ class TrainingLoop:
             logits = self.model(shift_right(targets), training=True)
             loss, count = sequence_loss(logits, targets, self.hp.mask_padding,
                                         self.hp.label_smoothing, self.smoothing_prior,
-                                        soft_targets, self.teacher_weight)
+                                        soft_targets if self.uses_soft_targets else None,
+                                        self.soft_weight)
             share = loss * count / tf.maximum(global_characters, 1.0)  # of the global mean
         variables = self.model.trainable_variables
         gradients = tape.gradient(share, variables)
@@ -161,9 +200,36 @@ class TrainingLoop:
                 self.model.vocab_size, seed=self.hp.seed,
                 within_case=self.hp.smooth_within_case,
                 end_of_name=self.hp.teacher_end_of_name)
-        log(f"n-gram teacher: {self.teacher.describe()}, weight {self.teacher_weight}, "
+        schedule = ("" if self.hp.teacher_schedule == "constant" else
+                    f" to {self.hp.ngram_teacher_final} ({self.hp.teacher_schedule})")
+        log(f"n-gram teacher: {self.teacher.describe()}, weight {self.teacher_weight}{schedule}, "
             f"{time.perf_counter() - started:.1f}s")
         return self.teacher
+
+    def fit_ensemble(self, train: Split, evaluation: Split) -> ensemble.EnsembleTeacher:
+        """Train the ensemble's members (ensemble.py), each in its own loop and run folder."""
+        hp, started = self.hp, time.perf_counter()
+        ids = np.concatenate(list(train.rows().batch(4096).as_numpy_iterator()))
+        members = []
+        for m, rows in enumerate(ensemble.member_folds(ids, hp)):
+            member_hp = replace(hp, seed=ensemble.member_seed(hp.seed, m), ensemble_teacher=0.0)
+            tf_keras.utils.set_random_seed(member_hp.seed)
+            with self.strategy.scope():
+                model = build_model(self.model.vocab_size, member_hp, self.model.vocabulary)
+            log(f"ensemble member {m + 1}/{hp.ensemble_members}: {len(rows)} names, "
+                f"seed {member_hp.seed}")
+            member = TrainingLoop(model, member_hp, math.ceil(len(rows) / hp.batch_size),
+                                  os.path.join(self.run_dir, "ensemble", f"member-{m}"),
+                                  self.strategy)
+            member.fit(ArraySplit(rows, self.model.vocabulary), evaluation,
+                       tf.summary.create_noop_writer())
+            members.append(model)
+        tf_keras.utils.set_random_seed(hp.seed)
+        self.ensemble = ensemble.EnsembleTeacher(members, hp.ensemble_folds, hp.seed)
+        self.ensemble_seconds = time.perf_counter() - started
+        log(f"ensemble teacher: {len(members)} members, weight {hp.ensemble_teacher}, "
+            f"{self.ensemble_seconds:.1f}s")
+        return self.ensemble
 
     def evaluate(self, split: Split | np.ndarray) -> float:
         """Mean nats per predicted character (end-of-name included) over a split."""
@@ -182,8 +248,10 @@ class TrainingLoop:
         evaluation = as_split(evaluation, self.model.vocabulary)
         start_epoch, self.history = self.checkpoints.restore()
         stale = start_epoch - int(self.best_epoch.numpy()) if start_epoch else 0
-        if self.teacher_weight and self.teacher is None:
+        if self.uses_ngram_teacher and self.teacher is None:
             self.fit_teacher(train)
+        if hp.ensemble_teacher and self.ensemble is None:
+            self.fit_ensemble(train, evaluation)
         for epoch in range(start_epoch, hp.epochs):
             if hp.patience and stale >= hp.patience:
                 log(f"early stop: no eval improvement for {stale} epochs")
@@ -212,6 +280,8 @@ class TrainingLoop:
             self.batches_done.assign(0)
             self.partial.assign([0.0, 0.0, 0.0])
             seconds = time.perf_counter() - started
+            if self.average:
+                self.average.record(self.model.trainable_variables)
             self._swap_average()
             record = {
                 "epoch": epoch + 1,
@@ -230,7 +300,7 @@ class TrainingLoop:
                 stale = 0
             else:
                 stale += 1
-            self._swap_average()
+            self._swap_average(back=True)
             self.epoch.assign(epoch + 1)
             self.history.append(record)
             record["elapsed_seconds"] = sum(r["epoch_seconds"] for r in self.history)
@@ -243,10 +313,16 @@ class TrainingLoop:
         if self.history and self.hp.restore_best:
             for best, current in zip(self.best_weights, self.model.trainable_variables):
                 current.assign(best)
+        elif self.history and self.average:
+            self.average.swap_in(self.model.trainable_variables)  # export the average
         return self.history
 
-    def _swap_average(self) -> None:
-        """Exchange the live weights and their moving average (a no-op without ema_decay)."""
+    def _swap_average(self, back: bool = False) -> None:
+        """Exchange the live weights and their moving average (a no-op without ema_decay), or
+        put the last epochs' mean in (back: the live weights back) with average_last_epochs."""
+        if self.average:
+            swap = self.average.swap_out if back else self.average.swap_in
+            swap(self.model.trainable_variables)
         for average, weight in zip(self.ema_weights, self.model.trainable_variables):
             live = tf.identity(weight)
             weight.assign(average)

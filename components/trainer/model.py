@@ -253,7 +253,8 @@ def sequence_loss(
     Label smoothing spreads its share uniformly, or by smoothing_prior[target] if given.
     soft_targets (a teacher's distributions, like logits) then take soft_weight of the labels.
     """
-    teacher = soft_targets is not None and soft_weight
+    teacher = soft_targets is not None and (  # a weight tensor (a schedule's) is always on
+        not isinstance(soft_weight, (int, float)) or soft_weight != 0)
     if label_smoothing or teacher:
         labels = tf.one_hot(targets, tf.shape(logits)[-1])
         if label_smoothing:

@@ -45,7 +45,8 @@ def train_and_export(train: Split, evaluation: Split, tft_output, hp: Hyperparam
         "train_loss": best.get("train_loss"),
         "eval_nats_per_char": loop.evaluate(evaluation),
         "train_nats_per_char": loop.evaluate(train),
-        "train_seconds": sum(r["epoch_seconds"] for r in history),
+        # with an ensemble teacher, its members' training too
+        "train_seconds": sum(r["epoch_seconds"] for r in history) + loop.ensemble_seconds,
         "num_train_names": len(train),
         "num_eval_names": len(evaluation),
         "workers": loop.workers,

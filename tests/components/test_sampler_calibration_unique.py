@@ -37,13 +37,18 @@ class CharIds(tf.Module):
                                                    shape=[None, encoding.SEQUENCE_LENGTH])}
 
 
-@pytest.fixture(scope="module")
-def generator() -> NameGenerator:
+def random_generator(seed: int, training_names: list[str]) -> NameGenerator:
+    """A tiny model with seeded random weights, exported as the export builds it."""
     model = build_model(len(VOCABULARY) + encoding.NUM_OOV_BUCKETS,
                         configs.resolve("tiny"), VOCABULARY)
     for i, weight in enumerate(model.trainable_weights):
-        weight.assign(tf.random.stateless_normal(weight.shape, [9, i]) * 0.8)
-    return NameGenerator(model, CharIds(), VOCABULARY, ["ab", "ba"])
+        weight.assign(tf.random.stateless_normal(weight.shape, [seed, i]) * 0.8)
+    return NameGenerator(model, CharIds(), VOCABULARY, training_names)
+
+
+@pytest.fixture(scope="module")
+def generator() -> NameGenerator:
+    return random_generator(9, ["ab", "ba"])
 
 
 def sample(generator: NameGenerator, n: int, seeds=None, **values) -> list[str]:
@@ -128,11 +133,7 @@ def test_case_transitions_keep_what_one_percent_of_the_names_make():
 @pytest.fixture(scope="module")
 def cased_generator() -> NameGenerator:
     """Random weights (they put capitals anywhere); training names all shaped "Abba"."""
-    model = build_model(len(VOCABULARY) + encoding.NUM_OOV_BUCKETS,
-                        configs.resolve("tiny"), VOCABULARY)
-    for i, weight in enumerate(model.trainable_weights):
-        weight.assign(tf.random.stateless_normal(weight.shape, [5, i]) * 0.8)
-    return NameGenerator(model, CharIds(), VOCABULARY, ["Ab", "Bab", "Abba", "Bad", "Ace"])
+    return random_generator(5, ["Ab", "Bab", "Abba", "Bad", "Ace"])
 
 
 def _breaks_the_case_rule(name: str) -> bool:

@@ -25,6 +25,7 @@ told to read it again), stdin from /dev/null and stdout/stderr on the task's log
 
 from __future__ import annotations
 
+import abc
 import gc
 import json
 import os
@@ -89,9 +90,18 @@ def spec_preloads(spec: pb.PipelineSpec) -> list[str]:
     return modules_to_preload(commands, [f for f in functions if f])
 
 
-class _Launcher:
-    def close(self) -> None:
-        raise NotImplementedError
+class _Launcher(abc.ABC):
+    """start(key, argv, cwd, env, log_path) a task, wait() -> (key, exit status), close()."""
+
+    @abc.abstractmethod
+    def start(self, key: str, argv: list[str], cwd: str, env: dict[str, str],
+              log_path: str) -> None: ...
+
+    @abc.abstractmethod
+    def wait(self) -> tuple[str, int]: ...
+
+    @abc.abstractmethod
+    def close(self) -> None: ...
 
     def __enter__(self):
         return self

@@ -69,7 +69,7 @@ copy() {
   git ls-files -z --cached --others --exclude-standard \
     | while IFS= read -r -d '' f; do [ -e "$f" ] && printf '%s\0' "$f"; done \
     | tar -cf - --null -T - | tar -xf - -C "$dir/src/namegen"
-  if [ -d ../shared ]; then cp -r ../shared "$dir/src/shared"; fi
+  if [ -d ../shared ]; then cp -rL ../shared "$dir/src/shared"; fi  # -L: a linked ../shared too
 }
 
 run() {

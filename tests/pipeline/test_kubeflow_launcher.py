@@ -24,8 +24,8 @@ import json, os, signal, sys, tempfile, time
 print(json.dumps({"cwd": os.getcwd(), "tmpdir": os.environ.get("TMPDIR"),
                   "gettempdir": tempfile.gettempdir(), "argv": sys.argv[1:],
                   "name": __name__, "marker": os.environ.get("TASK_MARKER")}))
+sys.stdout.flush()  # first in the log, whether or not PYTHONUNBUFFERED is set
 print("to stderr", file=sys.stderr)
-sys.stdout.flush()
 how = sys.argv[1] if len(sys.argv) > 1 else "ok"
 if how == "exit":
     sys.exit(int(sys.argv[2]))

@@ -74,9 +74,10 @@ class EnsembleTeacher:
         count = np.zeros(rows, np.float32)
         for m, probabilities in enumerate(self._probabilities):
             teaches = (folds == m % self.num_folds) if self.num_folds else np.ones(rows, bool)
-            if teaches.any():
-                total[teaches] += probabilities(inputs).numpy()[teaches]
-                count[teaches] += 1.0
+            if teaches.any():  # each member scores only the rows it teaches
+                taught = np.flatnonzero(teaches)
+                total[taught] += probabilities(tf.gather(inputs, taught)).numpy()
+                count[taught] += 1.0
         total /= np.maximum(count, 1.0)[:, None, None]
         total[ids == encoding.PAD_ID] = 0.0
         return total

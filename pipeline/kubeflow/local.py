@@ -315,8 +315,7 @@ def run(package: str, work_dir: str, given: dict | None = None,
     spec = load_spec(package)
     mounts, volumes = load_mounts(package), volumes or {}
     check_volumes(mounts, volumes)
-    if spec.root.dag.tasks and any(t.HasField("trigger_policy")
-                                   for t in spec.root.dag.tasks.values()):
+    if any(t.HasField("trigger_policy") for t in spec.root.dag.tasks.values()):
         raise LocalRunError("conditional tasks are not supported here")
     values = pipeline_parameters(spec, given or {})
     run_id = f"run-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
@@ -344,16 +343,14 @@ def run(package: str, work_dir: str, given: dict | None = None,
                     pending.remove(task_name)
                     task_dir = os.path.join(run_dir, task_name)
                     os.makedirs(task_dir, exist_ok=True)
-                    task = spec.root.dag.tasks[task_name]
-                    folders = {path: volumes[claim] for claim, path in mounts.get(
-                        spec.components[task.component_ref.name].executor_label, [])}
+                    folders = {path: volumes[claim] for claim, path in mounts.get(spec.components[
+                        spec.root.dag.tasks[task_name].component_ref.name].executor_label, [])}
                     executor_input = build_executor_input(spec, task_name, task_dir, run_id,
                                                           values, results, folders)
                     command = container_command(spec, task_name, executor_input)
                     log(f"▶ {task_name} ...")
                     log_path = os.path.join(task_dir, "log.txt")
-                    # Its own /tmp, gone afterwards, as a pod's (TFX leaves a 49 MB sdist).
-                    pod_tmp = tempfile.TemporaryDirectory()
+                    pod_tmp = tempfile.TemporaryDirectory()  # its own /tmp, as a pod's
                     running[task_name] = (executor_input, time.perf_counter(), pod_tmp, log_path)
                     tasks.start(task_name, command, root, dict(env, TMPDIR=pod_tmp.name),
                                 log_path)
@@ -372,6 +369,9 @@ def run(package: str, work_dir: str, given: dict | None = None,
                 log(f"✓ {task_name} ({seconds:.1f}s)")
     except launcher.LauncherError as error:
         raise LocalRunError(str(error)) from None
+    finally:
+        for _, _, pod_tmp, _ in running.values():  # tasks cut short: their /tmp goes too
+            pod_tmp.cleanup()
     if failed:
         task_name, returncode, log_path = failed
         with open(log_path) as f:
